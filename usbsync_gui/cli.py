@@ -1,0 +1,453 @@
+"""The ``usbsync`` command line, over the same engine as the tray app.
+
+Exit status: 0 success; 1 a job failed; 2 usage or config error; 3 another usbsync is running.
+User mistakes get one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from usbsync_gui import __version__
+from usbsync_gui.core.audit import setup_logging
+from usbsync_gui.core.config import (
+    DEFAULT_DRIVE_FOLDER,
+    Config,
+    ConfigError,
+    DriveConfig,
+    load_config,
+    new_config,
+    save_config,
+)
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
+from usbsync_gui.core.paths import AppPaths, app_paths
+from usbsync_gui.core.service import SyncService, inspect_volumes
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.units import human_bytes, plural
+from usbsync_gui.core.volumes import MarkerError, read_marker, volume_at, write_marker
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
+log = logging.getLogger("usbsync_gui.cli")
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit status 2."""
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def _next_steps(config: Config) -> None:
+    print("watching: " + ", ".join(str(s) for s in config.sources))
+    print("categories: " + ", ".join(c.name for c in config.categories))
+    if not config.drives:
+        print("next: plug in a USB drive and register it, for example:")
+        print("  usbsync register-drive /media/$USER/STICK --name Photos --category images")
+        print("  ('usbsync list-connected' shows the mounted volumes)")
+
+
+def ensure_config(paths: AppPaths) -> Config:
+    """Load the config, or create the default one (default outbox) when there is none yet."""
+    if paths.config_file.exists():
+        return load_config(paths.config_file)
+    paths.default_outbox.mkdir(parents=True, exist_ok=True)
+    config = new_config([paths.default_outbox])
+    save_config(config, paths.config_file)
+    print(f"no configuration yet: created {paths.config_file}")
+    _next_steps(config)
+    return load_config(paths.config_file)
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, paths: AppPaths) -> int:
+    if paths.config_file.exists() and not args.force:
+        raise UserError(f"{paths.config_file} already exists (use --force to start over)")
+    sources = [Path(s).expanduser().resolve() for s in args.source] or [paths.default_outbox]
+    for s in sources:
+        s.mkdir(parents=True, exist_ok=True)
+    config = new_config(sources)
+    save_config(config, paths.config_file)
+    print(f"wrote {paths.config_file}")
+    _next_steps(config)
+    return EXIT_OK
+
+
+def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    mount = Path(args.mountpoint).expanduser()
+    volume = volume_at(mount)
+    if volume is None:
+        raise UserError(f"{mount} is not the mount point of a mounted volume (see 'usbsync list-connected')")
+    if volume.read_only:
+        raise UserError(f"{mount} is mounted read-only; usbsync cannot write its marker or files there")
+    unknown = [c for c in args.category if config.category(c) is None]
+    if unknown:
+        names = ", ".join(c.name for c in config.categories)
+        raise UserError(f"unknown category {unknown[0]!r} (known: {names})")
+    try:
+        existing = read_marker(volume.mountpoint)
+    except MarkerError:
+        existing = None
+    drive_id = existing.drive_id if existing and config.drive_by_id(existing.drive_id) else None
+    other = config.drive_by_name(args.name)
+    if other is not None and other.id != drive_id:
+        raise UserError(f"a drive named {other.name!r} is already registered (pick another --name)")
+    try:
+        marker = write_marker(volume.mountpoint, args.name, drive_id)
+    except OSError as exc:
+        raise UserError(f"cannot write the marker on {mount}: {exc.strerror}") from exc
+    drive = DriveConfig(args.name, marker.drive_id, tuple(dict.fromkeys(args.category)), args.folder)
+    new = config.with_drive(drive)
+    save_config(new, paths.config_file)
+    db = StateDB(paths.state_db)
+    try:
+        with db.transaction():
+            queued = db.enqueue_for_drive(drive.id, drive.categories)
+            db.drive_seen(drive.id, drive.name, volume.mountpoint, volume.fstype, volume.total_bytes,
+                          volume.free_bytes)
+    finally:
+        db.close()
+    verb = "updated" if drive_id else "registered"
+    print(f"{verb} drive {args.name!r} at {volume.mountpoint} ({volume.fstype}, {human_bytes(volume.free_bytes)} free)")
+    print(f"it receives: {', '.join(drive.categories)}, into {drive.folder}/ on the drive")
+    if queued:
+        print(f"{plural(queued, 'file')} already seen queued for it")
+    return EXIT_OK
+
+
+def _drive_rows(config: Config, db: StateDB) -> list[dict[str, Any]]:
+    connected = {cv.drive.id: cv.volume for cv in inspect_volumes(config) if cv.drive is not None}
+    per = db.per_drive()
+    rows = []
+    for d in config.drives:
+        v = connected.get(d.id)
+        info = db.drive_info(d.id) or {}
+        counts = per.get(d.id, {})
+        rows.append(
+            {
+                "name": d.name,
+                "id": d.id,
+                "categories": list(d.categories),
+                "folder": d.folder,
+                "connected": v is not None,
+                "mountpoint": v.mountpoint if v else None,
+                "free_bytes": v.free_bytes if v else info.get("free_bytes"),
+                "last_seen": info.get("last_seen"),
+                "pending": counts.get("pending", 0),
+                "pending_bytes": counts.get("pending_bytes", 0),
+                "failed": counts.get("failed", 0),
+                "synced": counts.get("done", 0),
+            }
+        )
+    return rows
+
+
+def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    db = StateDB(paths.state_db)
+    try:
+        rows = _drive_rows(config, db)
+    finally:
+        db.close()
+    if args.json:
+        _print_json({"drives": rows})
+        return EXIT_OK
+    if not rows:
+        print("no drives registered ('usbsync register-drive MOUNTPOINT --name NAME --category C')")
+    for r in rows:
+        where = f"connected at {r['mountpoint']}" if r["connected"] else "not plugged in"
+        free = f", {human_bytes(r['free_bytes'])} free" if r["free_bytes"] is not None else ""
+        if not r["connected"] and r["free_bytes"] is not None:
+            free += " when last seen"
+        print(f"{r['name']}: {', '.join(r['categories'])} -> {r['folder']}/; {where}{free}")
+        print(f"    {plural(r['pending'], 'file')} ({human_bytes(r['pending_bytes'])}) waiting, "
+              f"{r['failed']} failed, {r['synced']} synced")
+    return EXIT_OK
+
+
+def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    rows = []
+    for cv in inspect_volumes(config):
+        v = cv.volume
+        rows.append(
+            {
+                "mountpoint": v.mountpoint,
+                "device": v.device,
+                "filesystem": v.fstype,
+                "total_bytes": v.total_bytes,
+                "free_bytes": v.free_bytes,
+                "read_only": v.read_only,
+                "status": cv.status,
+                "drive": cv.drive.name if cv.drive else None,
+            }
+        )
+    if args.json:
+        _print_json({"volumes": rows})
+        return EXIT_OK
+    for r in rows:
+        who = f"registered drive {r['drive']!r}" if r["drive"] else r["status"]
+        ro = ", read-only" if r["read_only"] else ""
+        print(f"{r['mountpoint']}  {r['device']}  {r['filesystem']}{ro}  "
+              f"{human_bytes(r['free_bytes'])} free of {human_bytes(r['total_bytes'])}  [{who}]")
+    return EXIT_OK
+
+
+def _lock(paths: AppPaths) -> InstanceLock:
+    paths.ensure()
+    lock = InstanceLock(paths.lock_file, paths.pid_file)
+    lock.acquire()
+    return lock
+
+
+def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> int:
+    setup_logging(paths.log_dir, console=True)
+    lock = _lock(paths)
+    svc = SyncService(paths, config)
+    try:
+        with svc.db.transaction():
+            recovered = svc.db.recover()
+            retried = svc.db.retry_failed() if retry_failed else 0
+        if recovered:
+            log.info("%s interrupted by an earlier stop went back to pending", plural(recovered, "job"))
+        if retried:
+            log.info("retrying %s that had failed", plural(retried, "job"))
+        if scan:
+            stats = svc.scan(min_age_s=config.stability_window_s)
+            deadline = time.monotonic() + max(10 * config.stability_window_s, 10)
+            while stats.fresh and time.monotonic() < deadline:
+                # Files still being written: wait out the stability window, then take them if they held still.
+                time.sleep(config.stability_window_s)
+                fresh = stats.fresh
+                stats = svc.ingest_paths(fresh, min_age_s=config.stability_window_s)
+            if stats.fresh:
+                log.warning("%s still being written; left for the next run", plural(len(stats.fresh), "file"))
+        else:
+            svc.queue_for_drives()
+        results = svc.drain_all()
+        counts = svc.db.counts()
+    finally:
+        svc.close()
+        lock.release()
+    failed = sum(r.failed for r in results.values())
+    copied = sum(r.copied for r in results.values())
+    dupes = sum(r.duplicates for r in results.values())
+    for name, r in results.items():
+        if r.drive_gone:
+            print(f"{name}: removed during the sync; its files stay pending")
+    print(f"{plural(copied, 'file')} copied, {dupes} already there, {counts['pending']} waiting, "
+          f"{counts['failed']} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_sync_once(args: argparse.Namespace, paths: AppPaths) -> int:
+    return _sync(paths, load_config(paths.config_file), scan=True, retry_failed=False)
+
+
+def cmd_process_pending(args: argparse.Namespace, paths: AppPaths) -> int:
+    return _sync(paths, load_config(paths.config_file), scan=False, retry_failed=True)
+
+
+def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
+    paths.ensure()
+    config = ensure_config(paths)
+    setup_logging(paths.log_dir, level=logging.DEBUG if args.verbose else logging.INFO, console=True)
+    lock = _lock(paths)
+    try:
+        from usbsync_gui.engine.headless import run_headless
+
+        return run_headless(paths, config)
+    finally:
+        lock.release()
+
+
+def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
+    db = StateDB(paths.state_db)
+    try:
+        counts = db.counts()
+        drives = _drive_rows(config, db)
+    finally:
+        db.close()
+    running = InstanceLock(paths.lock_file, paths.pid_file)
+    try:
+        running.acquire()
+        is_running = False
+        running.release()
+    except AlreadyRunning:
+        is_running = True
+    return {
+        "running": is_running,
+        "pending": counts["pending"] + counts["copying"],
+        "copying": counts["copying"],
+        "failed": counts["failed"],
+        "synced": counts["done"],
+        "files_seen": counts["files"],
+        "unclassified": counts["unclassified"],
+        "sources": [str(s) for s in config.sources],
+        "drives": drives,
+        "config": str(paths.config_file),
+        "log_dir": str(paths.log_dir),
+    }
+
+
+def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
+    data = _status_data(paths, load_config(paths.config_file))
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    print(f"usbsync {'is running' if data['running'] else 'is not running'}")
+    print(f"{data['pending']} waiting, {data['failed']} failed, {data['synced']} synced "
+          f"({data['files_seen']} files seen, {data['unclassified']} without a category)")
+    for d in data["drives"]:
+        state = "connected" if d["connected"] else "absent"
+        print(f"  {d['name']} ({state}): {d['pending']} waiting ({human_bytes(d['pending_bytes'])}), "
+              f"{d['failed']} failed, {d['synced']} synced")
+    return EXIT_OK
+
+
+def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    db = StateDB(paths.state_db)
+    try:
+        jobs = db.list_jobs(("pending", "copying", "failed"))
+    finally:
+        db.close()
+    names = {d.id: d.name for d in config.drives}
+    rows = [
+        {
+            "id": j.id,
+            "file": j.path,
+            "category": j.category,
+            "drive": names.get(j.drive_id, j.drive_id),
+            "state": j.state,
+            "size_bytes": j.size,
+            "attempts": j.attempts,
+            "reason": j.last_error or ("waiting for the drive" if j.state == "pending" else None),
+            "queued_at": j.queued_at,
+        }
+        for j in jobs
+    ]
+    if args.json:
+        _print_json({"jobs": rows})
+        return EXIT_OK
+    if not rows:
+        print("nothing waiting")
+    for r in rows:
+        print(f"{r['state']:8} {r['drive']:12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})")
+    return EXIT_OK
+
+
+def cmd_clear(args: argparse.Namespace, paths: AppPaths) -> int:
+    load_config(paths.config_file)  # refuse on a broken config, like every command
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("clear forgets all sync history; confirm with --yes when not at a terminal")
+        answer = input("Forget all sync history (files seen, queue, verified copies)? Files on drives stay. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing changed")
+            return EXIT_OK
+    lock = _lock(paths)
+    try:
+        db = StateDB(paths.state_db)
+        db.clear_history()
+        db.close()
+    finally:
+        lock.release()
+    print("sync history cleared; the next sync recognises files already on the drives and does not copy them again")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    problems = []
+    for s in config.sources:
+        if not s.is_dir():
+            problems.append(f"source folder missing: {s}")
+    for c in config.categories:
+        if not config.drives_for(c.name):
+            problems.append(f"category {c.name!r} has no drive (its files are recorded, not copied)")
+    print(f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
+          f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})")
+    for p in problems:
+        print(f"note: {p}")
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"usbsync: {message} (see 'usbsync --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="usbsync", description="Route files from an outbox folder to the USB drive of their category.")
+    p.add_argument("--version", action="version", version=f"usbsync {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("init", help="create the configuration")
+    s.add_argument("--source", action="append", default=[], metavar="DIR", help="a folder to watch (repeatable)")
+    s.add_argument("--force", action="store_true", help="replace an existing configuration")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("register-drive", help="make a mounted volume a target drive")
+    s.add_argument("mountpoint")
+    s.add_argument("--name", required=True)
+    s.add_argument("--category", action="append", required=True, help="a category it holds (repeatable)")
+    s.add_argument("--folder", default=DEFAULT_DRIVE_FOLDER, help="destination folder on the drive")
+    s.set_defaults(func=cmd_register)
+
+    for name, func, helptext in (
+        ("list-drives", cmd_list_drives, "registered drives"),
+        ("list-connected", cmd_list_connected, "mounted volumes and whether they are registered"),
+        ("status", cmd_status, "counts of waiting, failed and synced files"),
+        ("pending", cmd_pending, "each waiting or failed job with its drive and reason"),
+    ):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+        s.set_defaults(func=func)
+
+    sub.add_parser("sync-once", help="scan, copy all that can go now, exit").set_defaults(func=cmd_sync_once)
+    sub.add_parser("process-pending", help="retry failed jobs and copy pending ones to connected drives").set_defaults(
+        func=cmd_process_pending
+    )
+    s = sub.add_parser("run", help="run the engine in the foreground until signalled")
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    s.set_defaults(func=cmd_run)
+    s = sub.add_parser("clear", help="forget the sync history")
+    s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    s.set_defaults(func=cmd_clear)
+    sub.add_parser("validate", help="check the configuration").set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    paths = app_paths()
+    try:
+        return int(args.func(args, paths))
+    except ConfigError as exc:
+        print(f"usbsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UserError as exc:
+        print(f"usbsync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AlreadyRunning as exc:
+        print(f"usbsync: {exc}", file=sys.stderr)
+        return EXIT_RUNNING
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
+        sys.stderr.close()
+        return EXIT_OK

@@ -1,0 +1,97 @@
+"""Logging set-up and the structured audit log.
+
+* ``file_watcher.log``: human-readable, rotating (5 files of 5 MiB), standard levels.
+* ``file_operations.csv``: one row per file operation with the columns of :data:`AUDIT_COLUMNS`; opened in
+  append mode, a header written when the file is new. Safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import logging.handlers
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOG_FILE = "file_watcher.log"
+AUDIT_FILE = "file_operations.csv"
+AUDIT_COLUMNS = (
+    "timestamp",
+    "operation",
+    "source",
+    "destination",
+    "drive",
+    "size_bytes",
+    "blake3",
+    "duration_ms",
+    "status",
+    "error",
+)
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(log_dir: Path, level: int = logging.INFO, console: bool = True) -> None:
+    """Send the ``usbsync_gui`` loggers to the rotating log file and (optionally) to stderr."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger("usbsync_gui")
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(level)
+    fh = logging.handlers.RotatingFileHandler(log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8")
+    fh.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(fh)
+    if console:
+        sh = logging.StreamHandler(sys.stderr)
+        sh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        root.addHandler(sh)
+    root.propagate = False
+
+
+class AuditLog:
+    """Append-only CSV audit log at ``path``. ``size_bytes`` in bytes, ``duration_ms`` in milliseconds."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or path.stat().st_size == 0
+        self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - lives as long as the log
+        self._writer = csv.writer(self._fh)
+        if new:
+            self._writer.writerow(AUDIT_COLUMNS)
+            self._fh.flush()
+
+    def record(
+        self,
+        operation: str,
+        source: str = "",
+        destination: str = "",
+        drive: str = "",
+        size_bytes: int | None = None,
+        blake3: str = "",
+        duration_ms: float | None = None,
+        status: str = "ok",
+        error: str = "",
+    ) -> None:
+        row = (
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+            operation,
+            source,
+            destination,
+            drive,
+            "" if size_bytes is None else size_bytes,
+            blake3,
+            "" if duration_ms is None else f"{duration_ms:.1f}",
+            status,
+            error,
+        )
+        with self._lock:
+            self._writer.writerow(row)
+            self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()

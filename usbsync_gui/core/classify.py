@@ -1,0 +1,125 @@
+"""Decide a file's category: user rules first, then content (libmagic), then the extension as a fallback.
+
+Order, per file:
+1. the first user rule whose glob matches the path relative to its source folder, or the bare name;
+2. the MIME type libmagic reads from the content, matched against each category's MIME patterns in config
+   order (so a PNG named ``x.txt`` is an image);
+3. the extension, only when content says nothing specific: ``application/octet-stream``, an empty file,
+   libmagic unavailable, or a generic container (ZIP, OLE2) whose extension names a more specific kind
+   (a ``.docx`` is a ZIP inside; if libmagic only says ``application/zip`` the extension decides).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from usbsync_gui.core.config import Category, Rule
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_MIME = "application/octet-stream"
+# MIME types that say "nothing specific about this content".
+_UNINFORMATIVE = {UNKNOWN_MIME, "inode/x-empty", "application/x-empty", ""}
+# Containers that many specific formats are built on; the extension may refine them.
+_GENERIC_CONTAINERS = {"application/zip", "application/x-ole-storage", "application/cdfv2", "text/xml"}
+
+try:
+    import magic as _magic
+
+    _MAGIC_ERROR: str | None = None
+except ImportError as exc:  # libmagic shared library missing: python-magic raises ImportError at import
+    _magic = None
+    _MAGIC_ERROR = str(exc)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The outcome for one file: ``category`` is None when no rule, MIME pattern or extension matched."""
+
+    category: str | None
+    mime: str
+    reason: str  # "rule", "content", "extension" or "none"
+
+
+def magic_available() -> bool:
+    return _magic is not None
+
+
+class Classifier:
+    """Classify files by user rules, content and extension. Thread-safe: one libmagic handle per thread.
+
+    Args:
+        categories: the categories in priority order.
+        rules: user rules, tried in order before content.
+        magic_file: optional path to a ``magic.mgc`` database (frozen builds ship one).
+    """
+
+    _warned_no_magic = False
+
+    def __init__(self, categories: tuple[Category, ...], rules: tuple[Rule, ...] = (), magic_file: str | None = None):
+        self._categories = categories
+        self._rules = rules
+        self._magic_file = magic_file
+        self._local = threading.local()
+        self._by_ext: dict[str, str] = {}
+        for c in categories:
+            for e in c.extensions:
+                self._by_ext.setdefault(e.lower(), c.name)
+        if _magic is None and not Classifier._warned_no_magic:
+            Classifier._warned_no_magic = True
+            log.warning("libmagic is not available (%s): classifying by file extension only", _MAGIC_ERROR)
+
+    def mime_of(self, path: Path) -> str:
+        """The MIME type libmagic reads from the file's content, or ``application/octet-stream``."""
+        if _magic is None:
+            return UNKNOWN_MIME
+        m = getattr(self._local, "magic", None)
+        if m is None:
+            m = _magic.Magic(mime=True, magic_file=self._magic_file)
+            self._local.magic = m
+        try:
+            return str(m.from_file(str(path))).lower()
+        except (OSError, _magic.MagicException) as exc:
+            log.debug("libmagic could not read %s: %s", path, exc)
+            return UNKNOWN_MIME
+
+    def by_extension(self, name: str) -> str | None:
+        suffix = PurePath(name).suffix.lower().lstrip(".")
+        return self._by_ext.get(suffix) if suffix else None
+
+    def by_mime(self, mime: str) -> str | None:
+        for c in self._categories:
+            if any(fnmatch.fnmatchcase(mime, p.lower()) for p in c.mime):
+                return c.name
+        return None
+
+    def by_rule(self, relpath: str) -> str | None:
+        name = PurePath(relpath).name
+        for r in self._rules:
+            if fnmatch.fnmatch(relpath, r.pattern) or fnmatch.fnmatch(name, r.pattern):
+                return r.category
+        return None
+
+    def classify(self, path: Path, relpath: str | None = None) -> Classification:
+        """Classify ``path``; ``relpath`` is its path relative to the source folder (for rules)."""
+        rel = relpath if relpath is not None else path.name
+        ruled = self.by_rule(rel)
+        mime = self.mime_of(path)
+        if ruled is not None:
+            return Classification(ruled, mime, "rule")
+        by_ext = self.by_extension(path.name)
+        if mime in _GENERIC_CONTAINERS and by_ext is not None:
+            return Classification(by_ext, mime, "extension")
+        if mime not in _UNINFORMATIVE:
+            by_content = self.by_mime(mime)
+            if by_content is not None:
+                return Classification(by_content, mime, "content")
+            if not mime.startswith("text/"):
+                return Classification(None, mime, "none")
+        if by_ext is not None:
+            return Classification(by_ext, mime, "extension")
+        return Classification(None, mime, "none")

@@ -1,0 +1,416 @@
+"""The TOML configuration: load, validate, write.
+
+Read with :mod:`tomllib`, written with ``tomli_w``. Every problem is reported as a :class:`ConfigError` whose
+``str()`` is one line naming the file and either the line (syntax errors, and semantic errors where the key
+can be found in the text) or the offending key, e.g. ``/home/u/.config/usbsync/config.toml:14: drives[1]:
+unknown category 'fotos'``. Front ends print that line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+DEFAULT_DRIVE_FOLDER = "USBSync"
+DEFAULT_STABILITY_WINDOW_S = 2.0
+DEFAULT_RESCAN_INTERVAL_S = 2 * 60 * 60
+DEFAULT_HEARTBEAT_INTERVAL_S = 5 * 60
+
+# Partial downloads, editor lock files and OS litter: copying them would ship half-files and junk.
+DEFAULT_EXCLUDE = (
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.tmp",
+    "~$*",
+    ".~lock.*",
+    ".DS_Store",
+    "Thumbs.db",
+    "desktop.ini",
+)
+
+
+@dataclass(frozen=True)
+class Category:
+    """A kind of file: MIME type patterns (fnmatch, e.g. ``image/*``) and file extensions (no dot, lower case)."""
+
+    name: str
+    mime: tuple[str, ...]
+    extensions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A user rule: files whose name or relative path matches ``pattern`` (fnmatch) go to ``category``."""
+
+    pattern: str
+    category: str
+
+
+@dataclass(frozen=True)
+class DriveConfig:
+    """A registered drive: its marker id, the categories it holds and its destination folder on the volume."""
+
+    name: str
+    id: str
+    categories: tuple[str, ...]
+    folder: str = DEFAULT_DRIVE_FOLDER
+
+
+DEFAULT_CATEGORIES: tuple[Category, ...] = (
+    Category(
+        "images",
+        ("image/*",),
+        tuple(
+            "jpg jpeg png gif bmp tif tiff webp heic heif avif svg cr2 cr3 nef arw dng raf orf rw2 pef srw".split()
+        ),
+    ),
+    Category(
+        "videos",
+        ("video/*",),
+        tuple("mp4 m4v mov avi mkv webm mts m2ts 3gp wmv mpg mpeg".split()),
+    ),
+    Category(
+        "audio",
+        ("audio/*",),
+        tuple("mp3 flac wav m4a aac ogg oga opus wma aif aiff".split()),
+    ),
+    Category(
+        "documents",
+        (
+            "application/pdf",
+            "text/plain",
+            "text/csv",
+            "text/markdown",
+            "text/rtf",
+            "application/rtf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.*",
+            "application/vnd.oasis.opendocument.*",
+            "application/epub+zip",
+        ),
+        tuple("pdf txt md csv rtf doc docx xls xlsx ppt pptx odt ods odp epub".split()),
+    ),
+    Category(
+        "archives",
+        (
+            "application/zip",
+            "application/x-tar",
+            "application/gzip",
+            "application/x-gzip",
+            "application/x-bzip2",
+            "application/x-xz",
+            "application/zstd",
+            "application/x-7z-compressed",
+            "application/x-rar",
+            "application/vnd.rar",
+        ),
+        tuple("zip tar gz tgz bz2 xz zst 7z rar".split()),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration. Times are in seconds; ``max_copy_rate_mib_s`` is MiB/s, 0 for unlimited."""
+
+    sources: tuple[Path, ...]
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    rules: tuple[Rule, ...] = ()
+    drives: tuple[DriveConfig, ...] = ()
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    stability_window_s: float = DEFAULT_STABILITY_WINDOW_S
+    rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S
+    heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
+    max_copy_rate_mib_s: float = 0.0
+    path: Path | None = field(default=None, compare=False)
+
+    def category(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+    def drive_by_name(self, name: str) -> DriveConfig | None:
+        folded = name.casefold()
+        return next((d for d in self.drives if d.name.casefold() == folded), None)
+
+    def drive_by_id(self, drive_id: str) -> DriveConfig | None:
+        return next((d for d in self.drives if d.id == drive_id), None)
+
+    def drives_for(self, category: str) -> tuple[DriveConfig, ...]:
+        """The drives that hold ``category``, in config order (each receives its own copy)."""
+        return tuple(d for d in self.drives if category in d.categories)
+
+    def with_drive(self, drive: DriveConfig) -> Config:
+        """A copy with ``drive`` added, or replacing the drive of the same id."""
+        others = tuple(d for d in self.drives if d.id != drive.id)
+        return replace(self, drives=(*others, drive))
+
+
+class ConfigError(Exception):
+    """A config that cannot be read or is invalid. ``str()`` is one line: ``FILE[:LINE]: [KEY: ]MESSAGE``."""
+
+    def __init__(self, path: Path | str, message: str, line: int | None = None, key: str | None = None):
+        self.path = Path(path)
+        self.message = message
+        self.line = line
+        self.key = key
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else f"{self.path}"
+        what = f"{self.key}: {self.message}" if self.key else self.message
+        return f"{where}: {what}"
+
+
+_TOP_KEYS = {
+    "sources",
+    "include",
+    "exclude",
+    "stability_window_seconds",
+    "rescan_interval_seconds",
+    "heartbeat_interval_seconds",
+    "max_copy_rate_mib_s",
+    "categories",
+    "rules",
+    "drives",
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+
+
+class _Validator:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(self.path, message, line=self._line_of(key), key=key)
+
+    def _line_of(self, key: str) -> int | None:
+        """Best-effort line of a dotted key like ``drives[1].categories`` or ``categories.images.mime``."""
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", key)
+        start = 0
+        if len(parts) >= 2 and parts[1].startswith("["):  # array of tables: find the Nth header
+            index = int(parts[1][1:-1])
+            header = re.compile(rf"^\s*\[\[\s*{re.escape(parts[0])}\s*\]\]")
+            hits = [i for i, line in enumerate(self.lines) if header.match(line)]
+            if index >= len(hits):
+                return None
+            start = hits[index]
+            leaf = parts[2] if len(parts) > 2 else None
+        elif len(parts) >= 2 and parts[0] == "categories":
+            header = re.compile(rf"^\s*\[\s*categories\.\"?{re.escape(parts[1])}\"?\s*\]")
+            hit = next((i for i, line in enumerate(self.lines) if header.match(line)), None)
+            if hit is None:
+                return None
+            start = hit
+            leaf = parts[2] if len(parts) > 2 else None
+        else:
+            leaf = parts[0] if parts else None
+        if leaf is None:
+            return start + 1
+        key_re = re.compile(rf"^\s*\"?{re.escape(leaf)}\"?\s*=")
+        for i in range(start, len(self.lines)):
+            if key_re.match(self.lines[i]):
+                return i + 1
+        return start + 1 if start else None
+
+    def str_list(self, raw: Mapping[str, Any], key: str, where: str, default: Iterable[str]) -> tuple[str, ...]:
+        if key not in raw:
+            return tuple(default)
+        value = raw[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{where}{key}", "must be a list of non-empty strings")
+        return tuple(value)
+
+    def number(self, raw: Mapping[str, Any], key: str, default: float, minimum: float) -> float:
+        if key not in raw:
+            return default
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"must be a number of seconds, got {value!r}")
+        if value < minimum:
+            raise self.fail(key, f"must be at least {minimum:g}, got {value!r}")
+        return float(value)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate config text. Raises :class:`ConfigError` (one line, file and line or key)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        msg = re.sub(r"\s*\(at end of document\)", " (at end of file)", msg)
+        raise ConfigError(path, f"TOML syntax error: {msg}", line=line) from None
+    v = _Validator(path, text)
+
+    for key in raw:
+        if key not in _TOP_KEYS:
+            raise v.fail(key, "unknown key (check the spelling)")
+
+    sources_raw = v.str_list(raw, "sources", "", ())
+    if not sources_raw:
+        raise v.fail("sources", "at least one source folder is required")
+    sources = tuple(Path(os.path.expanduser(s)) for s in sources_raw)
+    for s in sources:
+        if not s.is_absolute():
+            raise v.fail("sources", f"source folder must be an absolute path: {s}")
+
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    if "categories" in raw:
+        cats_raw = raw["categories"]
+        if not isinstance(cats_raw, dict) or not cats_raw:
+            raise v.fail("categories", "must be a table of [categories.NAME] tables")
+        cats: list[Category] = []
+        for name, body in cats_raw.items():
+            where = f"categories.{name}."
+            if not _NAME_RE.match(name):
+                raise v.fail(f"categories.{name}", "category names are letters, digits, space, _ . -")
+            if not isinstance(body, dict):
+                raise v.fail(f"categories.{name}", "must be a table with 'mime' and/or 'extensions'")
+            for k in body:
+                if k not in ("mime", "extensions"):
+                    raise v.fail(f"{where}{k}", "unknown key (expected 'mime' or 'extensions')")
+            mime = v.str_list(body, "mime", where, ())
+            exts = tuple(e.lower().lstrip(".") for e in v.str_list(body, "extensions", where, ()))
+            if not mime and not exts:
+                raise v.fail(f"categories.{name}", "needs at least one MIME pattern or extension")
+            cats.append(Category(name, mime, exts))
+        categories = tuple(cats)
+    names = {c.name for c in categories}
+
+    rules: list[Rule] = []
+    rules_raw = raw.get("rules", [])
+    if not isinstance(rules_raw, list):
+        raise v.fail("rules", "must be an array of [[rules]] tables")
+    for i, r in enumerate(rules_raw):
+        key = f"rules[{i}]"
+        if not isinstance(r, dict) or set(r) != {"pattern", "category"}:
+            raise v.fail(key, "each rule needs exactly 'pattern' and 'category'")
+        if not isinstance(r["pattern"], str) or not r["pattern"]:
+            raise v.fail(f"{key}.pattern", "must be a non-empty glob pattern")
+        if r["category"] not in names:
+            raise v.fail(f"{key}.category", f"unknown category {r['category']!r}")
+        rules.append(Rule(r["pattern"], r["category"]))
+
+    drives: list[DriveConfig] = []
+    drives_raw = raw.get("drives", [])
+    if not isinstance(drives_raw, list):
+        raise v.fail("drives", "must be an array of [[drives]] tables")
+    seen_names: set[str] = set()
+    seen_ids: set[str] = set()
+    for i, d in enumerate(drives_raw):
+        key = f"drives[{i}]"
+        if not isinstance(d, dict):
+            raise v.fail(key, "must be a table")
+        for k in d:
+            if k not in ("name", "id", "categories", "folder"):
+                raise v.fail(f"{key}.{k}", "unknown key (expected name, id, categories, folder)")
+        name = d.get("name")
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise v.fail(f"{key}.name", "must be a name of letters, digits, space, _ . - (1-64 characters)")
+        if name.casefold() in seen_names:
+            raise v.fail(f"{key}.name", f"drive name {name!r} is used twice")
+        seen_names.add(name.casefold())
+        drive_id = d.get("id")
+        if not isinstance(drive_id, str) or not drive_id:
+            raise v.fail(f"{key}.id", "missing drive id (register drives with 'usbsync register-drive')")
+        if drive_id in seen_ids:
+            raise v.fail(f"{key}.id", "the same drive id is registered twice")
+        seen_ids.add(drive_id)
+        dcats = v.str_list(d, "categories", f"{key}.", ())
+        if not dcats:
+            raise v.fail(f"{key}.categories", "a drive needs at least one category")
+        for c in dcats:
+            if c not in names:
+                raise v.fail(f"{key}.categories", f"unknown category {c!r}")
+        folder = d.get("folder", DEFAULT_DRIVE_FOLDER)
+        if not isinstance(folder, str) or not folder.strip() or ".." in Path(folder).parts:
+            raise v.fail(f"{key}.folder", "must be a relative folder name on the drive")
+        if Path(folder).is_absolute():
+            raise v.fail(f"{key}.folder", "must be relative to the drive's root")
+        drives.append(DriveConfig(name, drive_id, dcats, folder.strip("/\\")))
+
+    return Config(
+        sources=sources,
+        categories=categories,
+        rules=tuple(rules),
+        drives=tuple(drives),
+        include=v.str_list(raw, "include", "", ("*",)),
+        exclude=v.str_list(raw, "exclude", "", DEFAULT_EXCLUDE),
+        stability_window_s=v.number(raw, "stability_window_seconds", DEFAULT_STABILITY_WINDOW_S, 0.0),
+        rescan_interval_s=v.number(raw, "rescan_interval_seconds", DEFAULT_RESCAN_INTERVAL_S, 10.0),
+        heartbeat_interval_s=v.number(raw, "heartbeat_interval_seconds", DEFAULT_HEARTBEAT_INTERVAL_S, 1.0),
+        max_copy_rate_mib_s=v.number(raw, "max_copy_rate_mib_s", 0.0, 0.0),
+        path=path,
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``. Raises :class:`ConfigError` if it is missing, unreadable or invalid."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "no configuration yet: run 'usbsync init --source DIR'") from None
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(path, "not UTF-8 text", line=line) from None
+    return parse_config(text, path)
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The TOML document for ``config`` (keys in a stable, readable order)."""
+    doc: dict[str, Any] = {
+        "sources": [str(s) for s in config.sources],
+        "include": list(config.include),
+        "exclude": list(config.exclude),
+        "stability_window_seconds": config.stability_window_s,
+        "rescan_interval_seconds": config.rescan_interval_s,
+        "heartbeat_interval_seconds": config.heartbeat_interval_s,
+        "max_copy_rate_mib_s": config.max_copy_rate_mib_s,
+        "categories": {c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories},
+    }
+    if config.rules:
+        doc["rules"] = [{"pattern": r.pattern, "category": r.category} for r in config.rules]
+    if config.drives:
+        doc["drives"] = [
+            {"name": d.name, "id": d.id, "categories": list(d.categories), "folder": d.folder} for d in config.drives
+        ]
+    return doc
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write ``config`` to ``path`` atomically (temp file, fsync, rename). Raises OSError on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "# usbsync configuration. Edit while usbsync is stopped, or it is re-read within seconds.\n"
+    body += tomli_w.dumps(config_to_dict(config))
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def new_config(sources: Iterable[Path]) -> Config:
+    """A default configuration for ``sources`` with the shipped categories and no drives."""
+    return Config(sources=tuple(Path(s).expanduser().resolve() for s in sources))

@@ -1,0 +1,252 @@
+"""Turn files in the source folders into file records and jobs: scan, ingest, manifests.
+
+A file is ingested when it is new or its (size, mtime) changed since it was last recorded: it is classified,
+hashed with BLAKE3, recorded, and each registered drive that holds its category gets a job. Unchanged files
+cost one ``stat`` and one indexed lookup, so the periodic rescan is cheap.
+
+Manifests: a ``*.lst`` file in a source folder lists files to sync, one per line, relative to the ``.lst``'s
+folder or absolute; lines starting with ``#`` are comments (a ``#`` inside a name is part of it). Listed files are synced even when the include/exclude patterns
+would skip them (the list is an explicit request). Entries that resolve outside every source folder are
+refused and logged; missing entries are reported; neither stops the rest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from usbsync_gui.core.audit import AuditLog
+from usbsync_gui.core.classify import Classifier
+from usbsync_gui.core.config import Config
+from usbsync_gui.core.hashing import hash_file
+from usbsync_gui.core.state import StateDB
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SUFFIX = ".lst"
+COMMIT_EVERY = 500  # files per transaction: bounded memory for the WAL, few fsyncs
+
+
+@dataclass
+class IngestStats:
+    """What a scan or batch did. ``fresh`` holds files still being written (modified within the window)."""
+
+    seen: int = 0
+    new_or_changed: int = 0
+    unchanged: int = 0
+    unclassified: int = 0
+    jobs_queued: int = 0
+    errors: int = 0
+    refused: int = 0
+    missing: int = 0
+    fresh: list[Path] = field(default_factory=list)
+    drives_with_work: set[str] = field(default_factory=set)
+
+    def merge(self, other: IngestStats) -> None:
+        for name in ("seen", "new_or_changed", "unchanged", "unclassified", "jobs_queued", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.refused += other.refused
+        self.missing += other.missing
+        self.fresh.extend(other.fresh)
+        self.drives_with_work |= other.drives_with_work
+
+
+class Ingestor:
+    """Scan and ingest files for one configuration. Uses the caller's :class:`StateDB` (one per thread)."""
+
+    def __init__(self, db: StateDB, config: Config, classifier: Classifier, audit: AuditLog | None = None):
+        self.db = db
+        self.config = config
+        self.classifier = classifier
+        self.audit = audit
+        self.roots = sorted((Path(os.path.abspath(s)) for s in config.sources), key=lambda p: -len(p.parts))
+
+    # -- filtering --------------------------------------------------------------------------------------------
+
+    def root_of(self, path: Path) -> Path | None:
+        """The (deepest) source folder that contains ``path``, or None."""
+        for root in self.roots:
+            if path == root or root in path.parents:
+                return root
+        return None
+
+    def wanted(self, relpath: str) -> bool:
+        """Include/exclude patterns, tried against the bare name and the relative path."""
+        name = relpath.rsplit("/", 1)[-1]
+        if name.endswith(MANIFEST_SUFFIX):
+            return False
+
+        def hit(patterns: Iterable[str]) -> bool:
+            return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(relpath, p) for p in patterns)
+
+        return hit(self.config.include) and not hit(self.config.exclude)
+
+    # -- one file ---------------------------------------------------------------------------------------------
+
+    def ingest_file(
+        self, path: Path, stats: IngestStats, forced: bool = False, min_age_s: float = 0.0, recheck: bool = False
+    ) -> None:
+        """Ingest one path (absolute). ``forced`` skips the include/exclude patterns (manifest entries);
+        ``recheck`` rehashes even when size and mtime are unchanged. Files modified less than ``min_age_s``
+        seconds ago are put in ``stats.fresh`` instead."""
+        root = self.root_of(path)
+        if root is None:
+            return
+        relpath = path.relative_to(root).as_posix()
+        if not forced and not self.wanted(relpath):
+            return
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            stats.errors += 1
+            log.warning("cannot read %s: %s", path, exc.strerror)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            return
+        stats.seen += 1
+        key = str(path)
+        if not recheck and self.db.file_stat(key) == (st.st_size, st.st_mtime_ns):
+            stats.unchanged += 1
+            return
+        if min_age_s > 0 and time.time() - st.st_mtime < min_age_s:
+            stats.fresh.append(path)
+            return
+        try:
+            klass = self.classifier.classify(path, relpath)
+            digest = hash_file(path)
+            st2 = path.stat()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            stats.errors += 1
+            log.warning("cannot read %s: %s", path, exc.strerror)
+            return
+        if (st2.st_size, st2.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            stats.fresh.append(path)  # changed while we read it: still being written
+            return
+        file_id, changed = self.db.upsert_file(
+            key, str(root), relpath, st.st_size, st.st_mtime_ns, digest, klass.mime, klass.category
+        )
+        stats.new_or_changed += 1
+        if klass.category is None:
+            stats.unclassified += 1
+            log.info("no category for %s (%s): not synced", relpath, klass.mime)
+            return
+        drives = [d.id for d in self.config.drives_for(klass.category)]
+        if not drives:
+            log.info("%s is %s, but no drive holds that category yet", relpath, klass.category)
+            return
+        queued = self.db.enqueue(file_id, drives, digest, st.st_size)
+        if queued:
+            stats.jobs_queued += queued
+            stats.drives_with_work.update(drives)
+            log.info("queued %s (%s, %s, %s) for %d drive(s)", relpath, klass.category, klass.mime, klass.reason, queued)
+            if self.audit:
+                names = ",".join(d.name for d in self.config.drives if d.id in drives)
+                self.audit.record("queued", str(path), "", names, st.st_size, digest, status="pending")
+        elif changed:
+            log.debug("%s changed but its content is already delivered", relpath)
+
+    # -- many files -------------------------------------------------------------------------------------------
+
+    def ingest_paths(self, paths: Iterable[Path], min_age_s: float = 0.0) -> IngestStats:
+        """Ingest files named by the watcher (manifests are read, directories are scanned)."""
+        stats = IngestStats()
+        batch: list[Path] = []
+        for p in paths:
+            p = Path(os.path.abspath(p))
+            if p.name.endswith(MANIFEST_SUFFIX) and p.is_file():
+                stats.merge(self.read_manifest(p))
+            elif p.is_dir():
+                stats.merge(self._scan_tree(p, min_age_s))
+            else:
+                batch.append(p)
+            if len(batch) >= COMMIT_EVERY:
+                self._ingest_batch(batch, stats, min_age_s)
+                batch = []
+        self._ingest_batch(batch, stats, min_age_s)
+        return stats
+
+    def _ingest_batch(self, batch: list[Path], stats: IngestStats, min_age_s: float, forced: bool = False) -> None:
+        if not batch:
+            return
+        with self.db.transaction():
+            for p in batch:
+                self.ingest_file(p, stats, forced=forced, min_age_s=min_age_s)
+
+    def scan(self, min_age_s: float = 0.0) -> IngestStats:
+        """Reconcile every source folder with the database (startup scan and periodic rescan)."""
+        stats = IngestStats()
+        for root in self.roots:
+            if not root.is_dir():
+                log.warning("source folder missing: %s", root)
+                stats.errors += 1
+                continue
+            stats.merge(self._scan_tree(root, min_age_s))
+        return stats
+
+    def _scan_tree(self, top: Path, min_age_s: float) -> IngestStats:
+        stats = IngestStats()
+        batch: list[Path] = []
+        manifests: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: log.warning("cannot scan %s", e)):
+            dirnames[:] = [d for d in dirnames if d != ".usbsync"]
+            for name in filenames:
+                p = Path(dirpath, name)
+                if name.endswith(MANIFEST_SUFFIX):
+                    manifests.append(p)
+                    continue
+                batch.append(p)
+                if len(batch) >= COMMIT_EVERY:
+                    self._ingest_batch(batch, stats, min_age_s)
+                    batch = []
+        self._ingest_batch(batch, stats, min_age_s)
+        for m in manifests:
+            stats.merge(self.read_manifest(m))
+        return stats
+
+    # -- manifests --------------------------------------------------------------------------------------------
+
+    def read_manifest(self, lst: Path) -> IngestStats:
+        """Ingest the entries of the manifest ``lst`` (see module doc)."""
+        stats = IngestStats()
+        try:
+            text = lst.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            log.warning("cannot read manifest %s: %s", lst, exc.strerror)
+            stats.errors += 1
+            return stats
+        entries: list[Path] = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            target = Path(entry).expanduser()
+            if not target.is_absolute():
+                target = lst.parent / target
+            resolved = Path(os.path.realpath(target))
+            if self.root_of(resolved) is None:
+                stats.refused += 1
+                log.warning("%s:%d: refused %s: outside the source folders", lst, lineno, entry)
+                if self.audit:
+                    self.audit.record("manifest-refused", str(resolved), status="refused",
+                                      error=f"{lst}:{lineno}: outside the source folders")
+                continue
+            if not resolved.is_file():
+                stats.missing += 1
+                log.warning("%s:%d: listed file not found: %s", lst, lineno, entry)
+                if self.audit:
+                    self.audit.record("manifest-missing", str(resolved), status="missing",
+                                      error=f"{lst}:{lineno}: not found")
+                continue
+            entries.append(resolved)
+        self._ingest_batch(entries, stats, 0.0, forced=True)
+        return stats
