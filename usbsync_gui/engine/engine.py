@@ -1,0 +1,308 @@
+"""The engine: wires the watcher, drive monitor, ingest and copy workers together on QThreads.
+
+Threads: ``watcher`` (SourceWatcher; watchdog adds its own observer thread), ``ingest`` (IngestWorker), one
+``copy:<drive>`` thread per connected registered drive (CopyWorker, the drive's only writer), and the thread
+the Engine lives in (drive monitor, timers). Dependencies come in through the constructor; the engine never
+looks up a QApplication and never touches widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+
+from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
+from usbsync_gui.core.config import Config, ConfigError, load_config
+from usbsync_gui.core.copier import DrainResult, Target
+from usbsync_gui.core.paths import AppPaths
+from usbsync_gui.core.service import ConnectedVolume
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.units import human_bytes, plural
+from usbsync_gui.engine.drive_monitor import DriveMonitor
+from usbsync_gui.engine.watcher import SourceWatcher
+from usbsync_gui.engine.workers import CopyWorker, IngestWorker
+
+log = logging.getLogger(__name__)
+
+CONFIG_POLL_MS = 2000
+STOP_TIMEOUT_MS = 10_000
+
+
+class _Slot:
+    """A worker and the thread it runs on."""
+
+    def __init__(self, worker: QObject, thread: QThread):
+        self.worker = worker
+        self.thread = thread
+
+
+class Engine(QObject):
+    """The running usbsync engine.
+
+    Signals (all emitted in the engine's thread):
+        drive_connected(str drive id, str drive name, str mountpoint)
+        drive_disconnected(str drive id)
+        copy_progress(str drive id, str source path, int bytes done, int bytes total)
+        drive_drained(str drive id, DrainResult) -- one drain pass finished
+        heartbeat(dict) -- counts at the heartbeat interval (and on demand via :meth:`emit_heartbeat`)
+    """
+
+    drive_connected = Signal(str, str, str)
+    drive_disconnected = Signal(str)
+    copy_progress = Signal(str, str, int, int)
+    drive_drained = Signal(str, object)
+    heartbeat = Signal(dict)
+    _scan = Signal()
+    _ingest = Signal(list)
+    _track = Signal(list)
+    _new_config = Signal(object)
+
+    def __init__(self, paths: AppPaths, config: Config, parent: QObject | None = None):
+        super().__init__(parent)
+        self.paths = paths
+        self.config = config
+        self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
+        self.db = StateDB(paths.state_db)
+        self.monitor = DriveMonitor(config, self)
+        self._copy: dict[str, _Slot] = {}
+        self._watch: _Slot | None = None
+        self._ingest_slot: _Slot | None = None
+        self._config_mtime = self._mtime()
+        self._bytes_copied = 0
+        self._started_at = time.monotonic()
+        self._rescan = QTimer(self)
+        self._rescan.timeout.connect(self._scan)
+        self._beat = QTimer(self)
+        self._beat.timeout.connect(self.emit_heartbeat)
+        self._config_timer = QTimer(self)
+        self._config_timer.timeout.connect(self._check_config)
+        self.monitor.volume_added.connect(self._on_volume_added)
+        self.monitor.volume_removed.connect(self._on_volume_removed)
+        self._stopped = False
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover from an earlier crash, start every thread, scan, and begin watching. Call under the lock."""
+        with self.db.transaction():
+            recovered = self.db.recover()
+        if recovered:
+            log.info("%s left copying by an earlier stop went back to pending", plural(recovered, "job"))
+        self._log_summary()
+        ingest = IngestWorker(self.paths, self.config, self.audit)
+        self._ingest_slot = self._spawn(ingest, "ingest")
+        self._scan.connect(ingest.scan)
+        self._ingest.connect(ingest.ingest)
+        self._new_config.connect(ingest.set_config)
+        ingest.jobs_queued.connect(self._on_jobs_queued)
+        self._start_watcher()
+        ingest.fresh.connect(self._track)
+        self._scan.emit()  # startup scan: what arrived while we were stopped
+        self.monitor.start()
+        self._rescan.start(int(self.config.rescan_interval_s * 1000))
+        self._beat.start(int(self.config.heartbeat_interval_s * 1000))
+        self._config_timer.start(CONFIG_POLL_MS)
+
+    def _start_watcher(self) -> None:
+        watcher = SourceWatcher(list(self.config.sources), self.config.stability_window_s)
+        self._watch = self._spawn(watcher, "watcher", start=watcher.start)
+        watcher.files_ready.connect(self._ingest)
+        watcher.rescan_requested.connect(self._scan)
+        self._track.connect(watcher.track)
+
+    def _stop_watcher(self) -> None:
+        if self._watch is None:
+            return
+        QMetaObject.invokeMethod(self._watch.worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+        self._reap(self._watch)
+        self._watch = None
+
+    def _spawn(self, worker: QObject, name: str, start: object = None) -> _Slot:
+        thread = QThread()
+        thread.setObjectName(name)
+        worker.moveToThread(thread)
+        if start is not None:
+            thread.started.connect(start)
+        thread.start()
+        return _Slot(worker, thread)
+
+    def _reap(self, slot: _Slot, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
+        if hasattr(slot.worker, "close"):
+            QMetaObject.invokeMethod(slot.worker, "close", Qt.ConnectionType.BlockingQueuedConnection)
+        slot.thread.quit()
+        ok = slot.thread.wait(timeout_ms)
+        if not ok:
+            log.error("thread %s did not stop within %d ms", slot.thread.objectName(), timeout_ms)
+        return bool(ok)
+
+    def stop(self) -> bool:
+        """Stop watching, roll back copies in flight, stop every thread (bounded). Returns True if all stopped.
+        Nothing pending is lost: interrupted jobs are back to pending when this returns."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        t0 = time.monotonic()
+        for t in (self._rescan, self._beat, self._config_timer):
+            t.stop()
+        self.monitor.stop()
+        for s in self._copy.values():
+            s.worker.cancel.set()  # type: ignore[attr-defined]
+        self._stop_watcher()
+        ok = True
+        for s in list(self._copy.values()):
+            ok = self._reap(s) and ok
+        self._copy.clear()
+        if self._ingest_slot is not None:
+            ok = self._reap(self._ingest_slot) and ok
+            self._ingest_slot = None
+        counts = self.db.counts()
+        log.info(
+            "stopped in %.1f s: %d waiting, %d failed, %d synced",
+            time.monotonic() - t0, counts["pending"] + counts["copying"], counts["failed"], counts["done"],
+        )
+        self.db.close()
+        self.audit.close()
+        return ok
+
+    # -- drives -----------------------------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_volume_added(self, cv: ConnectedVolume) -> None:
+        v = cv.volume
+        if cv.drive is None:
+            if cv.marker_id is not None:
+                log.info("volume at %s carries a usbsync marker (%s) that is not registered here; not used",
+                         v.mountpoint, cv.marker_name)
+            return
+        drive = cv.drive
+        with self.db.transaction():
+            self.db.drive_seen(drive.id, drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes)
+        waiting = self.db.per_drive().get(drive.id, {})
+        log.info("drive %s plugged in at %s (%s free); %s waiting", drive.name, v.mountpoint,
+                 human_bytes(v.free_bytes), plural(waiting.get("pending", 0), "file"))
+        self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
+        if drive.id in self._copy:
+            return
+        worker = CopyWorker(self.paths, self.config, self.audit, Target(drive, Path(v.mountpoint)))
+        slot = self._spawn(worker, f"copy:{drive.name}")
+        worker.progress.connect(self.copy_progress)
+        worker.drained.connect(self._on_drained)
+        worker.drive_gone.connect(self.monitor.drive_lost)
+        self._copy[drive.id] = slot
+        self._request_drain(drive.id)
+
+    @Slot(str, str)
+    def _on_volume_removed(self, mountpoint: str, drive_id: str) -> None:
+        slot = self._copy.pop(drive_id, None) if drive_id else None
+        if slot is None:
+            return
+        drive = self.config.drive_by_id(drive_id)
+        log.info("drive %s removed from %s", drive.name if drive else drive_id, mountpoint)
+        slot.worker.cancel.set()  # type: ignore[attr-defined]
+        self._reap(slot)
+        self.drive_disconnected.emit(drive_id)
+
+    def _request_drain(self, drive_id: str) -> None:
+        slot = self._copy.get(drive_id)
+        if slot is None:
+            return
+        worker: CopyWorker = slot.worker  # type: ignore[assignment]
+        worker.request()
+        QMetaObject.invokeMethod(worker, "drain", Qt.ConnectionType.QueuedConnection)
+
+    @Slot(list)
+    def _on_jobs_queued(self, drive_ids: list[str]) -> None:
+        for d in drive_ids:
+            self._request_drain(d)
+
+    @Slot(str, object)
+    def _on_drained(self, drive_id: str, result: DrainResult) -> None:
+        self._bytes_copied += result.bytes_copied
+        self.drive_drained.emit(drive_id, result)
+        drive = self.config.drive_by_id(drive_id)
+        if drive is None or result.drive_gone or result.cancelled:
+            return
+        left = self.db.per_drive().get(drive_id, {})
+        if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
+            log.info("%s: all queued files are on the drive and verified; safe to unplug once ejected", drive.name)
+        elif left.get("pending", 0):
+            log.info("%s: %s still waiting (%s)", drive.name, plural(left["pending"], "file"),
+                     ", ".join(f"{n}× {r}" for r, n in result.reasons.items()) or "see 'usbsync pending'")
+
+    # -- config and heartbeat ---------------------------------------------------------------------------------
+
+    def _mtime(self) -> float:
+        try:
+            return os.stat(self.paths.config_file).st_mtime
+        except OSError:
+            return 0.0
+
+    @Slot()
+    def _check_config(self) -> None:
+        m = self._mtime()
+        if m == self._config_mtime:
+            return
+        self._config_mtime = m
+        try:
+            config = load_config(self.paths.config_file)
+        except ConfigError as exc:
+            log.error("config change ignored, keeping the previous one: %s", exc)
+            return
+        if config == self.config:
+            return
+        log.info("configuration changed; applying it")
+        old = self.config
+        self.config = config
+        self._new_config.emit(config)
+        if old.sources != config.sources or old.stability_window_s != config.stability_window_s:
+            self._stop_watcher()
+            self._start_watcher()
+            self._scan.emit()
+        for slot in list(self._copy.values()):
+            slot.worker.cancel.set()  # type: ignore[attr-defined]
+            self._reap(slot)
+        self._copy.clear()
+        self.monitor.set_config(config)
+        self._rescan.start(int(config.rescan_interval_s * 1000))
+        self._beat.start(int(config.heartbeat_interval_s * 1000))
+
+    def _log_summary(self) -> None:
+        c = self.config
+        log.info("usbsync starting: config %s", self.paths.config_file)
+        log.info("sources: %s", ", ".join(str(s) for s in c.sources))
+        log.info("categories: %s", ", ".join(f"{k.name} ({', '.join(k.mime)})" for k in c.categories))
+        for d in c.drives:
+            log.info("drive %s holds %s in %s/", d.name, ", ".join(d.categories), d.folder)
+        if not c.drives:
+            log.info("no drives registered yet: usbsync register-drive MOUNTPOINT --name NAME --category C")
+        log.info(
+            "stability window %.1f s, rescan every %.0f s, heartbeat every %.0f s; logs in %s",
+            c.stability_window_s, c.rescan_interval_s, c.heartbeat_interval_s, self.paths.log_dir,
+        )
+
+    @Slot()
+    def emit_heartbeat(self) -> dict[str, object]:
+        counts = self.db.counts()
+        connected = [self.config.drive_by_id(d) for d in self._copy]
+        data: dict[str, object] = {
+            "pending": counts["pending"] + counts["copying"],
+            "copying": counts["copying"],
+            "failed": counts["failed"],
+            "synced": counts["done"],
+            "files_seen": counts["files"],
+            "drives_connected": [d.name for d in connected if d is not None],
+            "bytes_copied": self._bytes_copied,
+            "uptime_s": round(time.monotonic() - self._started_at),
+        }
+        log.info(
+            "heartbeat: %d waiting, %d copying, %d failed, %d synced; %d files seen; drives connected: %s; "
+            "%s copied since start",
+            data["pending"], data["copying"], data["failed"], data["synced"], data["files_seen"],
+            ", ".join(data["drives_connected"]) or "none", human_bytes(self._bytes_copied),  # type: ignore[arg-type]
+        )
+        self.heartbeat.emit(data)
+        return data
