@@ -363,18 +363,15 @@ class DriveSyncer:
             with self.db.transaction():
                 self.db.defer_job(job.id, "interrupted (usbsync was stopping)")
             raise
-        except FileNotFoundError as exc:
-            if isinstance(exc, _SourceError) or not os.path.exists(job.path):
-                self._remove_quietly(temp, job.id)
+        except _SourceError as exc:
+            self._remove_quietly(temp, job.id)
+            if exc.errno == errno.ENOENT:
                 with self.db.transaction():
                     self.db.drop_job(job.id)
                 log.info("%s was removed from the source folder before it could be copied", job.path)
                 self._audit("copy", job, status="skipped", error="source removed before copy")
-                return None
-            return self._dest_error(job, temp, exc, result)
-        except _SourceError as exc:
-            self._remove_quietly(temp, job.id)
-            self._give_up(job, f"cannot read the source: {exc.strerror}", result)
+            else:
+                self._give_up(job, f"cannot read the source: {exc.strerror}", result)
             return None
         except OSError as exc:
             return self._dest_error(job, temp, exc, result)

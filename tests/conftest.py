@@ -1,0 +1,90 @@
+"""Shared fixtures: an isolated USBSYNC_HOME, a thread-leak check, sample files with real content."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import zlib
+import struct
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _os_threads() -> dict[str, str]:
+    """OS threads of this process (tid -> name), which also shows QThreads and watchdog's observers even
+    when they never touched Python's threading module. Empty where /proc is unavailable."""
+    out = {}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/comm") as fh:
+                    out[tid] = fh.read().strip()
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _process_lifetime_pools():
+    """blake3's rayon pool is created on first multi-threaded hash and lives as long as the process: start it
+    before any test so the leak check below does not mistake it for a test's thread."""
+    import blake3
+
+    blake3.blake3(max_threads=blake3.blake3.AUTO).update(bytes(8 << 20))
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks(_process_lifetime_pools):
+    """Fail a test that leaves threads running (as watchdog's own suite does): Python threads and OS threads."""
+    py_before = set(threading.enumerate())
+    os_before = set(_os_threads())
+    yield
+    deadline = time.monotonic() + 5
+    while True:
+        py_extra = [
+            t.name for t in threading.enumerate()
+            if t not in py_before and t.is_alive() and not isinstance(t, threading._DummyThread)  # type: ignore[attr-defined]
+        ]
+        os_extra = [name for tid, name in _os_threads().items() if tid not in os_before]
+        if not (py_extra or os_extra) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not py_extra and not os_extra, f"threads left running: {py_extra + os_extra}"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("USBSYNC_HOME", str(h))
+    return h
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    """A valid 1x1 PNG whose pixel depends on ``seed`` (distinct content per seed)."""
+
+    def chunk(t: bytes, d: bytes) -> bytes:
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    raw = b"\x00" + bytes([seed & 255, (seed >> 8) & 255, (seed >> 16) & 255])
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def pdf_bytes(text: str = "hello") -> bytes:
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+        + f"% {text}\n".encode()
+        + b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
+
+
+def mp3_bytes() -> bytes:
+    # An ID3v2 header is what libmagic keys on for audio/mpeg.
+    return b"ID3\x03\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10 + b"\xff\xfb\x90\x64" + b"\x00" * 400

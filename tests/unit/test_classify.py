@@ -1,0 +1,57 @@
+import random
+
+import pytest
+
+from tests.conftest import mp3_bytes, pdf_bytes, png_bytes
+from usbsync_gui.core.classify import Classifier, magic_available
+from usbsync_gui.core.config import DEFAULT_CATEGORIES, Rule
+
+pytestmark = pytest.mark.skipif(not magic_available(), reason="libmagic (Debian libmagic1) is not installed")
+
+
+@pytest.fixture
+def clf():
+    return Classifier(DEFAULT_CATEGORIES, (Rule("*.raw", "images"), Rule("scans/*", "documents")))
+
+
+def test_content_wins_over_extension(tmp_path, clf):
+    p = tmp_path / "x.txt"
+    p.write_bytes(png_bytes())
+    r = clf.classify(p)
+    assert (r.category, r.mime, r.reason) == ("images", "image/png", "content")
+
+
+def test_pdf_and_mp3_and_text(tmp_path, clf):
+    (tmp_path / "a.bin").write_bytes(pdf_bytes())
+    (tmp_path / "b").write_bytes(mp3_bytes())
+    (tmp_path / "c.log").write_text("just some words\n")
+    assert clf.classify(tmp_path / "a.bin").category == "documents"
+    assert clf.classify(tmp_path / "b").category == "audio"
+    assert clf.classify(tmp_path / "c.log").category == "documents"
+
+
+def test_extension_only_when_content_says_nothing(tmp_path, clf):
+    p = tmp_path / "clip.mp4"
+    p.write_bytes(random.Random(1).randbytes(4096))  # no recognisable header
+    r = clf.classify(p)
+    assert r.mime == "application/octet-stream"
+    assert (r.category, r.reason) == ("videos", "extension")
+    q = tmp_path / "blob.qqq"
+    q.write_bytes(random.Random(2).randbytes(4096))
+    assert clf.classify(q).category is None
+
+
+def test_user_rules_win(tmp_path, clf):
+    p = tmp_path / "photo.raw"
+    p.write_bytes(pdf_bytes())
+    assert clf.classify(p).reason == "rule"
+    assert clf.classify(p, "scans/photo.raw").category == "images"  # first rule matching wins
+    q = tmp_path / "page.png"
+    q.write_bytes(png_bytes())
+    assert clf.classify(q, "scans/page.png").category == "documents"
+
+
+def test_empty_file_falls_back_to_extension(tmp_path, clf):
+    p = tmp_path / "empty.pdf"
+    p.write_bytes(b"")
+    assert clf.classify(p).category == "documents"
