@@ -28,6 +28,8 @@ run: $(STAMP)
 	$(VENV)/bin/usbsync run
 
 test: sysdeps $(STAMP)
+	$(VENV)/bin/ruff check usbsync_gui tests bench
+	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)

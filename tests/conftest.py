@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 import zlib
-import struct
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,8 @@ def no_thread_leaks(_process_lifetime_pools):
     deadline = time.monotonic() + 5
     while True:
         py_extra = [
-            t.name for t in threading.enumerate()
+            t.name
+            for t in threading.enumerate()
             if t not in py_before and t.is_alive() and not isinstance(t, threading._DummyThread)  # type: ignore[attr-defined]
         ]
         os_extra = [name for tid, name in _os_threads().items() if tid not in os_before]
@@ -73,7 +74,9 @@ def png_bytes(seed: int = 0) -> bytes:
 
     raw = b"\x00" + bytes([seed & 255, (seed >> 8) & 255, (seed >> 16) & 255])
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def pdf_bytes(text: str = "hello") -> bytes:

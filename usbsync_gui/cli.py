@@ -113,12 +113,15 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     try:
         with db.transaction():
             queued = db.enqueue_for_drive(drive.id, drive.categories)
-            db.drive_seen(drive.id, drive.name, volume.mountpoint, volume.fstype, volume.total_bytes,
-                          volume.free_bytes)
+            db.drive_seen(
+                drive.id, drive.name, volume.mountpoint, volume.fstype, volume.total_bytes, volume.free_bytes
+            )
     finally:
         db.close()
     verb = "updated" if drive_id else "registered"
-    print(f"{verb} drive {args.name!r} at {volume.mountpoint} ({volume.fstype}, {human_bytes(volume.free_bytes)} free)")
+    print(
+        f"{verb} drive {args.name!r} at {volume.mountpoint} ({volume.fstype}, {human_bytes(volume.free_bytes)} free)"
+    )
     print(f"it receives: {', '.join(drive.categories)}, into {drive.folder}/ on the drive")
     if queued:
         print(f"{plural(queued, 'file')} already seen queued for it")
@@ -170,8 +173,10 @@ def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
         if not r["connected"] and r["free_bytes"] is not None:
             free += " when last seen"
         print(f"{r['name']}: {', '.join(r['categories'])} -> {r['folder']}/; {where}{free}")
-        print(f"    {plural(r['pending'], 'file')} ({human_bytes(r['pending_bytes'])}) waiting, "
-              f"{r['failed']} failed, {r['synced']} synced")
+        print(
+            f"    {plural(r['pending'], 'file')} ({human_bytes(r['pending_bytes'])}) waiting, "
+            f"{r['failed']} failed, {r['synced']} synced"
+        )
     return EXIT_OK
 
 
@@ -198,8 +203,10 @@ def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
     for r in rows:
         who = f"registered drive {r['drive']!r}" if r["drive"] else r["status"]
         ro = ", read-only" if r["read_only"] else ""
-        print(f"{r['mountpoint']}  {r['device']}  {r['filesystem']}{ro}  "
-              f"{human_bytes(r['free_bytes'])} free of {human_bytes(r['total_bytes'])}  [{who}]")
+        print(
+            f"{r['mountpoint']}  {r['device']}  {r['filesystem']}{ro}  "
+            f"{human_bytes(r['free_bytes'])} free of {human_bytes(r['total_bytes'])}  [{who}]"
+        )
     return EXIT_OK
 
 
@@ -245,8 +252,10 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
     for name, r in results.items():
         if r.drive_gone:
             print(f"{name}: removed during the sync; its files stay pending")
-    print(f"{plural(copied, 'file')} copied, {dupes} already there, {counts['pending']} waiting, "
-          f"{counts['failed']} failed")
+    print(
+        f"{plural(copied, 'file')} copied, {dupes} already there, {counts['pending']} waiting, "
+        f"{counts['failed']} failed"
+    )
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -306,12 +315,16 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
         _print_json(data)
         return EXIT_OK
     print(f"usbsync {'is running' if data['running'] else 'is not running'}")
-    print(f"{data['pending']} waiting, {data['failed']} failed, {data['synced']} synced "
-          f"({data['files_seen']} files seen, {data['unclassified']} without a category)")
+    print(
+        f"{data['pending']} waiting, {data['failed']} failed, {data['synced']} synced "
+        f"({data['files_seen']} files seen, {data['unclassified']} without a category)"
+    )
     for d in data["drives"]:
         state = "connected" if d["connected"] else "absent"
-        print(f"  {d['name']} ({state}): {d['pending']} waiting ({human_bytes(d['pending_bytes'])}), "
-              f"{d['failed']} failed, {d['synced']} synced")
+        print(
+            f"  {d['name']} ({state}): {d['pending']} waiting ({human_bytes(d['pending_bytes'])}), "
+            f"{d['failed']} failed, {d['synced']} synced"
+        )
     return EXIT_OK
 
 
@@ -343,7 +356,9 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     if not rows:
         print("nothing waiting")
     for r in rows:
-        print(f"{r['state']:8} {r['drive']:12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})")
+        print(
+            f"{r['state']:8} {r['drive']:12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})"
+        )
     return EXIT_OK
 
 
@@ -352,7 +367,9 @@ def cmd_clear(args: argparse.Namespace, paths: AppPaths) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UserError("clear forgets all sync history; confirm with --yes when not at a terminal")
-        answer = input("Forget all sync history (files seen, queue, verified copies)? Files on drives stay. [y/N] ")
+        answer = input(
+            "Forget all sync history (files seen, queue, verified copies)? Files on drives stay. [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing changed")
             return EXIT_OK
@@ -363,7 +380,9 @@ def cmd_clear(args: argparse.Namespace, paths: AppPaths) -> int:
         db.close()
     finally:
         lock.release()
-    print("sync history cleared; the next sync recognises files already on the drives and does not copy them again")
+    print(
+        "sync history cleared; the next sync recognises files already on the drives and does not copy them again"
+    )
     return EXIT_OK
 
 
@@ -376,8 +395,10 @@ def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
     for c in config.categories:
         if not config.drives_for(c.name):
             problems.append(f"category {c.name!r} has no drive (its files are recorded, not copied)")
-    print(f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
-          f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})")
+    print(
+        f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
+        f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})"
+    )
     for p in problems:
         print(f"note: {p}")
     return EXIT_OK
@@ -392,12 +413,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="usbsync", description="Route files from an outbox folder to the USB drive of their category.")
+    p = _Parser(
+        prog="usbsync", description="Route files from an outbox folder to the USB drive of their category."
+    )
     p.add_argument("--version", action="version", version=f"usbsync {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("init", help="create the configuration")
-    s.add_argument("--source", action="append", default=[], metavar="DIR", help="a folder to watch (repeatable)")
+    s.add_argument(
+        "--source", action="append", default=[], metavar="DIR", help="a folder to watch (repeatable)"
+    )
     s.add_argument("--force", action="store_true", help="replace an existing configuration")
     s.set_defaults(func=cmd_init)
 
@@ -419,9 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
 
     sub.add_parser("sync-once", help="scan, copy all that can go now, exit").set_defaults(func=cmd_sync_once)
-    sub.add_parser("process-pending", help="retry failed jobs and copy pending ones to connected drives").set_defaults(
-        func=cmd_process_pending
-    )
+    sub.add_parser(
+        "process-pending", help="retry failed jobs and copy pending ones to connected drives"
+    ).set_defaults(func=cmd_process_pending)
     s = sub.add_parser("run", help="run the engine in the foreground until signalled")
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     s.set_defaults(func=cmd_run)

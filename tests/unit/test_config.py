@@ -42,9 +42,12 @@ def test_syntax_error_names_file_and_line():
     ("text", "expected"),
     [
         ('sources = ["/a"]\nstability_window = 3\n', "/x/config.toml:2: stability_window: unknown key"),
-        ('sources = []\n', "sources: at least one source folder"),
+        ("sources = []\n", "sources: at least one source folder"),
         ('sources = ["rel/dir"]\n', "must be an absolute path"),
-        ('sources = ["/a"]\nrescan_interval_seconds = "often"\n', "rescan_interval_seconds: must be a number"),
+        (
+            'sources = ["/a"]\nrescan_interval_seconds = "often"\n',
+            "rescan_interval_seconds: must be a number",
+        ),
         (
             'sources = ["/a"]\n[[drives]]\nname = "A"\nid = "1"\ncategories = ["images"]\n'
             '[[drives]]\nname = "B"\nid = "2"\ncategories = ["fotos"]\n',

@@ -9,7 +9,9 @@ from usbsync_gui.core.hashing import hash_file
 
 
 def _files(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".usbsync" not in p.parts)
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".usbsync" not in p.parts
+    )
 
 
 def test_copy_is_verified_recorded_and_not_repeated(tmp_path):

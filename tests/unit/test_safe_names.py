@@ -4,7 +4,9 @@ from hypothesis import strategies as st
 from usbsync_gui.core.safe_names import numbered, safe_component, safe_relpath
 
 FORBIDDEN = set('"*/:<>?\\|') | {chr(i) for i in range(32)}
-RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+RESERVED = (
+    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+)
 
 
 def test_examples():

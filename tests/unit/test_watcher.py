@@ -37,7 +37,7 @@ def test_closed_file_and_rename_into_folder_become_ready(watcher, qtbot, tmp_pat
 
 
 def test_debounce_repeated_events_give_one_ready(watcher, qtbot):
-    w, src, ready = watcher
+    _, src, ready = watcher
     p = src / "c.txt"
     for i in range(20):
         p.write_text(f"version {i}")

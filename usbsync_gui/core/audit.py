@@ -40,7 +40,9 @@ def setup_logging(log_dir: Path, level: int = logging.INFO, console: bool = True
         root.removeHandler(h)
         h.close()
     root.setLevel(level)
-    fh = logging.handlers.RotatingFileHandler(log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8")
+    fh = logging.handlers.RotatingFileHandler(
+        log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8"
+    )
     fh.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(fh)
     if console:

@@ -16,6 +16,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from types import ModuleType
 
 from usbsync_gui.core.config import Category, Rule
 
@@ -27,6 +28,7 @@ _UNINFORMATIVE = {UNKNOWN_MIME, "inode/x-empty", "application/x-empty", ""}
 # Containers that many specific formats are built on; the extension may refine them.
 _GENERIC_CONTAINERS = {"application/zip", "application/x-ole-storage", "application/cdfv2", "text/xml"}
 
+_magic: ModuleType | None
 try:
     import magic as _magic
 
@@ -60,7 +62,9 @@ class Classifier:
 
     _warned_no_magic = False
 
-    def __init__(self, categories: tuple[Category, ...], rules: tuple[Rule, ...] = (), magic_file: str | None = None):
+    def __init__(
+        self, categories: tuple[Category, ...], rules: tuple[Rule, ...] = (), magic_file: str | None = None
+    ):
         self._categories = categories
         self._rules = rules
         self._magic_file = magic_file

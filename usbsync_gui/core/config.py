@@ -70,18 +70,41 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
         "images",
         ("image/*",),
         tuple(
-            "jpg jpeg png gif bmp tif tiff webp heic heif avif svg cr2 cr3 nef arw dng raf orf rw2 pef srw".split()
+            [
+                "jpg",
+                "jpeg",
+                "png",
+                "gif",
+                "bmp",
+                "tif",
+                "tiff",
+                "webp",
+                "heic",
+                "heif",
+                "avif",
+                "svg",
+                "cr2",
+                "cr3",
+                "nef",
+                "arw",
+                "dng",
+                "raf",
+                "orf",
+                "rw2",
+                "pef",
+                "srw",
+            ]
         ),
     ),
     Category(
         "videos",
         ("video/*",),
-        tuple("mp4 m4v mov avi mkv webm mts m2ts 3gp wmv mpg mpeg".split()),
+        tuple(["mp4", "m4v", "mov", "avi", "mkv", "webm", "mts", "m2ts", "3gp", "wmv", "mpg", "mpeg"]),
     ),
     Category(
         "audio",
         ("audio/*",),
-        tuple("mp3 flac wav m4a aac ogg oga opus wma aif aiff".split()),
+        tuple(["mp3", "flac", "wav", "m4a", "aac", "ogg", "oga", "opus", "wma", "aif", "aiff"]),
     ),
     Category(
         "documents",
@@ -99,7 +122,25 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
             "application/vnd.oasis.opendocument.*",
             "application/epub+zip",
         ),
-        tuple("pdf txt md csv rtf doc docx xls xlsx ppt pptx odt ods odp epub".split()),
+        tuple(
+            [
+                "pdf",
+                "txt",
+                "md",
+                "csv",
+                "rtf",
+                "doc",
+                "docx",
+                "xls",
+                "xlsx",
+                "ppt",
+                "pptx",
+                "odt",
+                "ods",
+                "odp",
+                "epub",
+            ]
+        ),
     ),
     Category(
         "archives",
@@ -115,7 +156,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
             "application/x-rar",
             "application/vnd.rar",
         ),
-        tuple("zip tar gz tgz bz2 xz zst 7z rar".split()),
+        tuple(["zip", "tar", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar"]),
     ),
 )
 
@@ -224,7 +265,9 @@ class _Validator:
                 return i + 1
         return start + 1 if start else None
 
-    def str_list(self, raw: Mapping[str, Any], key: str, where: str, default: Iterable[str]) -> tuple[str, ...]:
+    def str_list(
+        self, raw: Mapping[str, Any], key: str, where: str, default: Iterable[str]
+    ) -> tuple[str, ...]:
         if key not in raw:
             return tuple(default)
         value = raw[key]
@@ -384,13 +427,16 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "rescan_interval_seconds": config.rescan_interval_s,
         "heartbeat_interval_seconds": config.heartbeat_interval_s,
         "max_copy_rate_mib_s": config.max_copy_rate_mib_s,
-        "categories": {c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories},
+        "categories": {
+            c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories
+        },
     }
     if config.rules:
         doc["rules"] = [{"pattern": r.pattern, "category": r.category} for r in config.rules]
     if config.drives:
         doc["drives"] = [
-            {"name": d.name, "id": d.id, "categories": list(d.categories), "folder": d.folder} for d in config.drives
+            {"name": d.name, "id": d.id, "categories": list(d.categories), "folder": d.folder}
+            for d in config.drives
         ]
     return doc
 

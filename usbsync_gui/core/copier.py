@@ -165,10 +165,21 @@ class DriveSyncer:
         if not present:
             raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
 
-    def _audit(self, op: str, job: Job, dest: str = "", status: str = "ok", error: str = "", ms: float | None = None):
+    def _audit(
+        self, op: str, job: Job, dest: str = "", status: str = "ok", error: str = "", ms: float | None = None
+    ) -> None:
         if self.audit:
-            self.audit.record(op, job.path, str(self._abs(dest)) if dest else "", self.drive.name, job.size,
-                              job.blake3, ms, status, error)
+            self.audit.record(
+                op,
+                job.path,
+                str(self._abs(dest)) if dest else "",
+                self.drive.name,
+                job.size,
+                job.blake3,
+                ms,
+                status,
+                error,
+            )
 
     def cleanup_temps(self) -> int:
         """Remove temp files a crash or removal left on this drive (recorded in the jobs). Returns how many."""
@@ -261,11 +272,10 @@ class DriveSyncer:
                 w = self._write_one(job, result)
                 if isinstance(w, _Written):
                     in_batch.add(w.digest)
-                if w == "reset":
-                    reset += 1
-                elif w is not None:
                     written.append(w)
                     budget -= need
+                elif w == "reset":
+                    reset += 1
             if written:
                 self._commit(written, result)
         except (DriveGone, Cancelled) as exc:
@@ -295,7 +305,9 @@ class DriveSyncer:
                 with self.db.transaction():
                     self.db.finish_job(job.id, "duplicate", c.dest_relpath, note)
                 result.duplicates += 1
-                log.info("%s: %s already on %s as %s", job.relpath, "content", self.drive.name, c.dest_relpath)
+                log.info(
+                    "%s: %s already on %s as %s", job.relpath, "content", self.drive.name, c.dest_relpath
+                )
                 self._audit("duplicate", job, c.dest_relpath, status="skipped", error=note)
                 return True
         return False
@@ -344,14 +356,22 @@ class DriveSyncer:
         if how == "adopt":
             st = os.stat(self._abs(dest))
             with self.db.transaction():
-                self.db.record_copy(self.drive.id, dest, job.path, job.relpath, job.blake3, job.size, st.st_mtime_ns)
+                self.db.record_copy(
+                    self.drive.id, dest, job.path, job.relpath, job.blake3, job.size, st.st_mtime_ns
+                )
                 self.db.finish_job(job.id, "duplicate", dest, "identical file already at the destination")
             result.duplicates += 1
             log.info("%s: identical file already on %s at %s; recorded", job.relpath, self.drive.name, dest)
-            self._audit("adopt", job, dest, status="skipped", error="identical file already at the destination")
+            self._audit(
+                "adopt", job, dest, status="skipped", error="identical file already at the destination"
+            )
             return None
         dest_dir = os.path.dirname(dest)
-        temp = f"{dest_dir}/{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}" if dest_dir else f"{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
+        temp = (
+            f"{dest_dir}/{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
+            if dest_dir
+            else f"{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
+        )
         with self.db.transaction():
             self.db.start_job(job.id, dest, temp)
         started = time.monotonic()
@@ -374,11 +394,14 @@ class DriveSyncer:
                 self._give_up(job, f"cannot read the source: {exc.strerror}", result)
             return None
         except OSError as exc:
-            return self._dest_error(job, temp, exc, result)
+            self._dest_error(job, temp, exc, result)
+            return None
         if digest != job.blake3:
             self._remove_quietly(temp, job.id)
             with self.db.transaction():
-                self.db.defer_job(job.id, "source changed while copying; copying the new version", count_attempt=True)
+                self.db.defer_job(
+                    job.id, "source changed while copying; copying the new version", count_attempt=True
+                )
             if self.reingest:
                 self.reingest(job.path)
             return "reset"
@@ -518,5 +541,11 @@ class DriveSyncer:
             ms = (time.monotonic() - w.started) * 1000
             result.copied += 1
             result.bytes_copied += w.job.size
-            log.info("copied %s -> %s:%s (%d bytes, verified)", w.job.relpath, self.drive.name, w.dest_rel, w.job.size)
+            log.info(
+                "copied %s -> %s:%s (%d bytes, verified)",
+                w.job.relpath,
+                self.drive.name,
+                w.dest_rel,
+                w.job.size,
+            )
             self._audit("replace" if w.replaces else "copy", w.job, w.dest_rel, ms=ms)

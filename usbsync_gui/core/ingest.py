@@ -90,7 +90,12 @@ class Ingestor:
     # -- one file ---------------------------------------------------------------------------------------------
 
     def ingest_file(
-        self, path: Path, stats: IngestStats, forced: bool = False, min_age_s: float = 0.0, recheck: bool = False
+        self,
+        path: Path,
+        stats: IngestStats,
+        forced: bool = False,
+        min_age_s: float = 0.0,
+        recheck: bool = False,
     ) -> None:
         """Ingest one path (absolute). ``forced`` skips the include/exclude patterns (manifest entries);
         ``recheck`` rehashes even when size and mtime are unchanged. Files modified less than ``min_age_s``
@@ -148,7 +153,14 @@ class Ingestor:
         if queued:
             stats.jobs_queued += queued
             stats.drives_with_work.update(drives)
-            log.info("queued %s (%s, %s, %s) for %d drive(s)", relpath, klass.category, klass.mime, klass.reason, queued)
+            log.info(
+                "queued %s (%s, %s, %s) for %d drive(s)",
+                relpath,
+                klass.category,
+                klass.mime,
+                klass.reason,
+                queued,
+            )
             if self.audit:
                 names = ",".join(d.name for d in self.config.drives if d.id in drives)
                 self.audit.record("queued", str(path), "", names, st.st_size, digest, status="pending")
@@ -175,7 +187,9 @@ class Ingestor:
         self._ingest_batch(batch, stats, min_age_s)
         return stats
 
-    def _ingest_batch(self, batch: list[Path], stats: IngestStats, min_age_s: float, forced: bool = False) -> None:
+    def _ingest_batch(
+        self, batch: list[Path], stats: IngestStats, min_age_s: float, forced: bool = False
+    ) -> None:
         if not batch:
             return
         with self.db.transaction():
@@ -237,15 +251,23 @@ class Ingestor:
                 stats.refused += 1
                 log.warning("%s:%d: refused %s: outside the source folders", lst, lineno, entry)
                 if self.audit:
-                    self.audit.record("manifest-refused", str(resolved), status="refused",
-                                      error=f"{lst}:{lineno}: outside the source folders")
+                    self.audit.record(
+                        "manifest-refused",
+                        str(resolved),
+                        status="refused",
+                        error=f"{lst}:{lineno}: outside the source folders",
+                    )
                 continue
             if not resolved.is_file():
                 stats.missing += 1
                 log.warning("%s:%d: listed file not found: %s", lst, lineno, entry)
                 if self.audit:
-                    self.audit.record("manifest-missing", str(resolved), status="missing",
-                                      error=f"{lst}:{lineno}: not found")
+                    self.audit.record(
+                        "manifest-missing",
+                        str(resolved),
+                        status="missing",
+                        error=f"{lst}:{lineno}: not found",
+                    )
                 continue
             entries.append(resolved)
         self._ingest_batch(entries, stats, 0.0, forced=True)

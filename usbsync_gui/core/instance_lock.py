@@ -32,7 +32,9 @@ class InstanceLock:
             except OSError:
                 pid = ""
             who = f" (pid {pid})" if pid else ""
-            raise AlreadyRunning(f"usbsync is already running{who}; stop it first or use that instance") from None
+            raise AlreadyRunning(
+                f"usbsync is already running{who}; stop it first or use that instance"
+            ) from None
         self._pid_file.write_text(f"{os.getpid()}\n")
 
     def release(self) -> None:

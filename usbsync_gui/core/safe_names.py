@@ -18,7 +18,9 @@ import blake3
 
 MAX_NAME_UTF16 = 255
 _FORBIDDEN = re.compile(r'[\x00-\x1f"*/:<>?\\|]')
-_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+_RESERVED = (
+    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+)
 
 
 def _utf16_len(s: str) -> int:

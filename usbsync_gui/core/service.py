@@ -16,7 +16,7 @@ from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.classify import Classifier
 from usbsync_gui.core.config import Config, DriveConfig
 from usbsync_gui.core.copier import DrainResult, DriveSyncer, ProgressFn, Target
-from usbsync_gui.core.ingest import IngestStats, Ingestor
+from usbsync_gui.core.ingest import Ingestor, IngestStats
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.volumes import MarkerError, Volume, list_volumes, read_marker
@@ -65,7 +65,9 @@ def inspect_volumes(config: Config, volumes: list[Volume] | None = None) -> list
 class SyncService:
     """Ingest and copy for ``config``; owns a state database connection and the audit log for this thread."""
 
-    def __init__(self, paths: AppPaths, config: Config, audit: AuditLog | None = None, db: StateDB | None = None):
+    def __init__(
+        self, paths: AppPaths, config: Config, audit: AuditLog | None = None, db: StateDB | None = None
+    ):
         self.paths = paths
         self.config = config
         self.db = db or StateDB(paths.state_db)
@@ -108,7 +110,9 @@ class SyncService:
             if cv.drive is None:
                 continue
             v = cv.volume
-            self.db.drive_seen(cv.drive.id, cv.drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes)
+            self.db.drive_seen(
+                cv.drive.id, cv.drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes
+            )
             targets.append(Target(cv.drive, Path(v.mountpoint)))
         return targets
 
@@ -125,12 +129,20 @@ class SyncService:
         if result.copied or result.duplicates:
             log.info(
                 "%s: %d copied (%.1f MiB), %d already there, %d waiting, %d failed",
-                target.drive.name, result.copied, result.bytes_copied / (1 << 20), result.duplicates,
-                result.deferred, result.failed,
+                target.drive.name,
+                result.copied,
+                result.bytes_copied / (1 << 20),
+                result.duplicates,
+                result.deferred,
+                result.failed,
             )
         return result
 
-    def drain_all(self, cancel: threading.Event | None = None, on_result: Callable[[Target, DrainResult], None] | None = None) -> dict[str, DrainResult]:
+    def drain_all(
+        self,
+        cancel: threading.Event | None = None,
+        on_result: Callable[[Target, DrainResult], None] | None = None,
+    ) -> dict[str, DrainResult]:
         """Drain every connected registered drive, one after another. Returns results by drive name."""
         out: dict[str, DrainResult] = {}
         for t in self.connected_targets():

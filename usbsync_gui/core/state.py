@@ -209,7 +209,8 @@ class StateDB:
         n = 0
         for drive_id in drive_ids:
             live = self.conn.execute(
-                "SELECT id, blake3 FROM jobs WHERE file_id=? AND drive_id=? AND state<>'done'", (file_id, drive_id)
+                "SELECT id, blake3 FROM jobs WHERE file_id=? AND drive_id=? AND state<>'done'",
+                (file_id, drive_id),
             ).fetchone()
             if live is not None:
                 if live[1] != blake3:
@@ -305,7 +306,9 @@ class StateDB:
 
     def set_reason(self, job_id: int, reason: str) -> None:
         """Note why a pending job cannot go now (e.g. not enough space), without touching its attempts."""
-        self.conn.execute("UPDATE jobs SET last_error=?, updated_at=? WHERE id=?", (reason, time.time(), job_id))
+        self.conn.execute(
+            "UPDATE jobs SET last_error=?, updated_at=? WHERE id=?", (reason, time.time(), job_id)
+        )
 
     def retry_or_fail(self, job_id: int, reason: str) -> str:
         """After an error: pending again, or failed once :data:`MAX_ATTEMPTS` tries were made. Returns the state."""
@@ -417,7 +420,8 @@ class StateDB:
 
     def drive_info(self, drive_id: str) -> dict[str, object] | None:
         row = self.conn.execute(
-            "SELECT mountpoint, fstype, total_bytes, free_bytes, last_seen FROM drives WHERE id=?", (drive_id,)
+            "SELECT mountpoint, fstype, total_bytes, free_bytes, last_seen FROM drives WHERE id=?",
+            (drive_id,),
         ).fetchone()
         if row is None:
             return None

@@ -162,7 +162,10 @@ class Engine(QObject):
         counts = self.db.counts()
         log.info(
             "stopped in %.1f s: %d waiting, %d failed, %d synced",
-            time.monotonic() - t0, counts["pending"] + counts["copying"], counts["failed"], counts["done"],
+            time.monotonic() - t0,
+            counts["pending"] + counts["copying"],
+            counts["failed"],
+            counts["done"],
         )
         self.db.close()
         self.audit.close()
@@ -175,15 +178,23 @@ class Engine(QObject):
         v = cv.volume
         if cv.drive is None:
             if cv.marker_id is not None:
-                log.info("volume at %s carries a usbsync marker (%s) that is not registered here; not used",
-                         v.mountpoint, cv.marker_name)
+                log.info(
+                    "volume at %s carries a usbsync marker (%s) that is not registered here; not used",
+                    v.mountpoint,
+                    cv.marker_name,
+                )
             return
         drive = cv.drive
         with self.db.transaction():
             self.db.drive_seen(drive.id, drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes)
         waiting = self.db.per_drive().get(drive.id, {})
-        log.info("drive %s plugged in at %s (%s free); %s waiting", drive.name, v.mountpoint,
-                 human_bytes(v.free_bytes), plural(waiting.get("pending", 0), "file"))
+        log.info(
+            "drive %s plugged in at %s (%s free); %s waiting",
+            drive.name,
+            v.mountpoint,
+            human_bytes(v.free_bytes),
+            plural(waiting.get("pending", 0), "file"),
+        )
         self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
         if drive.id in self._copy:
             return
@@ -228,10 +239,16 @@ class Engine(QObject):
             return
         left = self.db.per_drive().get(drive_id, {})
         if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
-            log.info("%s: all queued files are on the drive and verified; safe to unplug once ejected", drive.name)
+            log.info(
+                "%s: all queued files are on the drive and verified; safe to unplug once ejected", drive.name
+            )
         elif left.get("pending", 0):
-            log.info("%s: %s still waiting (%s)", drive.name, plural(left["pending"], "file"),
-                     ", ".join(f"{n}× {r}" for r, n in result.reasons.items()) or "see 'usbsync pending'")
+            log.info(
+                "%s: %s still waiting (%s)",
+                drive.name,
+                plural(left["pending"], "file"),
+                ", ".join(f"{n}× {r}" for r, n in result.reasons.items()) or "see 'usbsync pending'",
+            )
 
     # -- config and heartbeat ---------------------------------------------------------------------------------
 
@@ -281,7 +298,10 @@ class Engine(QObject):
             log.info("no drives registered yet: usbsync register-drive MOUNTPOINT --name NAME --category C")
         log.info(
             "stability window %.1f s, rescan every %.0f s, heartbeat every %.0f s; logs in %s",
-            c.stability_window_s, c.rescan_interval_s, c.heartbeat_interval_s, self.paths.log_dir,
+            c.stability_window_s,
+            c.rescan_interval_s,
+            c.heartbeat_interval_s,
+            self.paths.log_dir,
         )
 
     @Slot()
@@ -301,8 +321,13 @@ class Engine(QObject):
         log.info(
             "heartbeat: %d waiting, %d copying, %d failed, %d synced; %d files seen; drives connected: %s; "
             "%s copied since start",
-            data["pending"], data["copying"], data["failed"], data["synced"], data["files_seen"],
-            ", ".join(data["drives_connected"]) or "none", human_bytes(self._bytes_copied),  # type: ignore[arg-type]
+            data["pending"],
+            data["copying"],
+            data["failed"],
+            data["synced"],
+            data["files_seen"],
+            ", ".join(data["drives_connected"]) or "none",
+            human_bytes(self._bytes_copied),  # type: ignore[arg-type]
         )
         self.heartbeat.emit(data)
         return data

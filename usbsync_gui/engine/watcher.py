@@ -112,10 +112,16 @@ class SourceWatcher(QObject):
     @Slot()
     def start(self) -> None:
         events: list[type[FileSystemEvent]] = [
-            FileCreatedEvent, FileClosedEvent, FileMovedEvent, DirCreatedEvent, DirMovedEvent,
+            FileCreatedEvent,
+            FileClosedEvent,
+            FileMovedEvent,
+            DirCreatedEvent,
+            DirMovedEvent,
         ]
         if not sys.platform.startswith("linux"):
-            events.append(FileModifiedEvent)  # no close-after-write event elsewhere: the stability window decides
+            events.append(
+                FileModifiedEvent
+            )  # no close-after-write event elsewhere: the stability window decides
         logging.getLogger("watchdog").addHandler(self._detector)
         self._observer = Observer()
         handler = _Handler(self)

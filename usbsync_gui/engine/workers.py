@@ -62,7 +62,11 @@ class IngestWorker(QObject):
         stats = self._service().scan(min_age_s=self._config.stability_window_s)
         log.info(
             "scan: %d files in %.1f s, %d new or changed, %d queued, %d still being written",
-            stats.seen, time.monotonic() - t0, stats.new_or_changed, stats.jobs_queued, len(stats.fresh),
+            stats.seen,
+            time.monotonic() - t0,
+            stats.new_or_changed,
+            stats.jobs_queued,
+            len(stats.fresh),
         )
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
