@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import blake3
 
 CHUNK = 1 << 20  # 1 MiB: large enough to amortise syscalls, small enough to stay in CPU cache
 MMAP_THRESHOLD = 4 << 20  # files from 4 MiB are hashed through mmap with blake3's own threads
+_local = threading.local()
+
+
+def chunk_buffer(size: int = CHUNK) -> tuple[bytearray, memoryview]:
+    """A per-thread reusable buffer of ``size`` bytes: allocating (and zeroing) one per file costs more
+    than hashing a small file."""
+    key = f"buf{size}"
+    pair = getattr(_local, key, None)
+    if pair is None:
+        buf = bytearray(size)
+        pair = (buf, memoryview(buf))
+        setattr(_local, key, pair)
+    return pair
 
 
 def hash_file(path: Path | str, drop_cache: bool = False) -> str:
@@ -28,8 +42,7 @@ def hash_file(path: Path | str, drop_cache: bool = False) -> str:
             h.update_mmap(path)
             return h.hexdigest()
         h = blake3.blake3()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
+        buf, view = chunk_buffer()
         while True:
             n = fh.readinto(buf)
             if not n:

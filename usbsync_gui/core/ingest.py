@@ -18,11 +18,12 @@ import os
 import stat
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from usbsync_gui.core.audit import AuditLog
-from usbsync_gui.core.classify import Classifier
+from usbsync_gui.core.classify import Classification, Classifier
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.hashing import hash_file
 from usbsync_gui.core.state import StateDB
@@ -31,6 +32,17 @@ log = logging.getLogger(__name__)
 
 MANIFEST_SUFFIX = ".lst"
 COMMIT_EVERY = 500  # files per transaction: bounded memory for the WAL, few fsyncs
+# Classification (libmagic through ctypes) and BLAKE3 release the GIL, so a few threads use every core.
+ANALYSE_THREADS = max(2, min(8, os.cpu_count() or 2))
+
+
+@dataclass(frozen=True)
+class _Todo:
+    path: Path
+    root: Path
+    relpath: str
+    size: int
+    mtime_ns: int
 
 
 @dataclass
@@ -66,6 +78,7 @@ class Ingestor:
         self.classifier = classifier
         self.audit = audit
         self.roots = sorted((Path(os.path.abspath(s)) for s in config.sources), key=lambda p: -len(p.parts))
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- filtering --------------------------------------------------------------------------------------------
 
@@ -89,56 +102,64 @@ class Ingestor:
 
     # -- one file ---------------------------------------------------------------------------------------------
 
-    def ingest_file(
-        self,
-        path: Path,
-        stats: IngestStats,
-        forced: bool = False,
-        min_age_s: float = 0.0,
-        recheck: bool = False,
-    ) -> None:
-        """Ingest one path (absolute). ``forced`` skips the include/exclude patterns (manifest entries);
-        ``recheck`` rehashes even when size and mtime are unchanged. Files modified less than ``min_age_s``
-        seconds ago are put in ``stats.fresh`` instead."""
+    def _needs_work(
+        self, path: Path, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
+    ) -> _Todo | None:
+        """Cheap checks (patterns, stat, one indexed lookup). Returns what must be classified and hashed."""
         root = self.root_of(path)
         if root is None:
-            return
+            return None
         relpath = path.relative_to(root).as_posix()
         if not forced and not self.wanted(relpath):
-            return
+            return None
         try:
             st = path.stat()
         except FileNotFoundError:
-            return
+            return None
         except OSError as exc:
             stats.errors += 1
             log.warning("cannot read %s: %s", path, exc.strerror)
-            return
+            return None
         if not stat.S_ISREG(st.st_mode):
-            return
+            return None
         stats.seen += 1
-        key = str(path)
-        if not recheck and self.db.file_stat(key) == (st.st_size, st.st_mtime_ns):
+        if not recheck and self.db.file_stat(str(path)) == (st.st_size, st.st_mtime_ns):
             stats.unchanged += 1
-            return
+            return None
         if min_age_s > 0 and time.time() - st.st_mtime < min_age_s:
             stats.fresh.append(path)
-            return
+            return None
+        return _Todo(path, root, relpath, st.st_size, st.st_mtime_ns)
+
+    def _analyse(self, todo: _Todo) -> tuple[Classification, str] | OSError | None:
+        """Classify and hash (no database: runs on pool threads; libmagic and BLAKE3 release the GIL).
+        Returns None when the file changed while being read (still being written)."""
         try:
-            klass = self.classifier.classify(path, relpath)
-            digest = hash_file(path)
-            st2 = path.stat()
-        except FileNotFoundError:
-            return
+            klass = self.classifier.classify(todo.path, todo.relpath)
+            digest = hash_file(todo.path)
+            st = todo.path.stat()
         except OSError as exc:
-            stats.errors += 1
-            log.warning("cannot read %s: %s", path, exc.strerror)
+            return exc
+        if (st.st_size, st.st_mtime_ns) != (todo.size, todo.mtime_ns):
+            return None
+        return klass, digest
+
+    def _record(
+        self, todo: _Todo, outcome: tuple[Classification, str] | OSError | None, stats: IngestStats
+    ) -> None:
+        path, relpath = todo.path, todo.relpath
+        if isinstance(outcome, FileNotFoundError):
             return
-        if (st2.st_size, st2.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+        if isinstance(outcome, OSError):
+            stats.errors += 1
+            log.warning("cannot read %s: %s", path, outcome.strerror)
+            return
+        if outcome is None:
             stats.fresh.append(path)  # changed while we read it: still being written
             return
+        klass, digest = outcome
         file_id, changed = self.db.upsert_file(
-            key, str(root), relpath, st.st_size, st.st_mtime_ns, digest, klass.mime, klass.category
+            str(path), str(todo.root), relpath, todo.size, todo.mtime_ns, digest, klass.mime, klass.category
         )
         stats.new_or_changed += 1
         if klass.category is None:
@@ -149,12 +170,12 @@ class Ingestor:
         if not drives:
             log.info("%s is %s, but no drive holds that category yet", relpath, klass.category)
             return
-        queued = self.db.enqueue(file_id, drives, digest, st.st_size)
+        queued = self.db.enqueue(file_id, drives, digest, todo.size)
         if queued:
             stats.jobs_queued += queued
             stats.drives_with_work.update(drives)
-            log.info(
-                "queued %s (%s, %s, %s) for %d drive(s)",
+            log.debug(
+                "queued %s (%s, %s, by %s) for %d drive(s)",
                 relpath,
                 klass.category,
                 klass.mime,
@@ -163,9 +184,24 @@ class Ingestor:
             )
             if self.audit:
                 names = ",".join(d.name for d in self.config.drives if d.id in drives)
-                self.audit.record("queued", str(path), "", names, st.st_size, digest, status="pending")
+                self.audit.record("queued", str(path), "", names, todo.size, digest, status="pending")
         elif changed:
             log.debug("%s changed but its content is already delivered", relpath)
+
+    def ingest_file(
+        self,
+        path: Path,
+        stats: IngestStats,
+        forced: bool = False,
+        min_age_s: float = 0.0,
+        recheck: bool = False,
+    ) -> None:
+        """Ingest one path (absolute), in the caller's transaction. ``forced`` skips the include/exclude
+        patterns (manifest entries); ``recheck`` rehashes even when size and mtime are unchanged. Files
+        modified less than ``min_age_s`` seconds ago are put in ``stats.fresh`` instead."""
+        todo = self._needs_work(path, stats, forced, min_age_s, recheck)
+        if todo is not None:
+            self._record(todo, self._analyse(todo), stats)
 
     # -- many files -------------------------------------------------------------------------------------------
 
@@ -190,11 +226,32 @@ class Ingestor:
     def _ingest_batch(
         self, batch: list[Path], stats: IngestStats, min_age_s: float, forced: bool = False
     ) -> None:
+        """Ingest ``batch``: classify and hash on a thread pool, record in one transaction."""
         if not batch:
             return
+        todos = [t for p in batch if (t := self._needs_work(p, stats, forced, min_age_s, False)) is not None]
+        if len(todos) > 1:
+            outcomes = list(self._pool().map(self._analyse, todos))
+        else:
+            outcomes = [self._analyse(t) for t in todos]
         with self.db.transaction():
-            for p in batch:
-                self.ingest_file(p, stats, forced=forced, min_age_s=min_age_s)
+            for todo, outcome in zip(todos, outcomes, strict=True):
+                self._record(todo, outcome, stats)
+        if stats.jobs_queued:
+            log.debug("ingested %d files, %d jobs queued so far", len(todos), stats.jobs_queued)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=ANALYSE_THREADS, thread_name_prefix="usbsync-analyse"
+            )
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the analysis threads."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def scan(self, min_age_s: float = 0.0) -> IngestStats:
         """Reconcile every source folder with the database (startup scan and periodic rescan)."""

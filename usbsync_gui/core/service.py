@@ -76,6 +76,7 @@ class SyncService:
         self.ingestor = Ingestor(self.db, config, self.classifier, self.audit)
 
     def close(self) -> None:
+        self.ingestor.close()
         self.db.close()
 
     def scan(self, min_age_s: float = 0.0) -> IngestStats:

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_live ON jobs (file_id, drive_id) WHERE state <> 'done';
 CREATE INDEX IF NOT EXISTS jobs_by_drive ON jobs (drive_id, state, id);
+CREATE INDEX IF NOT EXISTS jobs_by_file ON jobs (file_id, drive_id);
 CREATE INDEX IF NOT EXISTS jobs_temp ON jobs (drive_id) WHERE temp_relpath IS NOT NULL;
 """
 
