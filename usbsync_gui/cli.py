@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from usbsync_gui.core.config import (
     new_config,
     save_config,
 )
+from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.service import SyncService, inspect_volumes
@@ -230,18 +232,10 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
         if retried:
             log.info("retrying %s that had failed", plural(retried, "job"))
         if scan:
-            stats = svc.scan(min_age_s=config.stability_window_s)
-            deadline = time.monotonic() + max(10 * config.stability_window_s, 10)
-            while stats.fresh and time.monotonic() < deadline:
-                # Files still being written: wait out the stability window, then take them if they held still.
-                time.sleep(config.stability_window_s)
-                fresh = stats.fresh
-                stats = svc.ingest_paths(fresh, min_age_s=config.stability_window_s)
-            if stats.fresh:
-                log.warning("%s still being written; left for the next run", plural(len(stats.fresh), "file"))
+            results = _scan_and_drain(paths, config, svc)
         else:
             svc.queue_for_drives()
-        results = svc.drain_all()
+            results = svc.drain_all()
         counts = svc.db.counts()
     finally:
         svc.close()
@@ -257,6 +251,55 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
         f"{counts['failed']} failed"
     )
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[str, DrainResult]:
+    """Scan, and copy on a second thread while the scan goes on (each committed ingest batch is copyable at
+    once), as the running engine does with its ingest and copy threads. Returns drain results by drive name."""
+    scanning = threading.Event()
+    scanning.set()
+    results: dict[str, DrainResult] = {}
+    failure: list[BaseException] = []
+
+    def copy_loop() -> None:
+        dsvc = SyncService(paths, config, svc.audit)
+        try:
+            while True:
+                last_round = not scanning.is_set()
+                moved = 0
+                for target, r in dsvc.drain_all().items():
+                    acc = results.setdefault(target, DrainResult())
+                    for f in ("copied", "duplicates", "failed", "bytes_copied"):
+                        setattr(acc, f, getattr(acc, f) + getattr(r, f))
+                    acc.deferred = r.deferred  # what is still waiting after the latest pass
+                    acc.drive_gone = acc.drive_gone or r.drive_gone
+                    moved += r.copied + r.duplicates
+                if last_round:
+                    break
+                if not moved:
+                    time.sleep(0.05)  # the scan has not committed anything new yet
+        except BaseException as exc:  # surfaced in the main thread below
+            failure.append(exc)
+        finally:
+            dsvc.close()
+
+    copier = threading.Thread(target=copy_loop, name="usbsync-copy")
+    copier.start()
+    try:
+        stats = svc.scan(min_age_s=config.stability_window_s)
+        deadline = time.monotonic() + max(10 * config.stability_window_s, 10)
+        while stats.fresh and time.monotonic() < deadline:
+            # Files still being written: wait out the stability window, then take them if they held still.
+            time.sleep(config.stability_window_s)
+            stats = svc.ingest_paths(stats.fresh, min_age_s=config.stability_window_s)
+        if stats.fresh:
+            log.warning("%s still being written; left for the next run", plural(len(stats.fresh), "file"))
+    finally:
+        scanning.clear()
+        copier.join()
+    if failure:
+        raise failure[0]
+    return results
 
 
 def cmd_sync_once(args: argparse.Namespace, paths: AppPaths) -> int:

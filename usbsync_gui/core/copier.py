@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +248,7 @@ class DriveSyncer:
             self._check_gone(exc)
             raise
         written: list[_Written] = []
+        planned: list[_Written] = []
         in_batch: set[str] = set()
         reset = 0
         try:
@@ -270,11 +272,22 @@ class DriveSyncer:
                     # duplicate. Leave it pending for the next pass rather than writing it twice.
                     reset += 1
                     continue
-                w = self._write_one(job, result)
-                if isinstance(w, _Written):
-                    in_batch.add(w.digest)
-                    written.append(w)
+                plan = self._plan_one(job, result)
+                if plan is not None:
+                    in_batch.add(job.blake3)
                     budget -= need
+                    planned.append(plan)
+            if planned:
+                # Where each temp file goes is recorded before any is created: one transaction per batch.
+                with self.db.transaction():
+                    for pl in planned:
+                        self.db.start_job(pl.job.id, pl.dest_rel, pl.temp_rel)
+            for pl in planned:
+                if self.cancel.is_set():
+                    raise Cancelled()
+                w = self._write_planned(pl, result)
+                if isinstance(w, _Written):
+                    written.append(w)
                 elif w == "reset":
                     reset += 1
             if written:
@@ -343,9 +356,9 @@ class DriveSyncer:
                 return cand, "replace"
         raise OSError(errno.EEXIST, "no free name", base)
 
-    def _write_one(self, job: Job, result: DrainResult) -> _Written | str | None:
-        """Stream one job into its temp file. Returns the written record, 'reset' when the source changed, or
-        None when the job finished or was deferred/failed without a temp file."""
+    def _plan_one(self, job: Job, result: DrainResult) -> _Written | None:
+        """Decide what to do with ``job`` without writing: finish it as a duplicate or adoption, or return where
+        its temp file and destination go (``digest`` still empty)."""
         if self._try_without_copy(job, result):
             return None
         try:
@@ -373,16 +386,18 @@ class DriveSyncer:
             if dest_dir
             else f"{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
         )
-        with self.db.transaction():
-            self.db.start_job(job.id, dest, temp)
-        started = time.monotonic()
+        return _Written(job, dest, temp, "", how == "replace", 0.0)
+
+    def _write_planned(self, plan: _Written, result: DrainResult) -> _Written | str | None:
+        """Stream a planned job into its temp file. Returns the written record, 'reset' when the source changed,
+        or None when the job was dropped, deferred or failed (its temp file removed)."""
+        job, temp = plan.job, plan.temp_rel
+        plan.started = time.monotonic()
         try:
-            os.makedirs(self._abs(dest_dir), exist_ok=True)
+            os.makedirs(self._abs(os.path.dirname(plan.dest_rel)), exist_ok=True)
             digest = self._stream(job, self._abs(temp))
         except Cancelled:
             self._remove_quietly(temp, job.id)
-            with self.db.transaction():
-                self.db.defer_job(job.id, "interrupted (usbsync was stopping)")
             raise
         except _SourceError as exc:
             self._remove_quietly(temp, job.id)
@@ -406,7 +421,8 @@ class DriveSyncer:
             if self.reingest:
                 self.reingest(job.path)
             return "reset"
-        return _Written(job, dest, temp, digest, how == "replace", started)
+        plan.digest = digest
+        return plan
 
     def _stream(self, job: Job, temp: Path) -> str:
         """Copy source -> temp in chunks, hashing in the same pass. Returns the BLAKE3 hex of the bytes written."""
@@ -501,13 +517,20 @@ class DriveSyncer:
             raise
         good: list[tuple[_Written, int]] = []
         dirs: set[Path] = set()
-        for w in written:
+
+        def readback(w: _Written) -> str | OSError:
             try:
-                readback = hash_file(self._abs(w.temp_rel), drop_cache=True)
+                return hash_file(self._abs(w.temp_rel), drop_cache=True)
             except OSError as exc:
-                self._check_gone(exc)
-                readback = f"unreadable: {exc.strerror}"
-            if readback != w.digest:
+                return exc
+
+        # Reading back from the device waits on I/O: two readers keep the device busy.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="usbsync-verify") as pool:
+            readbacks = list(pool.map(readback, written))
+        for w, got in zip(written, readbacks, strict=True):
+            if isinstance(got, OSError):
+                self._check_gone(got)
+            if got != w.digest:
                 self._remove_quietly(w.temp_rel, w.job.id)
                 self._give_up(w.job, "verification failed: the drive returned different bytes", result)
                 continue
