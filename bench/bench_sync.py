@@ -6,7 +6,7 @@ Work: (a) one 1 GiB file, (b) 10,000 files of 1-256 KiB (random sizes, fixed see
             every copy by reading it back from the device, rename into place, record.
   baseline  `cp -r`, `sync`, drop the copies from the page cache (posix_fadvise DONTNEED, what usbsync does),
             `b3sum` of the copies read back from the volume.
-Runs alternate (baseline, ours) REPEAT times; medians are printed with the ratio ours/baseline. Page-cache
+Runs alternate REPEAT times (baseline first on even repetitions, ours first on odd ones); medians are printed with the ratio ours/baseline. Page-cache
 write speed varies between runs on these machines, so compare only figures from one run of this script.
 
     sudo .venv/bin/python bench/bench_sync.py [--repeat 3] [--only big|small]
@@ -146,13 +146,16 @@ def main() -> int:
             src = work / f"src-{key}"
             total = make(src) if key == "big" else make(src, content=args.content)
             rows: dict[str, list[float]] = {"baseline": [], "usbsync": []}
-            for _ in range(args.repeat):
-                warm(src)
-                rows["baseline"].append(baseline(src, mount / "by-hand"))
-                clean(mount / "by-hand")
-                warm(src)
-                rows["usbsync"].append(ours(src, mount, work))
-                clean(mount / "USBSync")
+            for rep in range(args.repeat):
+                # Alternate which goes first: writeback left by the previous run slows whatever follows it.
+                for side in ("baseline", "usbsync") if rep % 2 == 0 else ("usbsync", "baseline"):
+                    warm(src)
+                    if side == "baseline":
+                        rows[side].append(baseline(src, mount / "by-hand"))
+                        clean(mount / "by-hand")
+                    else:
+                        rows[side].append(ours(src, mount, work))
+                        clean(mount / "USBSync")
             b, o = statistics.median(rows["baseline"]), statistics.median(rows["usbsync"])
             mib = total / (1 << 20)
             print(f"\n({key}) {title}: {mib:.0f} MiB, median of {args.repeat}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -77,8 +78,12 @@ class Classifier:
             Classifier._warned_no_magic = True
             log.warning("libmagic is not available (%s): classifying by file extension only", _MAGIC_ERROR)
 
-    def mime_of(self, path: Path) -> str:
-        """The MIME type libmagic reads from the file's content, or ``application/octet-stream``."""
+    def mime_of(self, path: Path | str, content: bytes | None = None) -> str:
+        """The MIME type libmagic reads from the file's content, or ``application/octet-stream``.
+
+        ``content``, when given, is the whole file already read by the caller (small files): libmagic reads it
+        from memory instead of opening the file again. For a whole file this gives the same answer.
+        """
         if _magic is None:
             return UNKNOWN_MIME
         m = getattr(self._local, "magic", None)
@@ -86,6 +91,8 @@ class Classifier:
             m = _magic.Magic(mime=True, magic_file=self._magic_file)
             self._local.magic = m
         try:
+            if content is not None:
+                return str(m.from_buffer(content) if content else "inode/x-empty").lower()
             return str(m.from_file(str(path))).lower()
         except (OSError, _magic.MagicException) as exc:
             log.debug("libmagic could not read %s: %s", path, exc)
@@ -108,14 +115,18 @@ class Classifier:
                 return r.category
         return None
 
-    def classify(self, path: Path, relpath: str | None = None) -> Classification:
-        """Classify ``path``; ``relpath`` is its path relative to the source folder (for rules)."""
-        rel = relpath if relpath is not None else path.name
+    def classify(
+        self, path: Path | str, relpath: str | None = None, content: bytes | None = None
+    ) -> Classification:
+        """Classify ``path``; ``relpath`` is its path relative to the source folder (for rules); ``content``
+        the whole file if the caller has read it already."""
+        name = os.path.basename(path)
+        rel = relpath if relpath is not None else name
         ruled = self.by_rule(rel)
-        mime = self.mime_of(path)
+        mime = self.mime_of(path, content)
         if ruled is not None:
             return Classification(ruled, mime, "rule")
-        by_ext = self.by_extension(path.name)
+        by_ext = self.by_extension(name)
         if mime in _GENERIC_CONTAINERS and by_ext is not None:
             return Classification(by_ext, mime, "extension")
         if mime not in _UNINFORMATIVE:

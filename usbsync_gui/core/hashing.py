@@ -13,10 +13,10 @@ MMAP_THRESHOLD = 4 << 20  # files from 4 MiB are hashed through mmap with blake3
 _local = threading.local()
 
 
-def chunk_buffer(size: int = CHUNK) -> tuple[bytearray, memoryview]:
-    """A per-thread reusable buffer of ``size`` bytes: allocating (and zeroing) one per file costs more
-    than hashing a small file."""
-    key = f"buf{size}"
+def chunk_buffer(size: int = CHUNK, slot: int = 0) -> tuple[bytearray, memoryview]:
+    """A per-thread reusable buffer of ``size`` bytes (``slot`` tells apart buffers used together):
+    allocating, and so zeroing, one per file costs more than hashing a small file."""
+    key = f"buf{size}.{slot}"
     pair = getattr(_local, key, None)
     if pair is None:
         buf = bytearray(size)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from blake3 import blake3
 
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.classify import Classification, Classifier
@@ -31,6 +34,7 @@ from usbsync_gui.core.state import StateDB
 log = logging.getLogger(__name__)
 
 MANIFEST_SUFFIX = ".lst"
+SMALL_FILE = 1 << 20  # files up to 1 MiB are read once into memory for classification and hashing
 COMMIT_EVERY = 500  # files per transaction: bounded memory for the WAL, few fsyncs
 # Classification (libmagic through ctypes) and BLAKE3 release the GIL, so a few threads use every core.
 ANALYSE_THREADS = max(2, min(8, os.cpu_count() or 2))
@@ -38,7 +42,7 @@ ANALYSE_THREADS = max(2, min(8, os.cpu_count() or 2))
 
 @dataclass(frozen=True)
 class _Todo:
-    path: Path
+    path: str  # absolute; a plain string because pathlib costs more than the rest of the check
     root: Path
     relpath: str
     size: int
@@ -69,6 +73,15 @@ class IngestStats:
         self.drives_with_work |= other.drives_with_work
 
 
+def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex for a list of fnmatch patterns (case-insensitive where the OS is, as fnmatch.fnmatch)."""
+    pats = list(patterns)
+    if not pats:
+        return None
+    flags = re.IGNORECASE if os.path.normcase("A") == "a" else 0
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats), flags)
+
+
 class Ingestor:
     """Scan and ingest files for one configuration. Uses the caller's :class:`StateDB` (one per thread)."""
 
@@ -78,42 +91,46 @@ class Ingestor:
         self.classifier = classifier
         self.audit = audit
         self.roots = sorted((Path(os.path.abspath(s)) for s in config.sources), key=lambda p: -len(p.parts))
+        self._root_strs = [str(r) for r in self.roots]
+        self._include = _compile(config.include)
+        self._exclude = _compile(config.exclude)
         self._executor: ThreadPoolExecutor | None = None
 
     # -- filtering --------------------------------------------------------------------------------------------
 
-    def root_of(self, path: Path) -> Path | None:
-        """The (deepest) source folder that contains ``path``, or None."""
-        for root in self.roots:
-            if path == root or root in path.parents:
+    def root_of(self, path: Path | str) -> Path | None:
+        """The (deepest) source folder that contains ``path`` (absolute), or None."""
+        s = os.fspath(path)
+        for root, root_s in zip(self.roots, self._root_strs, strict=True):
+            if s == root_s or s.startswith(root_s + os.sep):
                 return root
         return None
 
     def wanted(self, relpath: str) -> bool:
-        """Include/exclude patterns, tried against the bare name and the relative path."""
+        """Include/exclude patterns (fnmatch syntax), tried against the bare name and the relative path."""
         name = relpath.rsplit("/", 1)[-1]
         if name.endswith(MANIFEST_SUFFIX):
             return False
-
-        def hit(patterns: Iterable[str]) -> bool:
-            return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(relpath, p) for p in patterns)
-
-        return hit(self.config.include) and not hit(self.config.exclude)
+        inc, exc = self._include, self._exclude
+        included = inc is not None and (inc.match(name) is not None or inc.match(relpath) is not None)
+        excluded = exc is not None and (exc.match(name) is not None or exc.match(relpath) is not None)
+        return included and not excluded
 
     # -- one file ---------------------------------------------------------------------------------------------
 
     def _needs_work(
-        self, path: Path, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
+        self, path: Path | str, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
     ) -> _Todo | None:
         """Cheap checks (patterns, stat, one indexed lookup). Returns what must be classified and hashed."""
-        root = self.root_of(path)
+        spath = os.fspath(path)
+        root = self.root_of(spath)
         if root is None:
             return None
-        relpath = path.relative_to(root).as_posix()
+        relpath = spath[len(str(root)) + 1 :].replace(os.sep, "/")
         if not forced and not self.wanted(relpath):
             return None
         try:
-            st = path.stat()
+            st = os.stat(spath)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -123,26 +140,36 @@ class Ingestor:
         if not stat.S_ISREG(st.st_mode):
             return None
         stats.seen += 1
-        if not recheck and self.db.file_stat(str(path)) == (st.st_size, st.st_mtime_ns):
+        if not recheck and self.db.file_stat(spath) == (st.st_size, st.st_mtime_ns):
             stats.unchanged += 1
             return None
         if min_age_s > 0 and time.time() - st.st_mtime < min_age_s:
-            stats.fresh.append(path)
+            stats.fresh.append(Path(spath))
             return None
-        return _Todo(path, root, relpath, st.st_size, st.st_mtime_ns)
+        return _Todo(spath, root, relpath, st.st_size, st.st_mtime_ns)
 
     def _analyse(self, todo: _Todo) -> tuple[Classification, str] | OSError | None:
         """Classify and hash (no database: runs on pool threads; libmagic and BLAKE3 release the GIL).
         Returns None when the file changed while being read (still being written)."""
         try:
-            klass = self.classifier.classify(todo.path, todo.relpath)
-            digest = hash_file(todo.path)
-            st = todo.path.stat()
+            if todo.size <= SMALL_FILE:
+                # One read serves both libmagic and BLAKE3.
+                with open(todo.path, "rb") as fh:
+                    content = fh.read(SMALL_FILE + 1)
+                klass = self.classifier.classify(todo.path, todo.relpath, content)
+                digest = blake3(content).hexdigest()
+            else:
+                klass = self.classifier.classify(todo.path, todo.relpath)
+                digest = hash_file(todo.path)
+            st = os.stat(todo.path)
         except OSError as exc:
             return exc
         if (st.st_size, st.st_mtime_ns) != (todo.size, todo.mtime_ns):
             return None
         return klass, digest
+
+    def _analyse_many(self, todos: list[_Todo]) -> list[tuple[Classification, str] | OSError | None]:
+        return [self._analyse(t) for t in todos]
 
     def _record(
         self, todo: _Todo, outcome: tuple[Classification, str] | OSError | None, stats: IngestStats
@@ -155,11 +182,11 @@ class Ingestor:
             log.warning("cannot read %s: %s", path, outcome.strerror)
             return
         if outcome is None:
-            stats.fresh.append(path)  # changed while we read it: still being written
+            stats.fresh.append(Path(path))  # changed while we read it: still being written
             return
         klass, digest = outcome
         file_id, changed = self.db.upsert_file(
-            str(path), str(todo.root), relpath, todo.size, todo.mtime_ns, digest, klass.mime, klass.category
+            path, str(todo.root), relpath, todo.size, todo.mtime_ns, digest, klass.mime, klass.category
         )
         stats.new_or_changed += 1
         if klass.category is None:
@@ -184,7 +211,7 @@ class Ingestor:
             )
             if self.audit:
                 names = ",".join(d.name for d in self.config.drives if d.id in drives)
-                self.audit.record("queued", str(path), "", names, todo.size, digest, status="pending")
+                self.audit.record("queued", path, "", names, todo.size, digest, status="pending")
         elif changed:
             log.debug("%s changed but its content is already delivered", relpath)
 
@@ -224,14 +251,17 @@ class Ingestor:
         return stats
 
     def _ingest_batch(
-        self, batch: list[Path], stats: IngestStats, min_age_s: float, forced: bool = False
+        self, batch: Sequence[Path | str], stats: IngestStats, min_age_s: float, forced: bool = False
     ) -> None:
         """Ingest ``batch``: classify and hash on a thread pool, record in one transaction."""
         if not batch:
             return
         todos = [t for p in batch if (t := self._needs_work(p, stats, forced, min_age_s, False)) is not None]
         if len(todos) > 1:
-            outcomes = list(self._pool().map(self._analyse, todos))
+            # A few large tasks, not one per file: a Future per file cost more than a small file's hash.
+            k = -(-len(todos) // ANALYSE_THREADS)
+            chunks = [todos[i : i + k] for i in range(0, len(todos), k)]
+            outcomes = [o for part in self._pool().map(self._analyse_many, chunks) for o in part]
         else:
             outcomes = [self._analyse(t) for t in todos]
         with self.db.transaction():
@@ -266,14 +296,14 @@ class Ingestor:
 
     def _scan_tree(self, top: Path, min_age_s: float) -> IngestStats:
         stats = IngestStats()
-        batch: list[Path] = []
+        batch: list[str] = []
         manifests: list[Path] = []
         for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: log.warning("cannot scan %s", e)):
             dirnames[:] = [d for d in dirnames if d != ".usbsync"]
             for name in filenames:
-                p = Path(dirpath, name)
+                p = os.path.join(dirpath, name)
                 if name.endswith(MANIFEST_SUFFIX):
-                    manifests.append(p)
+                    manifests.append(Path(p))
                     continue
                 batch.append(p)
                 if len(batch) >= COMMIT_EVERY:
