@@ -258,6 +258,8 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
     once), as the running engine does with its ingest and copy threads. Returns drain results by drive name."""
     scanning = threading.Event()
     scanning.set()
+    committed = threading.Event()  # set by the scan after each committed batch: the copier wakes at once
+    svc.ingestor.on_batch = committed.set
     results: dict[str, DrainResult] = {}
     failure: list[BaseException] = []
 
@@ -266,6 +268,7 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
         try:
             while True:
                 last_round = not scanning.is_set()
+                committed.clear()
                 moved = 0
                 for target, r in dsvc.drain_all().items():
                     acc = results.setdefault(target, DrainResult())
@@ -277,7 +280,7 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
                 if last_round:
                     break
                 if not moved:
-                    time.sleep(0.05)  # the scan has not committed anything new yet
+                    committed.wait(0.5)  # until the scan commits more (or finishes)
         except BaseException as exc:  # surfaced in the main thread below
             failure.append(exc)
         finally:
@@ -296,7 +299,9 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
             log.warning("%s still being written; left for the next run", plural(len(stats.fresh), "file"))
     finally:
         scanning.clear()
+        committed.set()
         copier.join()
+        svc.ingestor.on_batch = None
     if failure:
         raise failure[0]
     return results

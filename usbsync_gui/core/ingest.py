@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +95,7 @@ class Ingestor:
         self._include = _compile(config.include)
         self._exclude = _compile(config.exclude)
         self._executor: ThreadPoolExecutor | None = None
+        self.on_batch: Callable[[], None] | None = None  # called after each committed batch (any thread)
 
     # -- filtering --------------------------------------------------------------------------------------------
 
@@ -267,6 +268,8 @@ class Ingestor:
         with self.db.transaction():
             for todo, outcome in zip(todos, outcomes, strict=True):
                 self._record(todo, outcome, stats)
+        if self.on_batch is not None:
+            self.on_batch()
         if stats.jobs_queued:
             log.debug("ingested %d files, %d jobs queued so far", len(todos), stats.jobs_queued)
 
