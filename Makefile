@@ -2,29 +2,38 @@
 # they create .venv, install what is missing (Debian packages only when run as root), then act.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-APT_PKGS := libmagic1 e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync
+STAMP  := $(VENV)/.installed-test
+RUN_STAMP := $(VENV)/.installed-run
+RUN_PKGS := libmagic1
+APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync
 
 .PHONY: run test lint bench deps sysdeps clean
 
-$(STAMP): pyproject.toml
+# The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
+$(RUN_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 deps: $(STAMP)
 
-# Debian packages the real-filesystem tests and the benchmark need. Only as root, and only the missing ones.
+# Debian packages: PKGS (default: what the real-filesystem tests and the benchmark need). Only as root, and only
+# the missing ones.
+PKGS ?= $(APT_PKGS)
 sysdeps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  missing=$$(for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	  if [ -n "$$missing" ]; then echo "installing Debian packages: $$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
-	else echo "not root: skipping Debian packages ($(APT_PKGS)); real-filesystem tests will skip"; fi
+	else echo "not root: not installing Debian packages ($(PKGS)); tests needing them will skip"; fi
 
-run: $(STAMP)
-	@dpkg -s libmagic1 >/dev/null 2>&1 || $(MAKE) -s sysdeps
+run: $(RUN_STAMP)
+	@$(MAKE) -s sysdeps PKGS="$(RUN_PKGS)"
 	$(VENV)/bin/usbsync run
 
 test: sysdeps $(STAMP)
@@ -39,6 +48,7 @@ lint: $(STAMP)
 
 bench: sysdeps $(STAMP)
 	$(PY) bench/bench_sync.py
+	$(PY) bench/bench_flood.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

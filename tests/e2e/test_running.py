@@ -133,8 +133,11 @@ def test_usage_errors_exit_2(usbsync):
     assert usbsync("clear", check=2).stderr.strip().endswith("confirm with --yes when not at a terminal")
 
 
-def test_sigint_stops_cleanly(usbsync):
+def test_heartbeat_and_sigint(usbsync):
+    usbsync.set("heartbeat_interval_seconds", "1")
     proc = usbsync.start()
-    wait_for(lambda: "watching" in usbsync.log(), timeout=20)
+    wait_for(lambda: usbsync.log().count("heartbeat:") >= 2, timeout=20)
     code, out = stop(proc, signal.SIGINT)
     assert code == 0 and "SIGINT received: stopping" in out
+    assert "heartbeat: 0 waiting, 0 copying, 0 failed, 0 synced; 0 files seen; drives connected: none" in out
+    assert "usbsync starting: config" in out  # the startup summary

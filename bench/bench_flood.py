@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Benchmark: `usbsync run` through two floods of 20,000 new files each. Reports how long until every file is
+recorded, files lost (must be 0), and the engine's memory (RSS) before, at the peak of and after each flood,
+so growth per flood is visible. Baseline in the same run: the RSS of an idle `usbsync run`.
+
+    .venv/bin/python bench/bench_flood.py [--files 20000] [--floods 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+USBSYNC = str(Path(sys.executable).with_name("usbsync"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--files", type=int, default=20_000)
+    ap.add_argument("--floods", type=int, default=2)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="usbsync-flood-"))
+    env = {**os.environ, "USBSYNC_HOME": str(work / "home")}
+    src = work / "out"
+    subprocess.run([USBSYNC, "init", "--source", str(src)], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([USBSYNC, "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        log = work / "home" / "logs" / "file_watcher.log"
+        while not (log.exists() and "watching" in log.read_text()):
+            time.sleep(0.05)
+        p = psutil.Process(proc.pid)
+        time.sleep(1)
+        idle = p.memory_info().rss
+        print(f"idle usbsync run: RSS {idle / 2**20:.1f} MiB")
+        total = 0
+        for flood in range(args.floods):
+            peak = [p.memory_info().rss]
+            stop = threading.Event()
+
+            def sample(stop: threading.Event, peak: list[int]) -> None:
+                while not stop.is_set():
+                    peak[0] = max(peak[0], p.memory_info().rss)
+                    time.sleep(0.05)
+
+            t = threading.Thread(target=sample, args=(stop, peak))
+            t.start()
+            before = p.memory_info().rss
+            t0 = time.monotonic()
+            d = src / f"flood{flood}"
+            d.mkdir(parents=True)
+            for i in range(args.files):
+                with open(d / f"f{i:05d}.txt", "wb") as fh:
+                    fh.write(b"flood %d file %d\n" % (flood, i))
+            made = time.monotonic() - t0
+            total += args.files
+            seen = 0
+            while time.monotonic() - t0 < 600:
+                out = subprocess.run([USBSYNC, "status", "--json"], env=env, capture_output=True, text=True)
+                seen = json.loads(out.stdout)["files_seen"]
+                if seen >= total:
+                    break
+                time.sleep(0.25)
+            took = time.monotonic() - t0
+            time.sleep(1)
+            stop.set()
+            t.join()
+            after = p.memory_info().rss
+            print(
+                f"flood {flood + 1}: {args.files} files written in {made:.1f} s, all recorded after {took:.1f} s, "
+                f"lost {total - seen}; RSS before {before / 2**20:.1f} MiB, peak {peak[0] / 2**20:.1f} MiB, "
+                f"after {after / 2**20:.1f} MiB"
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+import csv
+import json
+
+import pytest
+
+from usbsync_gui.core.audit import AUDIT_COLUMNS, AuditLog
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
+from usbsync_gui.core.volumes import MarkerError, marker_path, read_marker, write_marker
+
+
+def test_marker_round_trip_and_reregistration_keeps_the_id(tmp_path):
+    assert read_marker(tmp_path) is None
+    m = write_marker(tmp_path, "Photos")
+    assert read_marker(tmp_path) == m
+    again = write_marker(tmp_path, "Pictures", m.drive_id)
+    assert again.drive_id == m.drive_id and read_marker(tmp_path).name == "Pictures"
+    assert json.loads(marker_path(tmp_path).read_text())["format"] == 1
+    assert [p.name for p in (tmp_path / ".usbsync").iterdir()] == ["drive.json"]  # no temp file left
+
+
+@pytest.mark.parametrize("body", ["not json", '{"format": 99, "id": "x", "name": "y"}', '{"format": 1}'])
+def test_a_broken_marker_is_an_error_naming_the_file(tmp_path, body):
+    (tmp_path / ".usbsync").mkdir()
+    marker_path(tmp_path).write_text(body)
+    with pytest.raises(MarkerError, match=str(marker_path(tmp_path))):
+        read_marker(tmp_path)
+
+
+def test_audit_csv_has_the_header_once_and_quotes_commas(tmp_path):
+    path = tmp_path / "file_operations.csv"
+    a = AuditLog(path)
+    a.record("copy", "/out/a, b.png", "/media/x/USBSync/a, b.png", "Photos", 69, "ab" * 32, 1.25)
+    a.close()
+    a = AuditLog(path)
+    a.record("copy", "/out/c.png", status="deferred", error="not enough space on Photos")
+    a.close()
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == list(AUDIT_COLUMNS)
+    assert len(rows) == 3
+    assert rows[1][2] == "/out/a, b.png" and rows[1][5] == "69" and rows[1][7] == "1.2"
+    assert rows[2][8:] == ["deferred", "not enough space on Photos"]
+
+
+def test_second_instance_is_refused_with_the_pid(tmp_path):
+    first = InstanceLock(tmp_path / "l", tmp_path / "pid")
+    first.acquire()
+    try:
+        with pytest.raises(AlreadyRunning, match=r"already running \(pid \d+\)"):
+            InstanceLock(tmp_path / "l", tmp_path / "pid").acquire()
+    finally:
+        first.release()
+    with InstanceLock(tmp_path / "l", tmp_path / "pid"):
+        pass
