@@ -141,3 +141,26 @@ def test_heartbeat_and_sigint(usbsync):
     assert code == 0 and "SIGINT received: stopping" in out
     assert "heartbeat: 0 waiting, 0 copying, 0 failed, 0 synced; 0 files seen; drives connected: none" in out
     assert "usbsync starting: config" in out  # the startup summary
+
+
+def test_unmounted_drive_never_receives_files_in_its_bare_mount_point(usbsync, make_drive):
+    """Found by hand: unmounted, then files dropped at once, and before the drive monitor's next poll the
+    copier wrote 'verified copies' into the empty mount point directory on the computer's own disk."""
+    photos = make_drive("PHOTOS", fstype="exfat")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    proc = usbsync.start()
+    try:
+        wait_for(lambda: "drive Photos plugged in" in usbsync.log(), timeout=20)
+        photos.unplug()
+        for i in range(5):
+            (usbsync.source / f"p{i}.png").write_bytes(png_bytes(i))
+        wait_for(lambda: len(usbsync.json("pending")["jobs"]) == 5, timeout=20)
+        time.sleep(2)  # past the drive monitor's poll: whatever was going to happen has happened
+        assert list(photos.mountpoint.iterdir()) == []
+        assert usbsync.json("status")["synced"] == 0
+    finally:
+        code, out = stop(proc)
+    assert code == 0, out
+    photos.plug()
+    usbsync("sync-once")
+    assert len(photos.files()) == 5

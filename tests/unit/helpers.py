@@ -26,4 +26,4 @@ def make_service(tmp_path: Path, categories=("images",), **overrides):
     paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
     paths.ensure()
     svc = SyncService(paths, config)
-    return svc, src, Target(drive, drive_dir)
+    return svc, src, Target(drive, drive_dir, require_mount=False)  # a folder stands in for the volume

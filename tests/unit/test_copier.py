@@ -152,3 +152,17 @@ def test_source_removed_before_copy_drops_the_job(tmp_path):
     r = svc.drain(target)
     assert r.copied == 0 and svc.db.counts()["pending"] == 0
     svc.close()
+
+
+def test_nothing_is_written_once_the_volume_is_not_the_drive_any_more(tmp_path):
+    svc, src, target = make_service(tmp_path)
+    (src / "a.png").write_bytes(png_bytes(1))
+    svc.scan()
+    # Another volume (no marker, or another drive's marker) now sits where the drive was.
+    (target.mountpoint / ".usbsync" / "drive.json").unlink()
+    r = svc.drain(target)
+    assert r.drive_gone and r.copied == 0
+    assert _files(target.mountpoint) == []
+    job = svc.db.list_jobs(["pending"])[0]
+    assert job.attempts == 0
+    svc.close()

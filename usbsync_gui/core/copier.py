@@ -38,7 +38,7 @@ from usbsync_gui.core.config import DriveConfig
 from usbsync_gui.core.hashing import chunk_buffer, hash_file
 from usbsync_gui.core.safe_names import numbered, safe_relpath
 from usbsync_gui.core.state import Job, StateDB
-from usbsync_gui.core.volumes import MARKER_DIR, free_bytes, fsync_dir
+from usbsync_gui.core.volumes import MarkerError, free_bytes, fsync_dir, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,12 @@ class _SourceError(OSError):
 
 @dataclass(frozen=True)
 class Target:
-    """Where a drive is mounted right now."""
+    """Where a drive is mounted right now. ``require_mount`` is False only where a plain folder stands in for a
+    volume (unit tests); the marker and device checks apply either way."""
 
     drive: DriveConfig
     mountpoint: Path
+    require_mount: bool = True
 
 
 @dataclass
@@ -154,6 +156,7 @@ class DriveSyncer:
         self.max_rate_bps = max_rate_bps
         self.progress = progress
         self._hash_pool: ThreadPoolExecutor | None = None
+        self._dev = -1  # st_dev of the volume, pinned when a drain starts
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -161,16 +164,36 @@ class DriveSyncer:
         # Plain strings, not pathlib: this runs several times per file in the hot loop.
         return os.path.join(self._mount_s, rel)
 
+    def _identify(self) -> int:
+        """Check that the drive is mounted at its mount point and carries its own marker. Returns the volume's
+        device number (``st_dev``), which every file written must share. Raises DriveGone."""
+        try:
+            if self.target.require_mount and not os.path.ismount(self._mount_s):
+                raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
+            marker = read_marker(self._mount_s)
+            dev = os.stat(self._mount_s).st_dev
+        except (OSError, MarkerError) as exc:
+            raise DriveGone(f"{self.drive.name} at {self.mount}: {exc}") from exc
+        if marker is None or marker.drive_id != self.drive.id:
+            raise DriveGone(f"the volume at {self.mount} is no longer {self.drive.name} (its marker differs)")
+        return dev
+
+    def _ensure_same_volume(self, quick: bool = False) -> None:
+        """Raise DriveGone unless the same volume is still mounted there: a device-number check per file
+        (``quick``, one stat), the full marker check per batch. A drive unmounted a moment ago leaves a bare
+        directory at its mount point, and writing there would put "copies" on the computer's own disk."""
+        try:
+            dev = os.stat(self._mount_s).st_dev
+        except OSError as exc:
+            raise DriveGone(f"{self.drive.name}: {exc.strerror}") from exc
+        if dev != self._dev or (not quick and self._identify() != self._dev):
+            raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
+
     def _check_gone(self, exc: OSError | None = None) -> None:
         """Raise DriveGone if ``exc`` or the mount's state says the drive went away."""
         if exc is not None and exc.errno in _GONE_ERRNOS:
             raise DriveGone(f"{self.drive.name}: {exc.strerror}") from exc
-        try:
-            present = os.path.ismount(self.mount) and (self.mount / MARKER_DIR).is_dir()
-        except OSError:
-            present = False
-        if not present:
-            raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
+        self._ensure_same_volume()
 
     def _audit(
         self, op: str, job: Job, dest: str = "", status: str = "ok", error: str = "", ms: float | None = None
@@ -213,6 +236,7 @@ class DriveSyncer:
         a vanished drive sets ``drive_gone`` and leaves the rest pending."""
         result = DrainResult()
         try:
+            self._dev = self._identify()
             self.cleanup_temps()
             for _ in range(3):  # a second pass picks up jobs whose source changed during the first
                 reset = self._drain_pass(result)
@@ -249,6 +273,7 @@ class DriveSyncer:
 
     def _run_batch(self, jobs: list[Job], result: DrainResult) -> int:
         """Write, sync, verify, rename and record one batch. Returns jobs re-queued for changed sources."""
+        self._ensure_same_volume()
         try:
             budget = free_bytes(self.mount)
         except OSError as exc:
@@ -401,6 +426,7 @@ class DriveSyncer:
         job, temp = plan.job, plan.temp_rel
         plan.started = time.monotonic()
         try:
+            self._ensure_same_volume(quick=True)
             os.makedirs(self._abs(os.path.dirname(plan.dest_rel)), exist_ok=True)
             digest = self._stream(job, self._abs(temp))
         except Cancelled:
@@ -448,6 +474,13 @@ class DriveSyncer:
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
             try:
+                if os.fstat(fd).st_dev != self._dev:
+                    # The volume went away between the check and the open: the file was created in the bare
+                    # mount point directory (or on another volume). Remove it; nothing may land there.
+                    os.close(fd)
+                    fd = -1
+                    os.unlink(temp)
+                    raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
                 done = 0
                 t0 = time.monotonic()
                 i = 0
@@ -479,7 +512,8 @@ class DriveSyncer:
                 st = os.stat(job.path)
                 os.utime(fd if os.utime in os.supports_fd else temp, ns=(st.st_atime_ns, st.st_mtime_ns))
             finally:
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
         finally:
             src.close()
         return h.hexdigest()
@@ -553,6 +587,7 @@ class DriveSyncer:
         except OSError as exc:
             self._check_gone(exc)
             raise
+        self._ensure_same_volume()  # before anything is renamed into place
         good: list[tuple[_Written, int]] = []
         dirs: set[str] = set()
 
