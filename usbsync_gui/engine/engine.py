@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
-from usbsync_gui.core.config import Config, ConfigError, load_config
+from usbsync_gui.core.config import Category, Config, ConfigError, load_config
 from usbsync_gui.core.copier import DrainResult, Target
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume
@@ -291,7 +291,16 @@ class Engine(QObject):
         c = self.config
         log.info("usbsync starting: config %s", self.paths.config_file)
         log.info("sources: %s", ", ".join(str(s) for s in c.sources))
-        log.info("categories: %s", ", ".join(f"{k.name} ({', '.join(k.mime)})" for k in c.categories))
+
+        def kinds(k: Category) -> str:
+            shown = ", ".join(k.mime[:2])
+            return f"{k.name} ({shown}{f' +{len(k.mime) - 2} more' if len(k.mime) > 2 else ''})"
+
+        log.info("categories: %s", "; ".join(kinds(k) for k in c.categories))
+        for k in c.categories:
+            log.debug(
+                "category %s: MIME %s; extensions %s", k.name, ", ".join(k.mime), ", ".join(k.extensions)
+            )
         for d in c.drives:
             log.info("drive %s holds %s in %s/", d.name, ", ".join(d.categories), d.folder)
         if not c.drives:
