@@ -27,6 +27,7 @@ def test_pending_for_absent_drive_then_resumed_on_plug(usbsync, make_drive):
             return len(jobs) == 2 and all(j["drive"] == "Photos" and j["state"] == "pending" for j in jobs)
 
         wait_for(both_pending, timeout=20)
+        assert "queued 2 files for Photos" in usbsync.log() or "queued 1 file for Photos" in usbsync.log()
         assert usbsync("run", check=3).stderr.startswith("usbsync: usbsync is already running (pid ")
         photos.plug(at)
         took = wait_for(lambda: len(photos.files()) == 2, timeout=10)

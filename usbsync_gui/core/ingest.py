@@ -57,7 +57,8 @@ class IngestStats:
     new_or_changed: int = 0
     unchanged: int = 0
     unclassified: int = 0
-    jobs_queued: int = 0
+    jobs_queued: int = 0  # one per file and drive
+    files_queued: int = 0
     errors: int = 0
     refused: int = 0
     missing: int = 0
@@ -65,7 +66,15 @@ class IngestStats:
     drives_with_work: set[str] = field(default_factory=set)
 
     def merge(self, other: IngestStats) -> None:
-        for name in ("seen", "new_or_changed", "unchanged", "unclassified", "jobs_queued", "errors"):
+        for name in (
+            "seen",
+            "new_or_changed",
+            "unchanged",
+            "unclassified",
+            "jobs_queued",
+            "files_queued",
+            "errors",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.refused += other.refused
         self.missing += other.missing
@@ -201,6 +210,7 @@ class Ingestor:
         queued = self.db.enqueue(file_id, drives, digest, todo.size)
         if queued:
             stats.jobs_queued += queued
+            stats.files_queued += 1
             stats.drives_with_work.update(drives)
             log.debug(
                 "queued %s (%s, %s, by %s) for %d drive(s)",

@@ -20,6 +20,7 @@ from usbsync_gui.core.copier import DrainResult, Target
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import Job
+from usbsync_gui.core.units import plural
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,13 @@ class IngestWorker(QObject):
     @Slot(list)
     def ingest(self, paths: list[str]) -> None:
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
+        if stats.jobs_queued:
+            names = [d.name for d in self._config.drives if d.id in stats.drives_with_work]
+            log.info(
+                "queued %s for %s",
+                plural(stats.files_queued, "file"),
+                ", ".join(names),
+            )
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
         if stats.drives_with_work:
