@@ -157,6 +157,14 @@ def _drive_rows(config: Config, db: StateDB) -> list[dict[str, Any]]:
     return rows
 
 
+def _drive_counts(row: dict[str, Any]) -> str:
+    """``'12 files (3.4 GB) waiting, 0 failed, 40 synced'`` for one row of :func:`_drive_rows`."""
+    return (
+        f"{plural(row['pending'], 'file')} ({human_bytes(row['pending_bytes'])}) waiting, "
+        f"{row['failed']} failed, {row['synced']} synced"
+    )
+
+
 def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     db = StateDB(paths.state_db)
@@ -175,10 +183,7 @@ def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
         if not r["connected"] and r["free_bytes"] is not None:
             free += " when last seen"
         print(f"{r['name']}: {', '.join(r['categories'])} -> {r['folder']}/; {where}{free}")
-        print(
-            f"    {plural(r['pending'], 'file')} ({human_bytes(r['pending_bytes'])}) waiting, "
-            f"{r['failed']} failed, {r['synced']} synced"
-        )
+        print(f"    {_drive_counts(r)}")
     return EXIT_OK
 
 
@@ -369,10 +374,7 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
     )
     for d in data["drives"]:
         state = "connected" if d["connected"] else "absent"
-        print(
-            f"  {d['name']} ({state}): {d['pending']} waiting ({human_bytes(d['pending_bytes'])}), "
-            f"{d['failed']} failed, {d['synced']} synced"
-        )
+        print(f"  {d['name']} ({state}): {_drive_counts(d)}")
     return EXIT_OK
 
 

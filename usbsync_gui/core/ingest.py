@@ -329,6 +329,19 @@ class Ingestor:
 
     # -- manifests --------------------------------------------------------------------------------------------
 
+    def _manifest_problem(
+        self, status: str, lst: Path, lineno: int, entry: str, resolved: Path, why: str
+    ) -> None:
+        """Log and audit one manifest entry that is not synced (``status``: refused or missing)."""
+        if status == "refused":
+            log.warning("%s:%d: refused %s: %s", lst, lineno, entry, why)
+        else:
+            log.warning("%s:%d: %s: %s", lst, lineno, why, entry)
+        if self.audit:
+            self.audit.record(
+                f"manifest-{status}", str(resolved), status=status, error=f"{lst}:{lineno}: {why}"
+            )
+
     def read_manifest(self, lst: Path) -> IngestStats:
         """Ingest the entries of the manifest ``lst`` (see module doc)."""
         stats = IngestStats()
@@ -349,25 +362,11 @@ class Ingestor:
             resolved = Path(os.path.realpath(target))
             if self.root_of(resolved) is None:
                 stats.refused += 1
-                log.warning("%s:%d: refused %s: outside the source folders", lst, lineno, entry)
-                if self.audit:
-                    self.audit.record(
-                        "manifest-refused",
-                        str(resolved),
-                        status="refused",
-                        error=f"{lst}:{lineno}: outside the source folders",
-                    )
+                self._manifest_problem("refused", lst, lineno, entry, resolved, "outside the source folders")
                 continue
             if not resolved.is_file():
                 stats.missing += 1
-                log.warning("%s:%d: listed file not found: %s", lst, lineno, entry)
-                if self.audit:
-                    self.audit.record(
-                        "manifest-missing",
-                        str(resolved),
-                        status="missing",
-                        error=f"{lst}:{lineno}: not found",
-                    )
+                self._manifest_problem("missing", lst, lineno, entry, resolved, "listed file not found")
                 continue
             entries.append(resolved)
         self._ingest_batch(entries, stats, 0.0, forced=True)
