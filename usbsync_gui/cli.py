@@ -27,12 +27,14 @@ from usbsync_gui.core.config import (
     save_config,
 )
 from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.identity import SecretStore, make_token, token_matches
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
-from usbsync_gui.core.service import SyncService, inspect_volumes
+from usbsync_gui.core.service import ConnectedVolume, SyncService, inspect_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.volumes import MarkerError, read_marker, volume_at, write_marker
+from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
+from usbsync_gui.platform import probe_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 log = logging.getLogger("usbsync_gui.cli")
@@ -100,23 +102,40 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
         existing = read_marker(volume.mountpoint)
     except MarkerError:
         existing = None
-    drive_id = existing.drive_id if existing and config.drive_by_id(existing.drive_id) else None
+    info = probe_volume(volume.device, volume.mountpoint, volume.fstype)
+    if not info.uuid:
+        raise UserError(
+            f"cannot read the volume ID of {volume.device} (needs blkid and read access to the device, or udev): "
+            "usbsync binds a drive's identity to it"
+        )
+    secret = SecretStore(paths.state_dir).secret()
+    # Re-registering the same volume keeps its id (and its history); a marker copied from another volume, or
+    # left from before a re-format, does not verify here, and the volume becomes a new drive.
+    drive_id = None
+    if (
+        existing
+        and config.drive_by_id(existing.drive_id)
+        and token_matches(secret, existing.drive_id, info.uuid, existing.token)
+    ):
+        drive_id = existing.drive_id
     other = config.drive_by_name(args.name)
     if other is not None and other.id != drive_id:
         raise UserError(f"a drive named {other.name!r} is already registered (pick another --name)")
+    new_id = drive_id or new_drive_id()
     try:
-        marker = write_marker(volume.mountpoint, args.name, drive_id)
+        write_marker(volume.mountpoint, args.name, new_id, make_token(secret, new_id, info.uuid))
     except OSError as exc:
         raise UserError(f"cannot write the marker on {mount}: {exc.strerror}") from exc
-    drive = DriveConfig(args.name, marker.drive_id, tuple(dict.fromkeys(args.category)), args.folder)
+    drive = DriveConfig(args.name, new_id, tuple(dict.fromkeys(args.category)), args.folder)
     new = config.with_drive(drive)
     save_config(new, paths.config_file)
     db = StateDB(paths.state_db)
     try:
         with db.transaction():
             queued = db.enqueue_for_drive(drive.id, drive.categories)
+            db.set_drive_volume(drive.id, drive.name, info.uuid, info.label)
             db.drive_seen(
-                drive.id, drive.name, volume.mountpoint, volume.fstype, volume.total_bytes, volume.free_bytes
+                drive.id, drive.name, volume.mountpoint, info.fs_type, volume.total_bytes, volume.free_bytes
             )
     finally:
         db.close()
@@ -130,8 +149,13 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     return EXIT_OK
 
 
-def _drive_rows(config: Config, db: StateDB) -> list[dict[str, Any]]:
-    connected = {cv.drive.id: cv.volume for cv in inspect_volumes(config) if cv.drive is not None}
+def _inspect(paths: AppPaths, config: Config, db: StateDB) -> list[ConnectedVolume]:
+    """Every mounted volume, identified with this installation's secret."""
+    return inspect_volumes(config, SecretStore(paths.state_dir).secret(), None, db.registered_labels())
+
+
+def _drive_rows(paths: AppPaths, config: Config, db: StateDB) -> list[dict[str, Any]]:
+    connected = {cv.drive.id: cv.volume for cv in _inspect(paths, config, db) if cv.drive is not None}
     per = db.per_drive()
     rows = []
     for d in config.drives:
@@ -169,7 +193,7 @@ def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     db = StateDB(paths.state_db)
     try:
-        rows = _drive_rows(config, db)
+        rows = _drive_rows(paths, config, db)
     finally:
         db.close()
     if args.json:
@@ -189,31 +213,42 @@ def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
 
 def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
-    rows = []
-    for cv in inspect_volumes(config):
-        v = cv.volume
-        rows.append(
-            {
-                "mountpoint": v.mountpoint,
-                "device": v.device,
-                "filesystem": v.fstype,
-                "total_bytes": v.total_bytes,
-                "free_bytes": v.free_bytes,
-                "read_only": v.read_only,
-                "status": cv.status,
-                "drive": cv.drive.name if cv.drive else None,
-            }
-        )
+    db = StateDB(paths.state_db)
+    try:
+        found = _inspect(paths, config, db)
+    finally:
+        db.close()
+    rows: list[dict[str, Any]] = [
+        {
+            "mountpoint": cv.volume.mountpoint,
+            "device": cv.volume.device,
+            "label": cv.info.label,
+            "filesystem": cv.fs_type,
+            "volume_id": cv.info.uuid,
+            "removable": cv.info.removable,
+            "read_only": cv.volume.read_only,
+            "total_bytes": cv.volume.total_bytes,
+            "free_bytes": cv.volume.free_bytes,
+            "status": cv.status,
+            "drive": cv.drive.name if cv.drive else None,
+            "message": cv.message or None,
+        }
+        for cv in found
+    ]
     if args.json:
         _print_json({"volumes": rows})
         return EXIT_OK
     for r in rows:
         who = f"registered drive {r['drive']!r}" if r["drive"] else r["status"]
-        ro = ", read-only" if r["read_only"] else ""
+        flags = ", ".join(f for f, on in (("removable", r["removable"]), ("read-only", r["read_only"])) if on)
+        label = f" {r['label']!r}" if r["label"] else ""
         print(
-            f"{r['mountpoint']}  {r['device']}  {r['filesystem']}{ro}  "
-            f"{human_bytes(r['free_bytes'])} free of {human_bytes(r['total_bytes'])}  [{who}]"
+            f"{r['mountpoint']}{label}  {r['filesystem']}  id {r['volume_id'] or '?'}  {r['device']}"
+            f"{'  ' + flags if flags else ''}  {human_bytes(r['free_bytes'])} free of "
+            f"{human_bytes(r['total_bytes'])}  [{who}]"
         )
+        if r["message"]:
+            print(f"    {r['message']}")
     return EXIT_OK
 
 
@@ -337,7 +372,7 @@ def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
     db = StateDB(paths.state_db)
     try:
         counts = db.counts()
-        drives = _drive_rows(config, db)
+        drives = _drive_rows(paths, config, db)
     finally:
         db.close()
     running = InstanceLock(paths.lock_file, paths.pid_file)
@@ -386,7 +421,7 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     finally:
         db.close()
     names = {d.id: d.name for d in config.drives}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": j.id,
             "file": j.path,

@@ -98,7 +98,9 @@ def test_lookalike_stick_with_same_label_receives_nothing(usbsync, make_drive):
     usbsync("sync-once")
     assert fake.files() == {}
     vols = {v["mountpoint"]: v for v in usbsync.json("list-connected")["volumes"]}
-    assert vols[str(at)]["status"] == "unknown" and vols[str(at)]["drive"] is None
+    # Same label as Photos, no marker: reported as a look-alike (perhaps Photos re-formatted), never written to.
+    assert vols[str(at)]["status"] == "look-alike" and vols[str(at)]["drive"] is None
+    assert "if you re-formatted Photos, register it again" in vols[str(at)]["message"]
     assert usbsync.json("pending")["jobs"][0]["state"] == "pending"
 
 

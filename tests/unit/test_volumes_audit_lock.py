@@ -14,7 +14,7 @@ def test_marker_round_trip_and_reregistration_keeps_the_id(tmp_path):
     assert read_marker(tmp_path) == m
     again = write_marker(tmp_path, "Pictures", m.drive_id)
     assert again.drive_id == m.drive_id and read_marker(tmp_path).name == "Pictures"
-    assert json.loads(marker_path(tmp_path).read_text())["format"] == 1
+    assert json.loads(marker_path(tmp_path).read_text())["format"] == 2
     assert [p.name for p in (tmp_path / ".usbsync").iterdir()] == ["drive.json"]  # no temp file left
 
 

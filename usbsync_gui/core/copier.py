@@ -78,6 +78,8 @@ class Target:
     drive: DriveConfig
     mountpoint: Path
     require_mount: bool = True
+    fs_type: str = ""  # the real filesystem type (vfat, exfat, ext4, ...): sets size and name limits
+    read_only: bool = False
 
 
 @dataclass

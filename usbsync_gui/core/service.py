@@ -16,50 +16,105 @@ from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.classify import Classifier
 from usbsync_gui.core.config import Config, DriveConfig
 from usbsync_gui.core.copier import DrainResult, DriveSyncer, ProgressFn, Target
+from usbsync_gui.core.identity import SecretStore, token_matches
 from usbsync_gui.core.ingest import Ingestor, IngestStats
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.volumes import MarkerError, Volume, list_volumes, read_marker
+from usbsync_gui.platform import VolumeInfo, probe_volume
 
 log = logging.getLogger(__name__)
 
 
+Prober = Callable[[str, str, str], VolumeInfo]
+
+
 @dataclass(frozen=True)
 class ConnectedVolume:
-    """A mounted volume and what usbsync makes of it: ``drive`` is set when its marker names a registered drive;
-    ``marker_id`` is set when it carries a marker at all (an unknown id means it is not registered here)."""
+    """A mounted volume and what usbsync makes of it.
+
+    Attributes:
+        volume: psutil's view (mount point, device, sizes).
+        info: the OS's view (real filesystem type, UUID/serial, label, removable).
+        drive: the registered drive, set only when the marker's token verifies against this volume.
+        status: ``registered``, ``look-alike`` (a registered drive's marker that does not verify, or no marker
+            but the label of a registered drive), ``marker of another installation``, ``unreadable marker``
+            or ``unknown``.
+        message: for look-alikes, what the user should be told.
+    """
 
     volume: Volume
+    info: VolumeInfo
     drive: DriveConfig | None
-    marker_id: str | None
-    marker_name: str | None
-    marker_error: str | None = None
+    status: str
+    marker_id: str | None = None
+    message: str = ""
 
     @property
-    def status(self) -> str:
-        if self.drive is not None:
-            return "registered"
-        if self.marker_error:
-            return "unreadable marker"
-        if self.marker_id is not None:
-            return "marker of another installation"
-        return "unknown"
+    def fs_type(self) -> str:
+        return self.info.fs_type or self.volume.fstype
 
 
-def inspect_volumes(config: Config, volumes: list[Volume] | None = None) -> list[ConnectedVolume]:
-    """Read the marker of each mounted volume and match it to the registered drives by id only."""
+def inspect_volumes(
+    config: Config,
+    secret: bytes,
+    volumes: list[Volume] | None = None,
+    labels: dict[str, str] | None = None,
+    probe: Prober = probe_volume,
+) -> list[ConnectedVolume]:
+    """Identify each mounted volume: read its marker, probe its UUID, verify the marker's token.
+
+    Args:
+        secret: the installation's identity secret (:class:`usbsync_gui.core.identity.SecretStore`).
+        volumes: the volumes to inspect (default: every mounted one).
+        labels: case-folded volume label -> drive id of registered drives (to recognise a re-formatted one).
+        probe: how to ask the OS about a volume (tests of other platforms pass their own).
+    """
     out: list[ConnectedVolume] = []
+    labels = labels or {}
     for v in list_volumes() if volumes is None else volumes:
+        info = probe(v.device, v.mountpoint, v.fstype)
         try:
             marker = read_marker(v.mountpoint)
         except MarkerError as exc:
-            out.append(ConnectedVolume(v, None, None, None, str(exc)))
+            out.append(ConnectedVolume(v, info, None, "unreadable marker", message=str(exc)))
             continue
         if marker is None:
-            out.append(ConnectedVolume(v, None, None, None))
+            twin = config.drive_by_id(labels.get(info.label.casefold(), "")) if info.label else None
+            if twin is not None:
+                msg = (
+                    f"a drive labelled {info.label!r} like {twin.name} was plugged in at {v.mountpoint}, but it "
+                    f"carries no usbsync marker: if you re-formatted {twin.name}, register it again "
+                    f"(usbsync register-drive {v.mountpoint} --name {twin.name} ...)"
+                )
+                out.append(ConnectedVolume(v, info, None, "look-alike", message=msg))
+            else:
+                out.append(ConnectedVolume(v, info, None, "unknown"))
             continue
-        out.append(ConnectedVolume(v, config.drive_by_id(marker.drive_id), marker.drive_id, marker.name))
+        drive = config.drive_by_id(marker.drive_id)
+        if drive is None:
+            out.append(ConnectedVolume(v, info, None, "marker of another installation", marker.drive_id))
+        elif token_matches(secret, drive.id, info.uuid, marker.token):
+            out.append(ConnectedVolume(v, info, drive, "registered", marker.drive_id))
+        else:
+            why = (
+                "its volume ID could not be read"
+                if not info.uuid
+                else "its marker was copied from the registered drive, or the drive was re-formatted"
+            )
+            msg = (
+                f"a drive that looks like {drive.name} was plugged in at {v.mountpoint} but is not the registered "
+                f"one ({why}); nothing is written to it. To use it for {', '.join(drive.categories)}, register "
+                f"it: usbsync register-drive {v.mountpoint} --name NAME --category ..."
+            )
+            out.append(ConnectedVolume(v, info, None, "look-alike", marker.drive_id, msg))
     return out
+
+
+def target_for(cv: ConnectedVolume) -> Target:
+    """The copy target for a verified registered volume."""
+    assert cv.drive is not None
+    return Target(cv.drive, Path(cv.volume.mountpoint), fs_type=cv.fs_type, read_only=cv.volume.read_only)
 
 
 class SyncService:
@@ -74,6 +129,7 @@ class SyncService:
         self.audit = audit if audit is not None else AuditLog(paths.log_dir / AUDIT_FILE)
         self.classifier = Classifier(config.categories, config.rules)
         self.ingestor = Ingestor(self.db, config, self.classifier, self.audit)
+        self._secret: bytes | None = None
 
     def close(self) -> None:
         self.ingestor.close()
@@ -104,17 +160,31 @@ class SyncService:
         with self.db.transaction():
             self.ingestor.ingest_file(Path(path), stats, forced=True, recheck=True)
 
-    def connected_targets(self) -> list[Target]:
-        """Registered drives mounted now (matched by marker id), recorded as seen with their free space."""
+    def secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = SecretStore(self.paths.state_dir).secret()
+        return self._secret
+
+    def inspect(self, volumes: list[Volume] | None = None) -> list[ConnectedVolume]:
+        """:func:`inspect_volumes` with this installation's secret and registered labels; look-alikes logged."""
+        found = inspect_volumes(self.config, self.secret(), volumes, self.db.registered_labels())
+        for cv in found:
+            if cv.status == "look-alike":
+                log.warning("%s", cv.message)
+        return found
+
+    def connected_targets(self, volumes: list[ConnectedVolume] | None = None) -> list[Target]:
+        """Registered drives mounted now (marker verified), recorded as seen with their free space."""
         targets = []
-        for cv in inspect_volumes(self.config):
+        for cv in self.inspect() if volumes is None else volumes:
             if cv.drive is None:
                 continue
             v = cv.volume
-            self.db.drive_seen(
-                cv.drive.id, cv.drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes
-            )
-            targets.append(Target(cv.drive, Path(v.mountpoint)))
+            with self.db.transaction():
+                self.db.drive_seen(
+                    cv.drive.id, cv.drive.name, v.mountpoint, cv.fs_type, v.total_bytes, v.free_bytes
+                )
+            targets.append(target_for(cv))
         return targets
 
     def drain(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_ATTEMPTS = 3
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS drives (
     fstype      TEXT,
     total_bytes INTEGER,
     free_bytes  INTEGER,                   -- when last seen
-    last_seen   REAL
+    last_seen   REAL,
+    volume_uuid TEXT,                      -- filesystem UUID / serial at registration
+    label       TEXT                       -- volume label at registration
 );
 CREATE TABLE IF NOT EXISTS copies (
     id            INTEGER PRIMARY KEY,
@@ -143,6 +145,9 @@ class StateDB:
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"{self.path} was written by a newer usbsync (schema {version})")
         self.conn.executescript(_SCHEMA)
+        if version == 1:  # v2: the drive's volume UUID and label, to say "re-formatted? register it again"
+            self.conn.execute("ALTER TABLE drives ADD COLUMN volume_uuid TEXT")
+            self.conn.execute("ALTER TABLE drives ADD COLUMN label TEXT")
         self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -418,6 +423,21 @@ class StateDB:
             " free_bytes=excluded.free_bytes, last_seen=excluded.last_seen",
             (drive_id, name, mountpoint, fstype, total_bytes, free_bytes, time.time()),
         )
+
+    def set_drive_volume(self, drive_id: str, name: str, volume_uuid: str, label: str) -> None:
+        """Record the volume a drive was registered on (its UUID and label)."""
+        self.conn.execute(
+            "INSERT INTO drives (id, name, volume_uuid, label) VALUES (?,?,?,?) ON CONFLICT (id) DO UPDATE SET"
+            " name=excluded.name, volume_uuid=excluded.volume_uuid, label=excluded.label",
+            (drive_id, name, volume_uuid, label),
+        )
+
+    def registered_labels(self) -> dict[str, str]:
+        """Volume label (case-folded) -> drive id, for drives registered on labelled volumes."""
+        return {
+            str(label).casefold(): str(drive_id)
+            for drive_id, label in self.conn.execute("SELECT id, label FROM drives WHERE label <> ''")
+        }
 
     def drive_info(self, drive_id: str) -> dict[str, object] | None:
         row = self.conn.execute(

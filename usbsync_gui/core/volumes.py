@@ -18,7 +18,7 @@ import psutil
 
 MARKER_DIR = ".usbsync"
 MARKER_FILE = "drive.json"
-MARKER_FORMAT = 1
+MARKER_FORMAT = 2  # 2 adds the identity token; format 1 markers (no token) never verify
 
 # Pseudo and system filesystems that can never be a user's drive.
 _SKIP_FSTYPES = {"squashfs", "overlay", "tmpfs", "devtmpfs", "proc", "sysfs", "autofs", "iso9660", "udf"}
@@ -31,9 +31,12 @@ class MarkerError(Exception):
 
 @dataclass(frozen=True)
 class Marker:
+    """The marker's contents. ``token`` binds ``drive_id`` to the volume (see :mod:`usbsync_gui.core.identity`)."""
+
     drive_id: str
     name: str
     registered_at: float
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,21 +66,39 @@ def read_marker(mountpoint: str | Path) -> Marker | None:
         raise MarkerError(f"{p}: cannot read marker: {exc.strerror}") from exc
     try:
         data = json.loads(raw)
-        if data.get("format") != MARKER_FORMAT:
+        if data.get("format") not in (1, MARKER_FORMAT):
             raise MarkerError(f"{p}: unsupported marker format {data.get('format')!r}")
-        return Marker(str(data["id"]), str(data["name"]), float(data.get("registered_at", 0)))
+        token = data.get("token")
+        return Marker(
+            str(data["id"]),
+            str(data["name"]),
+            float(data.get("registered_at", 0)),
+            str(token) if token else None,
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MarkerError(f"{p}: not a usbsync marker ({exc})") from exc
 
 
-def write_marker(mountpoint: str | Path, name: str, drive_id: str | None = None) -> Marker:
+def new_drive_id() -> str:
+    return uuid.uuid4().hex
+
+
+def write_marker(
+    mountpoint: str | Path, name: str, drive_id: str | None = None, token: str | None = None
+) -> Marker:
     """Write (atomically) a marker for a new or existing drive id on the volume. Raises OSError."""
-    marker = Marker(drive_id or uuid.uuid4().hex, name, time.time())
+    marker = Marker(drive_id or new_drive_id(), name, time.time(), token)
     d = Path(mountpoint) / MARKER_DIR
     d.mkdir(exist_ok=True)
     tmp = d / f".{MARKER_FILE}.{os.getpid()}.tmp"
     body = json.dumps(
-        {"format": MARKER_FORMAT, "id": marker.drive_id, "name": name, "registered_at": marker.registered_at},
+        {
+            "format": MARKER_FORMAT,
+            "id": marker.drive_id,
+            "name": name,
+            "registered_at": marker.registered_at,
+            "token": token,
+        },
         indent=2,
     )
     with open(tmp, "w", encoding="utf-8") as fh:

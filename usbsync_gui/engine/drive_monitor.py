@@ -7,12 +7,14 @@ Until OS device-arrival signals are wired in, the mounted volumes are polled fro
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from usbsync_gui.core.config import Config
-from usbsync_gui.core.service import ConnectedVolume, inspect_volumes
+from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.volumes import Volume, list_volumes
+
+Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,9 @@ class DriveMonitor(QObject):
     volume_added = Signal(object)
     volume_removed = Signal(str, str)
 
-    def __init__(self, config: Config, parent: QObject | None = None):
+    def __init__(self, inspect: Inspector, parent: QObject | None = None):
         super().__init__(parent)
-        self._config = config
+        self._inspect = inspect
         self._known: dict[str, ConnectedVolume] = {}
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll)
@@ -43,9 +45,9 @@ class DriveMonitor(QObject):
     def connected(self) -> list[ConnectedVolume]:
         return list(self._known.values())
 
-    def set_config(self, config: Config) -> None:
+    def set_inspector(self, inspect: Inspector) -> None:
         """New registrations: forget what we knew so every volume's marker is read again."""
-        self._config = config
+        self._inspect = inspect
         for mount, cv in list(self._known.items()):
             del self._known[mount]
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
@@ -63,7 +65,7 @@ class DriveMonitor(QObject):
             cv = self._known.pop(mount)
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
         new = [v for m, v in current.items() if m not in self._known]
-        for cv in inspect_volumes(self._config, new):
+        for cv in self._inspect(new) if new else []:
             self._known[cv.volume.mountpoint] = cv
             self.volume_added.emit(cv)
 

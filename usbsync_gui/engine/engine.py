@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.config import Category, Config, ConfigError, load_config
-from usbsync_gui.core.copier import DrainResult, Target
+from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume
+from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
+from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
@@ -67,7 +68,8 @@ class Engine(QObject):
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         self.db = StateDB(paths.state_db)
-        self.monitor = DriveMonitor(config, self)
+        self._secret = SecretStore(paths.state_dir).secret()
+        self.monitor = DriveMonitor(self._inspect, self)
         self._copy: dict[str, _Slot] = {}
         self._watch: _Slot | None = None
         self._ingest_slot: _Slot | None = None
@@ -171,34 +173,40 @@ class Engine(QObject):
         self.audit.close()
         return ok
 
+    def _inspect(self, volumes: list[Volume]) -> list[ConnectedVolume]:
+        return inspect_volumes(self.config, self._secret, volumes, self.db.registered_labels())
+
     # -- drives -----------------------------------------------------------------------------------------------
 
     @Slot(object)
     def _on_volume_added(self, cv: ConnectedVolume) -> None:
         v = cv.volume
         if cv.drive is None:
-            if cv.marker_id is not None:
+            if cv.status == "look-alike":
+                log.warning("%s", cv.message)
+            elif cv.marker_id is not None:
                 log.info(
-                    "volume at %s carries a usbsync marker (%s) that is not registered here; not used",
+                    "volume at %s carries a usbsync marker that is not registered here; not used",
                     v.mountpoint,
-                    cv.marker_name,
                 )
             return
         drive = cv.drive
         with self.db.transaction():
-            self.db.drive_seen(drive.id, drive.name, v.mountpoint, v.fstype, v.total_bytes, v.free_bytes)
+            self.db.drive_seen(drive.id, drive.name, v.mountpoint, cv.fs_type, v.total_bytes, v.free_bytes)
         waiting = self.db.per_drive().get(drive.id, {})
         log.info(
-            "drive %s plugged in at %s (%s free); %s waiting",
+            "drive %s plugged in at %s (%s%s, %s free); %s waiting",
             drive.name,
             v.mountpoint,
+            cv.fs_type,
+            ", read-only" if v.read_only else "",
             human_bytes(v.free_bytes),
             plural(waiting.get("pending", 0), "file"),
         )
         self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
         if drive.id in self._copy:
             return
-        worker = CopyWorker(self.paths, self.config, self.audit, Target(drive, Path(v.mountpoint)))
+        worker = CopyWorker(self.paths, self.config, self.audit, target_for(cv))
         slot = self._spawn(worker, f"copy:{drive.name}")
         worker.progress.connect(self.copy_progress)
         worker.drained.connect(self._on_drained)
@@ -283,7 +291,7 @@ class Engine(QObject):
             slot.worker.cancel.set()  # type: ignore[attr-defined]
             self._reap(slot)
         self._copy.clear()
-        self.monitor.set_config(config)
+        self.monitor.set_inspector(self._inspect)
         self._rescan.start(int(config.rescan_interval_s * 1000))
         self._beat.start(int(config.heartbeat_interval_s * 1000))
 
@@ -316,14 +324,14 @@ class Engine(QObject):
     @Slot()
     def emit_heartbeat(self) -> dict[str, object]:
         counts = self.db.counts()
-        connected = [self.config.drive_by_id(d) for d in self._copy]
+        connected_names = [d.name for d in (self.config.drive_by_id(i) for i in self._copy) if d is not None]
         data: dict[str, object] = {
             "pending": counts["pending"] + counts["copying"],
             "copying": counts["copying"],
             "failed": counts["failed"],
             "synced": counts["done"],
             "files_seen": counts["files"],
-            "drives_connected": [d.name for d in connected if d is not None],
+            "drives_connected": connected_names,
             "bytes_copied": self._bytes_copied,
             "uptime_s": round(time.monotonic() - self._started_at),
         }
@@ -335,8 +343,8 @@ class Engine(QObject):
             data["failed"],
             data["synced"],
             data["files_seen"],
-            ", ".join(data["drives_connected"]) or "none",
-            human_bytes(self._bytes_copied),  # type: ignore[arg-type]
+            ", ".join(connected_names) or "none",
+            human_bytes(self._bytes_copied),
         )
         self.heartbeat.emit(data)
         return data

@@ -195,8 +195,8 @@ class SourceWatcher(QObject):
             return
         with self._lock:
             for p in ready:
-                c = self._candidates.get(p)
-                if c is not None and now - c.last_event >= DEBOUNCE_S:
+                still = self._candidates.get(p)
+                if still is not None and now - still.last_event >= DEBOUNCE_S:
                     del self._candidates[p]
         for i in range(0, len(ready), READY_CHUNK):
             self.files_ready.emit(ready[i : i + READY_CHUNK])

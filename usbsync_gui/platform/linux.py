@@ -1,0 +1,121 @@
+"""Linux: probe volumes with blkid/udev, eject through UDisks2 (udisksctl) or umount.
+
+UUID sources, in order: the udev symlinks in ``/dev/disk/by-uuid`` (any user, desktop systems), ``lsblk``
+(udev database), then ``blkid -p`` on the device (probes the superblock; needs read access to the device, so
+root or the disk group). Plain ``blkid`` is never used: it answers from a cache and gives a re-used loop
+device the UUID of the image it held before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from usbsync_gui.platform import EjectError, VolumeInfo
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 5.0
+
+
+def _blkid_probe(device: str) -> dict[str, str]:
+    if not device.startswith("/dev/") or not os.access(device, os.R_OK) or shutil.which("blkid") is None:
+        return {}
+    try:
+        out = subprocess.run(
+            ["blkid", "-p", "-o", "export", device], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def _udev_uuid(device: str) -> str:
+    by_uuid = Path("/dev/disk/by-uuid")
+    try:
+        real = os.path.realpath(device)
+        for link in by_uuid.iterdir():
+            if os.path.realpath(link) == real:
+                return link.name
+    except OSError:
+        pass
+    return ""
+
+
+def _lsblk(device: str) -> dict[str, str]:
+    if shutil.which("lsblk") is None:
+        return {}
+    try:
+        out = subprocess.run(
+            ["lsblk", "-dno", "UUID,FSTYPE,LABEL", "-P", device],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    fields: dict[str, str] = {}
+    for part in out.stdout.split('" '):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            fields[k.strip()] = v.strip().strip('"')
+    return {k: v for k, v in fields.items() if v}
+
+
+def _removable(device: str) -> bool:
+    """/sys/block/<disk>/removable for the disk holding ``device`` (a partition's parent)."""
+    name = os.path.basename(os.path.realpath(device))
+    sys_class = Path("/sys/class/block") / name
+    try:
+        disk = sys_class.resolve()
+        if (disk / "partition").exists():
+            disk = disk.parent
+        return (disk / "removable").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def probe_volume(device: str, mountpoint: str, fstype: str) -> VolumeInfo:
+    """What the OS says about the volume on ``device`` mounted at ``mountpoint`` (psutil's ``fstype``)."""
+    probed = _blkid_probe(device)
+    uuid = probed.get("UUID", "") or _udev_uuid(device)
+    if not uuid or not probed:
+        probed = {**_lsblk(device), **probed}
+        uuid = uuid or probed.get("UUID", "")
+    real_type = probed.get("TYPE") or probed.get("FSTYPE") or fstype
+    return VolumeInfo(
+        uuid=uuid, fs_type=real_type, label=probed.get("LABEL", ""), removable=_removable(device)
+    )
+
+
+def eject_volume(device: str, mountpoint: str) -> str:
+    """Flush, unmount and, where UDisks2 allows, power off the device. Returns what was done, in words.
+    Raises :class:`EjectError` (busy, not permitted, ...)."""
+    try:
+        fd = os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.sync()
+    except OSError as exc:
+        log.debug("flush before eject: %s", exc)
+    udisksctl = shutil.which("udisksctl")
+    if udisksctl and os.path.exists("/run/dbus/system_bus_socket") and device.startswith("/dev/"):
+        out = subprocess.run([udisksctl, "unmount", "-b", device], capture_output=True, text=True, timeout=60)
+        if out.returncode == 0:
+            off = subprocess.run(
+                [udisksctl, "power-off", "-b", device], capture_output=True, text=True, timeout=60
+            )
+            return "unmounted and powered off" if off.returncode == 0 else "unmounted"
+        log.info("udisksctl unmount %s: %s", device, out.stderr.strip())
+    out = subprocess.run(["umount", mountpoint], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        msg = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"umount exit {out.returncode}"
+        if "busy" in msg:
+            raise EjectError(f"{mountpoint} is busy: a program still has files open on it")
+        raise EjectError(msg)
+    return "unmounted"
