@@ -118,9 +118,23 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
         and token_matches(secret, existing.drive_id, info.uuid, existing.token)
     ):
         drive_id = existing.drive_id
+    rebound = False
     other = config.drive_by_name(args.name)
     if other is not None and other.id != drive_id:
-        raise UserError(f"a drive named {other.name!r} is already registered (pick another --name)")
+        # The same name again: the user is re-registering that drive on this volume (re-formatted, or replaced).
+        # Refuse only if that drive is plugged in and verified elsewhere right now.
+        db = StateDB(paths.state_db)
+        try:
+            elsewhere = [
+                cv for cv in _inspect(paths, config, db) if cv.drive is not None and cv.drive.id == other.id
+            ]
+        finally:
+            db.close()
+        if elsewhere:
+            raise UserError(
+                f"a drive named {other.name!r} is plugged in at {elsewhere[0].volume.mountpoint}; pick another --name"
+            )
+        drive_id, rebound = other.id, True
     new_id = drive_id or new_drive_id()
     try:
         write_marker(volume.mountpoint, args.name, new_id, make_token(secret, new_id, info.uuid))
@@ -140,10 +154,16 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     finally:
         db.close()
     verb = "updated" if drive_id else "registered"
+    if rebound:
+        verb = "re-registered"
     print(
         f"{verb} drive {args.name!r} at {volume.mountpoint} ({volume.fstype}, {human_bytes(volume.free_bytes)} free)"
     )
     print(f"it receives: {', '.join(drive.categories)}, into {drive.folder}/ on the drive")
+    if rebound:
+        print(
+            f"{args.name} now means this volume; the volume it was registered on before no longer receives files"
+        )
     if queued:
         print(f"{plural(queued, 'file')} already seen queued for it")
     return EXIT_OK
