@@ -166,3 +166,42 @@ def test_nothing_is_written_once_the_volume_is_not_the_drive_any_more(tmp_path):
     job = svc.db.list_jobs(["pending"])[0]
     assert job.attempts == 0
     svc.close()
+
+
+def test_over_4_gib_for_fat32_fails_at_once_and_the_rest_goes(tmp_path):
+    from dataclasses import replace
+
+    svc, src, target = make_service(tmp_path)
+    fat = replace(target, fs_type="vfat")
+    (src / "small.png").write_bytes(png_bytes(1))
+    (src / "huge.png").write_bytes(png_bytes(2))
+    svc.scan()
+    # The database says huge.png is 5 GiB (no need for a real one: the check happens before any byte is read).
+    svc.db.conn.execute(
+        "UPDATE jobs SET size=? WHERE file_id=(SELECT id FROM files WHERE relpath='huge.png')", (5 << 30,)
+    )
+    r = svc.drain(fat)
+    assert (r.copied, r.failed) == (1, 1)
+    failed = svc.db.list_jobs(["failed"])[0]
+    assert failed.relpath == "huge.png" and failed.attempts == 0
+    assert failed.last_error.startswith("too big for Photos: VFAT holds files up to 4 GiB")
+    assert _files(target.mountpoint) == ["USBSync/small.png"]
+    svc.close()
+
+
+def test_read_only_volume_gets_one_reason_and_no_attempts(tmp_path):
+    from dataclasses import replace
+
+    svc, src, target = make_service(tmp_path)
+    for i in range(3):
+        (src / f"{i}.png").write_bytes(png_bytes(i))
+    svc.scan()
+    for _ in range(5):  # plugged in again and again: no retry storm, no failure
+        r = svc.drain(replace(target, read_only=True))
+    assert r.deferred == 3 and r.failed == 0 and r.copied == 0
+    jobs = svc.db.list_jobs(["pending"])
+    assert {j.attempts for j in jobs} == {0}
+    assert {j.last_error for j in jobs} == {
+        "Photos is mounted read-only (remount it writable, or check its lock switch)"
+    }
+    svc.close()

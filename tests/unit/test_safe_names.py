@@ -38,3 +38,35 @@ def test_any_name_becomes_safe(name):
     assert s.split(".")[0].upper() not in RESERVED
     assert len(s.encode("utf-16-le", "surrogatepass")) // 2 <= 255
     assert safe_component(s) == s  # idempotent: a safe name stays as it is
+
+
+from usbsync_gui.core.safe_names import POSIX_FAMILY, WINDOWS_FAMILY, rules_for  # noqa: E402
+
+
+def test_rules_per_filesystem():
+    assert rules_for("ext4") is POSIX_FAMILY
+    assert rules_for("exfat") is WINDOWS_FAMILY and rules_for("vfat") is WINDOWS_FAMILY
+    assert rules_for("fuseblk") is WINDOWS_FAMILY  # unknown real type: the stricter limits
+
+
+def test_ext4_counts_bytes_exfat_counts_utf16_units():
+    name = "写真" * 50 + ".jpg"  # 100 CJK characters: 300 bytes of UTF-8, 100 UTF-16 units
+    assert safe_component(name, WINDOWS_FAMILY) == name
+    short = safe_component(name, POSIX_FAMILY)
+    assert len(short.encode()) <= 255 and short.endswith(".jpg") and "~" in short
+
+
+def test_long_paths_shorten_directories_first_deterministically():
+    deep = "/".join(["a-rather-long-folder-name-" + str(i) * 20 for i in range(8)]) + "/IMG_0001.JPG"
+    p = safe_relpath(deep, WINDOWS_FAMILY, prefix="USBSync")
+    assert p == safe_relpath(deep, WINDOWS_FAMILY, prefix="USBSync")
+    assert len(p.encode("utf-16-le")) // 2 <= 255
+    assert p.startswith("USBSync/") and p.endswith("/IMG_0001.JPG")
+    assert safe_relpath(deep, POSIX_FAMILY) == deep  # fits easily within 4095 bytes
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_numbered_names_stay_within_limits(name):
+    for rules in (WINDOWS_FAMILY, POSIX_FAMILY):
+        n = numbered(safe_component(name, rules), 12, rules)
+        assert rules.size(n) <= rules.max_name

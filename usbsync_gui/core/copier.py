@@ -36,7 +36,7 @@ import blake3
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import DriveConfig
 from usbsync_gui.core.hashing import chunk_buffer, hash_file
-from usbsync_gui.core.safe_names import numbered, safe_relpath
+from usbsync_gui.core.safe_names import numbered, rules_for, safe_relpath
 from usbsync_gui.core.state import Job, StateDB
 from usbsync_gui.core.volumes import MarkerError, free_bytes, fsync_dir, read_marker
 
@@ -52,6 +52,15 @@ TEMP_PREFIX = ".usbsync-"
 TEMP_SUFFIX = ".part"
 # errno values that mean the volume itself went away (a yanked FUSE stick answers ENOTCONN).
 _GONE_ERRNOS = {errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.EIO, errno.ESHUTDOWN}
+
+
+FAT32_MAX_FILE = (1 << 32) - 1  # bytes: FAT's 32-bit file size field (Microsoft FAT specification)
+_FAT_TYPES = {"vfat", "msdos", "fat", "fat12", "fat16", "fat32"}
+
+
+def max_file_size(fs_type: str) -> int:
+    """Largest file the filesystem can hold, in bytes (FAT: 4 GiB - 1; others: no practical limit here)."""
+    return FAT32_MAX_FILE if fs_type.lower() in _FAT_TYPES else 1 << 62
 
 
 class DriveGone(Exception):
@@ -159,6 +168,8 @@ class DriveSyncer:
         self.progress = progress
         self._hash_pool: ThreadPoolExecutor | None = None
         self._dev = -1  # st_dev of the volume, pinned when a drain starts
+        self._rules = rules_for(target.fs_type)
+        self._max_file = max_file_size(target.fs_type)
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -237,6 +248,14 @@ class DriveSyncer:
         """Copy every pending job of this drive that can go now. Never raises for a single job's failure;
         a vanished drive sets ``drive_gone`` and leaves the rest pending."""
         result = DrainResult()
+        if self.target.read_only:
+            # One reason on every waiting job, no attempts: retrying cannot help until it is remounted writable.
+            reason = f"{self.drive.name} is mounted read-only (remount it writable, or check its lock switch)"
+            with self.db.transaction():
+                result.deferred = self.db.set_reason_all(self.drive.id, reason)
+            result.reasons[reason] = result.deferred
+            log.warning("%s: %d file(s) wait", reason, result.deferred)
+            return result
         try:
             self._dev = self._identify()
             self.cleanup_temps()
@@ -289,6 +308,19 @@ class DriveSyncer:
             for job in jobs:
                 if self.cancel.is_set():
                     raise Cancelled()
+                if job.size > self._max_file:
+                    # Fail at once, not after writing 4 GiB: the filesystem cannot hold it, retrying cannot help.
+                    reason = (
+                        f"too big for {self.drive.name}: {self.target.fs_type.upper()} holds files up to 4 GiB; "
+                        f"re-format the drive as exFAT or NTFS to take it"
+                    )
+                    with self.db.transaction():
+                        self.db.fail_job(job.id, reason)
+                    result.failed += 1
+                    result.reasons[reason] = result.reasons.get(reason, 0) + 1
+                    log.error("%s: %s", job.relpath, reason)
+                    self._audit("copy", job, status="failed", error=reason)
+                    continue
                 need = job.size + SPACE_MARGIN
                 if need > budget:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
@@ -363,9 +395,9 @@ class DriveSyncer:
     def _choose_dest(self, job: Job) -> tuple[str, str]:
         """Pick the destination (relative to the mount) for ``job``. Returns (dest, how) where how is 'new',
         'replace' (our own earlier copy of the same source) or 'adopt' (identical file already there)."""
-        base = f"{self.drive.folder}/{safe_relpath(job.relpath)}"
+        base = safe_relpath(job.relpath, self._rules, prefix=self.drive.folder)
         for n in range(0, 10_000):
-            cand = base if n == 0 else numbered(base, n)
+            cand = base if n == 0 else numbered(base, n, self._rules)
             p = self._abs(cand)
             try:
                 st = os.stat(p)

@@ -310,6 +310,14 @@ class StateDB:
         )
         return cur.rowcount
 
+    def set_reason_all(self, drive_id: str, reason: str) -> int:
+        """Set the waiting reason of every pending job of ``drive_id``. Returns how many."""
+        cur = self.conn.execute(
+            "UPDATE jobs SET last_error=?, updated_at=? WHERE drive_id=? AND state='pending'",
+            (reason, time.time(), drive_id),
+        )
+        return cur.rowcount
+
     def set_reason(self, job_id: int, reason: str) -> None:
         """Note why a pending job cannot go now (e.g. not enough space), without touching its attempts."""
         self.conn.execute(

@@ -1,0 +1,47 @@
+"""Pre-flight on real volumes: a read-only mount, and names too long for one filesystem but not another."""
+
+import subprocess
+
+from tests.conftest import png_bytes
+
+
+def test_read_only_mount_waits_with_a_clear_reason(usbsync, make_drive):
+    photos = make_drive("PHOTOS")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    subprocess.run(["mount", "-o", "remount,ro", str(photos.mountpoint)], check=True)
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    for _ in range(3):
+        usbsync("sync-once")  # exit 0: waiting is not failing
+    jobs = usbsync.json("pending")["jobs"]
+    assert [(j["state"], j["attempts"]) for j in jobs] == [("pending", 0)]
+    assert jobs[0]["reason"].startswith("Photos is mounted read-only")
+    vol = next(v for v in usbsync.json("list-connected")["volumes"] if v["mountpoint"] == str(photos.mountpoint))
+    assert vol["read_only"] and vol["status"] == "registered"
+    subprocess.run(["mount", "-o", "remount,rw", str(photos.mountpoint)], check=True)
+    usbsync("sync-once")
+    assert photos.files() == {"a.png": png_bytes(1)}
+
+
+def test_long_names_fit_each_filesystem(usbsync, make_drive):
+    card = make_drive("CARD", fstype="exfat")  # the source: a camera card, where such names are legal
+    usbsync("init", "--force", "--source", str(card.mountpoint))
+    usbsync.set("stability_window_seconds", "0.3")
+    ext4 = make_drive("LINUX")
+    exfat = make_drive("STICK", fstype="exfat")
+    usbsync("register-drive", str(ext4.mountpoint), "--name", "Linux", "--category", "images")
+    usbsync("register-drive", str(exfat.mountpoint), "--name", "Stick", "--category", "images")
+    name = "写真" * 60 + ".png"  # 120 UTF-16 units (fine on exFAT), 364 bytes of UTF-8 (over ext4's 255)
+    (card.mountpoint / name).write_bytes(png_bytes(3))
+    deep = card.mountpoint / "/".join(f"{i:02d}-a-folder-with-a-long-descriptive-name" for i in range(7))
+    deep.mkdir(parents=True)
+    (deep / "IMG_0001.png").write_bytes(png_bytes(4))  # over 255 units from the drive root on the stick
+    p = usbsync("sync-once")
+    assert "4 files copied" in p.stdout, p.stdout + p.stderr
+    on_stick, on_ext4 = exfat.files(), ext4.files()
+    assert on_stick[name] == png_bytes(3)
+    [long_on_ext4] = [k for k in on_ext4 if k.startswith("写真")]
+    assert len(long_on_ext4.encode()) <= 255 and long_on_ext4.endswith(".png")
+    deep_rel = str(deep.relative_to(card.mountpoint)) + "/IMG_0001.png"
+    assert on_ext4[deep_rel] == png_bytes(4)  # ext4 keeps the path as it is
+    [deep_on_stick] = [k for k in on_stick if k.endswith("/IMG_0001.png")]
+    assert len(("USBSync/" + deep_on_stick).encode("utf-16-le")) // 2 <= 255 and deep_on_stick != deep_rel
