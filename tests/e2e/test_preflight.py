@@ -15,7 +15,9 @@ def test_read_only_mount_waits_with_a_clear_reason(usbsync, make_drive):
     jobs = usbsync.json("pending")["jobs"]
     assert [(j["state"], j["attempts"]) for j in jobs] == [("pending", 0)]
     assert jobs[0]["reason"].startswith("Photos is mounted read-only")
-    vol = next(v for v in usbsync.json("list-connected")["volumes"] if v["mountpoint"] == str(photos.mountpoint))
+    vol = next(
+        v for v in usbsync.json("list-connected")["volumes"] if v["mountpoint"] == str(photos.mountpoint)
+    )
     assert vol["read_only"] and vol["status"] == "registered"
     subprocess.run(["mount", "-o", "remount,rw", str(photos.mountpoint)], check=True)
     usbsync("sync-once")

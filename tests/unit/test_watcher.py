@@ -61,7 +61,7 @@ def test_candidate_cap_requests_a_rescan(tmp_path, qtbot, monkeypatch):
         w.stop()
 
 
-def test_flood_of_20000_files_loses_none(tmp_path, qtbot):
+def test_flood_of_20000_files_loses_none(tmp_path, qtbot, qapp):
     """20,000 files arrive at once while the engine runs: every one is recorded."""
     home = tmp_path / "home"
     paths = app_paths({"USBSYNC_HOME": str(home)})
@@ -71,7 +71,7 @@ def test_flood_of_20000_files_loses_none(tmp_path, qtbot):
     from dataclasses import replace
 
     config = replace(new_config([src]), stability_window_s=0.5)
-    engine = Engine(paths, config)
+    engine = Engine(paths, config, qapp)
     engine.start()
     db = StateDB(paths.state_db)
     try:

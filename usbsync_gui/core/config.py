@@ -23,6 +23,7 @@ DEFAULT_DRIVE_FOLDER = "USBSync"
 DEFAULT_STABILITY_WINDOW_S = 2.0
 DEFAULT_RESCAN_INTERVAL_S = 2 * 60 * 60
 DEFAULT_HEARTBEAT_INTERVAL_S = 5 * 60
+DEFAULT_VOLUME_POLL_S = 5.0  # safety net only: OS signals report mounts within milliseconds
 
 # Partial downloads, editor lock files and OS litter: copying them would ship half-files and junk.
 DEFAULT_EXCLUDE = (
@@ -175,6 +176,7 @@ class Config:
     rescan_interval_s: float = DEFAULT_RESCAN_INTERVAL_S
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     max_copy_rate_mib_s: float = 0.0
+    volume_poll_s: float = DEFAULT_VOLUME_POLL_S
     path: Path | None = field(default=None, compare=False)
 
     def category(self, name: str) -> Category | None:
@@ -221,6 +223,7 @@ _TOP_KEYS = {
     "rescan_interval_seconds",
     "heartbeat_interval_seconds",
     "max_copy_rate_mib_s",
+    "volume_poll_seconds",
     "categories",
     "rules",
     "drives",
@@ -397,6 +400,7 @@ def parse_config(text: str, path: Path) -> Config:
         rescan_interval_s=v.number(raw, "rescan_interval_seconds", DEFAULT_RESCAN_INTERVAL_S, 10.0),
         heartbeat_interval_s=v.number(raw, "heartbeat_interval_seconds", DEFAULT_HEARTBEAT_INTERVAL_S, 1.0),
         max_copy_rate_mib_s=v.number(raw, "max_copy_rate_mib_s", 0.0, 0.0),
+        volume_poll_s=v.number(raw, "volume_poll_seconds", DEFAULT_VOLUME_POLL_S, 0.2),
         path=path,
     )
 
@@ -427,6 +431,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "rescan_interval_seconds": config.rescan_interval_s,
         "heartbeat_interval_seconds": config.heartbeat_interval_s,
         "max_copy_rate_mib_s": config.max_copy_rate_mib_s,
+        "volume_poll_seconds": config.volume_poll_s,
         "categories": {
             c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories
         },

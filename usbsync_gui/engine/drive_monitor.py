@@ -1,46 +1,79 @@
-"""Notice registered drives being plugged in and removed.
+"""Notice volumes being plugged in (mounted) and removed, and identify them.
 
-Until OS device-arrival signals are wired in, the mounted volumes are polled from psutil every
-:data:`POLL_MS` (1 s, so a drive is noticed within 2 s). A drive is identified by its marker only.
+The OS's signals (:mod:`usbsync_gui.platform.events`) trigger a re-read of the mounted volumes from psutil,
+which stays the source of truth; once at once, again after 0.25 s and 1 s (a FUSE volume can be in the mount
+table a moment before it answers). A slow poll remains as the safety net for anything the signals miss. A
+drive can also vanish without any signal: a yanked stick under FUSE leaves a stale mount that answers ENOTCONN
+until it is unmounted; the copy worker reports that through :meth:`DriveMonitor.drive_lost`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.volumes import Volume, list_volumes
-
-Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
+from usbsync_gui.platform.events import VolumeEvents
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 1000
+Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
+RECHECK_MS = (250, 1000)
 
 
 class DriveMonitor(QObject):
     """Emits ``volume_added(ConnectedVolume)`` for each newly mounted volume (registered drive or not) and
-    ``volume_removed(str mountpoint, str drive_id)`` (drive id empty for unregistered volumes)."""
+    ``volume_removed(str mountpoint, str drive_id)`` (drive id empty for unregistered volumes).
+
+    Args:
+        inspect: identifies volumes (reads markers, verifies tokens).
+        events: the OS signal source, or None to rely on polling.
+        poll_s: the safety-net poll interval in seconds (used as given when signals are available, capped at
+            1 s when they are not).
+    """
 
     volume_added = Signal(object)
     volume_removed = Signal(str, str)
 
-    def __init__(self, inspect: Inspector, parent: QObject | None = None):
+    def __init__(
+        self,
+        inspect: Inspector,
+        events: VolumeEvents | None = None,
+        poll_s: float = 5.0,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self._inspect = inspect
         self._known: dict[str, ConnectedVolume] = {}
+        self._events = events
+        self._poll_ms = int(1000 * (poll_s if events is not None and events.available else min(poll_s, 1.0)))
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll)
+        self.last_trigger = ""  # what made the latest poll: "poll" or the signal's source
+        self.last_trigger_at = 0.0  # time.monotonic() of it
+        if events is not None:
+            events.changed.connect(self._on_event)
+
+    @property
+    def poll_interval_ms(self) -> int:
+        return self._poll_ms
 
     def start(self) -> None:
+        sources = ", ".join(self._events.sources) if self._events and self._events.available else "none"
+        log.info(
+            "watching for drives: OS signals %s; safety-net poll every %.1f s", sources, self._poll_ms / 1000
+        )
         self.poll()
-        self._timer.start(POLL_MS)
+        self._timer.start(self._poll_ms)
 
     def stop(self) -> None:
         self._timer.stop()
+        if self._events is not None:
+            self._events.stop()
 
     def connected(self) -> list[ConnectedVolume]:
         return list(self._known.values())
@@ -53,8 +86,17 @@ class DriveMonitor(QObject):
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
         self.poll()
 
+    @Slot(str)
+    def _on_event(self, source: str) -> None:
+        self._poll(source)
+        for ms in RECHECK_MS:
+            QTimer.singleShot(ms, self, lambda s=source: self._poll(s))
+
     @Slot()
     def poll(self) -> None:
+        self._poll("poll")
+
+    def _poll(self, trigger: str) -> None:
         try:
             volumes = list_volumes()
         except OSError as exc:
@@ -65,14 +107,17 @@ class DriveMonitor(QObject):
             cv = self._known.pop(mount)
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
         new = [v for m, v in current.items() if m not in self._known]
-        for cv in self._inspect(new) if new else []:
+        if not new:
+            return
+        self.last_trigger, self.last_trigger_at = trigger, time.monotonic()
+        for cv in self._inspect(new):
             self._known[cv.volume.mountpoint] = cv
             self.volume_added.emit(cv)
 
     @Slot(str)
     def drive_lost(self, drive_id: str) -> None:
         """A copy worker hit an I/O error meaning the drive vanished without a mount-table change (a yanked
-        FUSE stick): treat it as removed now; it is re-added when it is mounted again."""
+        FUSE stick): treat it as removed now; it is added again when it is mounted again."""
         for mount, cv in list(self._known.items()):
             if cv.drive is not None and cv.drive.id == drive_id:
                 del self._known[mount]

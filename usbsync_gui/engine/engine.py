@@ -12,7 +12,7 @@ import logging
 import os
 import time
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.config import Category, Config, ConfigError, load_config
@@ -26,6 +26,7 @@ from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
+from usbsync_gui.platform.events import create_volume_events
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +63,16 @@ class Engine(QObject):
     _track = Signal(list)
     _new_config = Signal(object)
 
-    def __init__(self, paths: AppPaths, config: Config, parent: QObject | None = None):
+    def __init__(self, paths: AppPaths, config: Config, app: QCoreApplication, parent: QObject | None = None):
         super().__init__(parent)
         self.paths = paths
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         self.db = StateDB(paths.state_db)
         self._secret = SecretStore(paths.state_dir).secret()
-        self.monitor = DriveMonitor(self._inspect, self)
+        self.monitor = DriveMonitor(
+            self._inspect, create_volume_events(app, self), config.volume_poll_s, self
+        )
         self._copy: dict[str, _Slot] = {}
         self._watch: _Slot | None = None
         self._ingest_slot: _Slot | None = None
@@ -195,9 +198,10 @@ class Engine(QObject):
             self.db.drive_seen(drive.id, drive.name, v.mountpoint, cv.fs_type, v.total_bytes, v.free_bytes)
         waiting = self.db.per_drive().get(drive.id, {})
         log.info(
-            "drive %s plugged in at %s (%s%s, %s free); %s waiting",
+            "drive %s plugged in at %s (noticed by %s; %s%s, %s free); %s waiting",
             drive.name,
             v.mountpoint,
+            self.monitor.last_trigger or "poll",
             cv.fs_type,
             ", read-only" if v.read_only else "",
             human_bytes(v.free_bytes),

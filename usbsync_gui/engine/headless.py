@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def run_headless(paths: AppPaths, config: Config) -> int:
     """Run until signalled. Returns the exit status: 0 after a clean stop, 1 if a thread did not stop in time."""
-    app = QCoreApplication.instance() or QCoreApplication(sys.argv[:1])
+    app = QCoreApplication(sys.argv[:1])
     rsock, wsock = socket.socketpair()
     rsock.setblocking(False)
     wsock.setblocking(False)
@@ -45,7 +45,7 @@ def run_headless(paths: AppPaths, config: Config) -> int:
         app.quit()
 
     notifier.activated.connect(_wake)
-    engine = Engine(paths, config)
+    engine = Engine(paths, config, app)
     try:
         engine.start()
         app.exec()
