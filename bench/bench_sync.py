@@ -105,7 +105,9 @@ def ours(src: Path, mount: Path, work: Path) -> float:
     env = {**os.environ, "USBSYNC_HOME": str(home)}
     sh(USBSYNC, "init", "--source", str(src), env=env)
     cfg = home / "config.toml"
-    cfg.write_text(cfg.read_text().replace("stability_window_seconds = 2.0", "stability_window_seconds = 0.0"))
+    cfg.write_text(
+        cfg.read_text().replace("stability_window_seconds = 2.0", "stability_window_seconds = 0.0")
+    )
     cats = ("--category", "videos", "--category", "images", "--category", "documents")
     sh(USBSYNC, "register-drive", str(mount), "--name", "Bench", *cats, env=env)
     t0 = time.perf_counter()
@@ -125,10 +127,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=["big", "small"])
-    ap.add_argument("--direct-io", action="store_true",
-                    help="loop device with direct I/O: writes and read-back reach the disk, as with a real drive")
-    ap.add_argument("--content", choices=["real", "random"], default="real",
-                    help="small files with real format headers (default) or random bytes (libmagic's worst case)")
+    ap.add_argument(
+        "--direct-io",
+        action="store_true",
+        help="loop device with direct I/O: writes and read-back reach the disk, as with a real drive",
+    )
+    ap.add_argument(
+        "--content",
+        choices=["real", "random"],
+        default="real",
+        help="small files with real format headers (default) or random bytes (libmagic's worst case)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_sync: needs root to mount a loop image", file=sys.stderr)
@@ -167,10 +176,14 @@ def main() -> int:
             b, o = statistics.median(rows["baseline"]), statistics.median(rows["usbsync"])
             mib = total / (1 << 20)
             print(f"\n({key}) {title}: {mib:.0f} MiB, median of {args.repeat}")
-            print(f"  baseline cp -r + sync + drop cache + b3sum: {b:6.2f} s  {mib / b:7.0f} MiB/s  "
-                  f"runs {', '.join(f'{x:.2f}' for x in rows['baseline'])}")
-            print(f"  usbsync sync-once (scan, copy, verify):     {o:6.2f} s  {mib / o:7.0f} MiB/s  "
-                  f"runs {', '.join(f'{x:.2f}' for x in rows['usbsync'])}")
+            print(
+                f"  baseline cp -r + sync + drop cache + b3sum: {b:6.2f} s  {mib / b:7.0f} MiB/s  "
+                f"runs {', '.join(f'{x:.2f}' for x in rows['baseline'])}"
+            )
+            print(
+                f"  usbsync sync-once (scan, copy, verify):     {o:6.2f} s  {mib / o:7.0f} MiB/s  "
+                f"runs {', '.join(f'{x:.2f}' for x in rows['usbsync'])}"
+            )
             print(f"  ratio usbsync/baseline: {o / b:.2f}")
             shutil.rmtree(src)
     finally:
