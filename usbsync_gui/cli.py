@@ -34,7 +34,7 @@ from usbsync_gui.core.service import ConnectedVolume, SyncService, inspect_volum
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
-from usbsync_gui.platform import probe_volume
+from usbsync_gui.platform import EjectError, eject_volume, probe_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 log = logging.getLogger("usbsync_gui.cli")
@@ -491,6 +491,53 @@ def cmd_clear(args: argparse.Namespace, paths: AppPaths) -> int:
     return EXIT_OK
 
 
+def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
+    config = load_config(paths.config_file)
+    drive = config.drive_by_name(args.name)
+    if drive is None:
+        names = ", ".join(d.name for d in config.drives) or "none registered"
+        raise UserError(f"no drive named {args.name!r} (drives: {names})")
+    lock = InstanceLock(paths.lock_file, paths.pid_file)
+    try:
+        lock.acquire()
+    except AlreadyRunning:
+        # The engine runs: it must stop writing first, so it does the eject.
+        from PySide6.QtCore import QCoreApplication
+
+        from usbsync_gui.engine.control import send_command
+
+        _app = QCoreApplication.instance() or QCoreApplication([])  # QLocalSocket needs one; CLI process only
+        reply = send_command(paths.control_endpoint, {"cmd": "eject", "drive": drive.name})
+        if reply is None:
+            raise UserError("usbsync is running but did not answer; try again, or stop it first") from None
+        print(reply.get("message", ""))
+        if reply.get("ok"):
+            return EXIT_OK
+        return EXIT_USAGE if "not plugged in" in str(reply.get("message")) else EXIT_FAILED
+    try:
+        db = StateDB(paths.state_db)
+        try:
+            cv = next(
+                (c for c in _inspect(paths, config, db) if c.drive is not None and c.drive.id == drive.id),
+                None,
+            )
+            waiting = db.per_drive().get(drive.id, {}).get("pending", 0)
+        finally:
+            db.close()
+        if cv is None:
+            raise UserError(f"{drive.name} is not plugged in")
+        try:
+            how = eject_volume(cv.volume.device, cv.volume.mountpoint)
+        except EjectError as exc:
+            print(f"usbsync: could not eject {drive.name}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    finally:
+        lock.release()
+    msg = f"{drive.name} ejected ({how}): safe to unplug"
+    print(msg + (f"; {plural(waiting, 'file')} will wait for it" if waiting else ""))
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     problems = []
@@ -559,6 +606,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     s.set_defaults(func=cmd_clear)
     sub.add_parser("validate", help="check the configuration").set_defaults(func=cmd_validate)
+    s = sub.add_parser(
+        "eject", help="stop writing to a drive, flush, unmount and power it off: safe to unplug"
+    )
+    s.add_argument("name", help="the registered drive's name")
+    s.set_defaults(func=cmd_eject)
     return p
 
 

@@ -15,7 +15,7 @@ def test_token_binds_id_and_volume():
     assert not token_matches(secret, "drive1", "7FC7-EC41", None)  # format-1 marker without a token
 
 
-def test_fallback_file_is_private_stable_and_warned_once(tmp_path, caplog):
+def test_fallback_file_is_private_stable_and_warned_once_per_installation(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
     a = SecretStore(tmp_path, use_keyring=False)
     first = a.secret()

@@ -64,6 +64,7 @@ class DriveConfig:
     id: str
     categories: tuple[str, ...]
     folder: str = DEFAULT_DRIVE_FOLDER
+    auto_eject: bool = False  # eject (unmount, power off) when its queue is empty after a sync
 
 
 DEFAULT_CATEGORIES: tuple[Category, ...] = (
@@ -362,8 +363,8 @@ def parse_config(text: str, path: Path) -> Config:
         if not isinstance(d, dict):
             raise v.fail(key, "must be a table")
         for k in d:
-            if k not in ("name", "id", "categories", "folder"):
-                raise v.fail(f"{key}.{k}", "unknown key (expected name, id, categories, folder)")
+            if k not in ("name", "id", "categories", "folder", "auto_eject"):
+                raise v.fail(f"{key}.{k}", "unknown key (expected name, id, categories, folder, auto_eject)")
         name = d.get("name")
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise v.fail(f"{key}.name", "must be a name of letters, digits, space, _ . - (1-64 characters)")
@@ -387,7 +388,10 @@ def parse_config(text: str, path: Path) -> Config:
             raise v.fail(f"{key}.folder", "must be a relative folder name on the drive")
         if Path(folder).is_absolute():
             raise v.fail(f"{key}.folder", "must be relative to the drive's root")
-        drives.append(DriveConfig(name, drive_id, dcats, folder.strip("/\\")))
+        auto_eject = d.get("auto_eject", False)
+        if not isinstance(auto_eject, bool):
+            raise v.fail(f"{key}.auto_eject", "must be true or false")
+        drives.append(DriveConfig(name, drive_id, dcats, folder.strip("/\\"), auto_eject))
 
     return Config(
         sources=sources,
@@ -440,7 +444,13 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         doc["rules"] = [{"pattern": r.pattern, "category": r.category} for r in config.rules]
     if config.drives:
         doc["drives"] = [
-            {"name": d.name, "id": d.id, "categories": list(d.categories), "folder": d.folder}
+            {
+                "name": d.name,
+                "id": d.id,
+                "categories": list(d.categories),
+                "folder": d.folder,
+                "auto_eject": d.auto_eject,
+            }
             for d in config.drives
         ]
     return doc

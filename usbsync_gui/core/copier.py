@@ -63,6 +63,18 @@ def max_file_size(fs_type: str) -> int:
     return FAT32_MAX_FILE if fs_type.lower() in _FAT_TYPES else 1 << 62
 
 
+class CancelEvent(threading.Event):
+    """A cancellation flag that carries why (shown as the jobs' waiting reason)."""
+
+    def __init__(self, reason: str = "interrupted (usbsync was stopping)"):
+        super().__init__()
+        self.reason = reason
+
+    def cancel(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
+
+
 class DriveGone(Exception):
     """The drive disappeared mid-operation (unplugged, unmounted, or a stale FUSE mount)."""
 
@@ -176,6 +188,9 @@ class DriveSyncer:
     def _abs(self, rel: str) -> str:
         # Plain strings, not pathlib: this runs several times per file in the hot loop.
         return os.path.join(self._mount_s, rel)
+
+    def _cancel_reason(self) -> str:
+        return str(getattr(self.cancel, "reason", "interrupted (usbsync was stopping)"))
 
     def _identify(self) -> int:
         """Check that the drive is mounted at its mount point and carries its own marker. Returns the volume's
@@ -361,7 +376,7 @@ class DriveSyncer:
         except (DriveGone, Cancelled) as exc:
             # Everything of this batch still in flight goes back to pending without counting a try. After a
             # removal the temp files stay recorded and are removed at the drive's next arrival.
-            reason = "drive removed" if isinstance(exc, DriveGone) else "interrupted (usbsync was stopping)"
+            reason = "drive removed" if isinstance(exc, DriveGone) else self._cancel_reason()
             if isinstance(exc, Cancelled):
                 for w in written:
                     self._remove_quietly(w.temp_rel, w.job.id)

@@ -19,7 +19,6 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import ClassVar
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +47,6 @@ class SecretStore:
         state_dir: where the fallback file goes.
         use_keyring: False to skip the keyring (tests of the fallback).
     """
-
-    _warned: ClassVar[set[str]] = set()  # fallback files already warned about, once per process
 
     def __init__(self, state_dir: Path, use_keyring: bool = True):
         self.state_dir = state_dir
@@ -98,13 +95,6 @@ class SecretStore:
 
     def _from_file(self) -> bytes:
         path = self.fallback_file
-        if str(path) not in SecretStore._warned:
-            SecretStore._warned.add(str(path))
-            log.warning(
-                "no OS keyring is available: the drive identity secret is kept in %s (readable only by you). "
-                "Anyone who can read it can make a stick pass as one of your drives.",
-                path,
-            )
         self.where = str(path)
         try:
             return base64.b64decode(path.read_text().strip())
@@ -115,4 +105,10 @@ class SecretStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
+        # Said once, when the file is made; the engine's startup summary says where the secret lives each time.
+        log.warning(
+            "no OS keyring is available: the drive identity secret is kept in %s (readable only by you). "
+            "Anyone who can read it can make a stick pass as one of your drives.",
+            path,
+        )
         return base64.b64decode(value)

@@ -38,6 +38,16 @@ class AppPaths:
         return self.state_dir / "state.db"
 
     @property
+    def control_endpoint(self) -> str:
+        """Where the running engine listens for commands (``usbsync eject``): a Unix socket path in the state
+        folder, or on Windows a named-pipe name unique to this state folder."""
+        if os.name == "nt":
+            import hashlib
+
+            return "usbsync-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+        return str(self.state_dir / "control.sock")
+
+    @property
     def lock_file(self) -> Path:
         return self.state_dir / "usbsync.lock"
 

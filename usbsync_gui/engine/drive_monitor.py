@@ -114,6 +114,10 @@ class DriveMonitor(QObject):
             self._known[cv.volume.mountpoint] = cv
             self.volume_added.emit(cv)
 
+    def forget(self, mountpoint: str) -> None:
+        """The volume at ``mountpoint`` was ejected by us: drop it without announcing a removal."""
+        self._known.pop(mountpoint, None)
+
     @Slot(str)
     def drive_lost(self, drive_id: str) -> None:
         """A copy worker hit an I/O error meaning the drive vanished without a mount-table change (a yanked

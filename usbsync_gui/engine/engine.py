@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import time
+from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -23,15 +25,21 @@ from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_fo
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
+from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
+from usbsync_gui.platform import EjectError, eject_volume
 from usbsync_gui.platform.events import create_volume_events
 
 log = logging.getLogger(__name__)
 
 CONFIG_POLL_MS = 2000
 STOP_TIMEOUT_MS = 10_000
+
+
+def _quote(name: str) -> str:
+    return shlex.quote(name)
 
 
 class _Slot:
@@ -58,6 +66,10 @@ class Engine(QObject):
     copy_progress = Signal(str, str, int, int)
     drive_drained = Signal(str, object)
     heartbeat = Signal(dict)
+    queue_drained = Signal(
+        str
+    )  # drive id: everything for it is verified on it ("safe to unplug" once ejected)
+    drive_ejected = Signal(str)  # drive id: unmounted by usbsync, safe to unplug
     _scan = Signal()
     _ingest = Signal(list)
     _track = Signal(list)
@@ -69,7 +81,9 @@ class Engine(QObject):
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         self.db = StateDB(paths.state_db)
-        self._secret = SecretStore(paths.state_dir).secret()
+        store = SecretStore(paths.state_dir)
+        self._secret = store.secret()
+        self._secret_where = store.where
         self.monitor = DriveMonitor(
             self._inspect, create_volume_events(app, self), config.volume_poll_s, self
         )
@@ -88,6 +102,7 @@ class Engine(QObject):
         self.monitor.volume_added.connect(self._on_volume_added)
         self.monitor.volume_removed.connect(self._on_volume_removed)
         self._stopped = False
+        self._control: ControlServer | None = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -111,6 +126,7 @@ class Engine(QObject):
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
         self._beat.start(int(self.config.heartbeat_interval_s * 1000))
         self._config_timer.start(CONFIG_POLL_MS)
+        self._control = ControlServer(self.paths.control_endpoint, self._on_command, self)
 
     def _start_watcher(self) -> None:
         watcher = SourceWatcher(list(self.config.sources), self.config.stability_window_s)
@@ -172,6 +188,8 @@ class Engine(QObject):
             counts["failed"],
             counts["done"],
         )
+        if self._control is not None:
+            self._control.close()
         self.db.close()
         self.audit.close()
         return ok
@@ -210,6 +228,11 @@ class Engine(QObject):
         self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
         if drive.id in self._copy:
             return
+        self._start_worker(cv)
+
+    def _start_worker(self, cv: ConnectedVolume) -> None:
+        assert cv.drive is not None
+        drive = cv.drive
         worker = CopyWorker(self.paths, self.config, self.audit, target_for(cv))
         slot = self._spawn(worker, f"copy:{drive.name}")
         worker.progress.connect(self.copy_progress)
@@ -225,7 +248,7 @@ class Engine(QObject):
             return
         drive = self.config.drive_by_id(drive_id)
         log.info("drive %s removed from %s", drive.name if drive else drive_id, mountpoint)
-        slot.worker.cancel.set()  # type: ignore[attr-defined]
+        slot.worker.cancel.cancel("drive removed")  # type: ignore[attr-defined]
         self._reap(slot)
         self.drive_disconnected.emit(drive_id)
 
@@ -251,9 +274,19 @@ class Engine(QObject):
             return
         left = self.db.per_drive().get(drive_id, {})
         if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
-            log.info(
-                "%s: all queued files are on the drive and verified; safe to unplug once ejected", drive.name
-            )
+            done = self.db.per_drive().get(drive_id, {}).get("done", 0)
+            self.queue_drained.emit(drive_id)
+            if drive.auto_eject:
+                ok, msg = self.eject_drive(drive.name)
+                log.log(logging.INFO if ok else logging.WARNING, "auto-eject: %s", msg)
+            else:
+                log.info(
+                    "%s: all %s verified on the drive, nothing waiting; eject it before unplugging "
+                    "(usbsync eject %s)",
+                    drive.name,
+                    plural(done, "file"),
+                    _quote(drive.name),
+                )
         elif left.get("pending", 0):
             log.info(
                 "%s: %s still waiting (%s)",
@@ -261,6 +294,45 @@ class Engine(QObject):
                 plural(left["pending"], "file"),
                 ", ".join(f"{n}× {r}" for r, n in result.reasons.items()) or "see 'usbsync pending'",
             )
+
+    # -- eject and the command channel ------------------------------------------------------------------------
+
+    def eject_drive(self, name: str) -> tuple[bool, str]:
+        """Stop writing to the drive (rolling back the copy in flight), flush, unmount and, where the OS allows,
+        power it off. Returns (success, message for the user)."""
+        drive = self.config.drive_by_name(name)
+        if drive is None:
+            return False, f"no drive named {name!r} is registered"
+        cv = next(
+            (c for c in self.monitor.connected() if c.drive is not None and c.drive.id == drive.id), None
+        )
+        if cv is None:
+            return False, f"{drive.name} is not plugged in"
+        slot = self._copy.pop(drive.id, None)
+        if slot is not None:
+            slot.worker.cancel.cancel("ejected before the copy finished")  # type: ignore[attr-defined]
+            self._reap(slot)
+        try:
+            how = eject_volume(cv.volume.device, cv.volume.mountpoint)
+        except EjectError as exc:
+            if slot is not None:
+                self._start_worker(cv)  # still mounted: go on writing
+            return False, f"could not eject {drive.name}: {exc}"
+        self.monitor.forget(cv.volume.mountpoint)
+        waiting = self.db.per_drive().get(drive.id, {}).get("pending", 0)
+        msg = f"{drive.name} ejected ({how}): safe to unplug"
+        if waiting:
+            msg += f"; {plural(waiting, 'file')} will wait for it"
+        log.info("%s", msg)
+        self.drive_ejected.emit(drive.id)
+        self.drive_disconnected.emit(drive.id)
+        return True, msg
+
+    def _on_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request.get("cmd") == "eject" and isinstance(request.get("drive"), str):
+            ok, msg = self.eject_drive(request["drive"])
+            return {"ok": ok, "message": msg}
+        return {"ok": False, "message": f"unknown command {request.get('cmd')!r}"}
 
     # -- config and heartbeat ---------------------------------------------------------------------------------
 
@@ -302,6 +374,7 @@ class Engine(QObject):
     def _log_summary(self) -> None:
         c = self.config
         log.info("usbsync starting: config %s", self.paths.config_file)
+        log.info("drive identity secret: %s", self._secret_where)
         log.info("sources: %s", ", ".join(str(s) for s in c.sources))
 
         def kinds(k: Category) -> str:

@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
-from usbsync_gui.core.copier import DrainResult, Target
+from usbsync_gui.core.copier import CancelEvent, DrainResult, Target
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import Job
@@ -110,7 +110,7 @@ class CopyWorker(QObject):
         self._config = config
         self._audit = audit
         self.target = target
-        self.cancel = threading.Event()
+        self.cancel = CancelEvent()
         self._svc: SyncService | None = None
         self._last_progress = 0.0
         self._again = threading.Event()
