@@ -36,15 +36,19 @@ run: $(RUN_STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(RUN_PKGS)"
 	$(VENV)/bin/usbsync run
 
+WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py
+
 test: sysdeps $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --platform win32 $(WIN_MODULES)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
 	$(VENV)/bin/ruff format --check usbsync_gui tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --platform win32 $(WIN_MODULES)
 
 bench: sysdeps $(STAMP)
 	$(PY) bench/bench_sync.py
