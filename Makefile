@@ -5,7 +5,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed-run
 RUN_PKGS := libmagic1
-APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync
+APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
+            dbus gnome-keyring
 
 .PHONY: run test lint bench deps sysdeps clean
 

@@ -157,7 +157,8 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     if rebound:
         verb = "re-registered"
     print(
-        f"{verb} drive {args.name!r} at {volume.mountpoint} ({volume.fstype}, {human_bytes(volume.free_bytes)} free)"
+        f"{verb} drive {args.name!r} at {volume.mountpoint} ({info.fs_type}, volume ID {info.uuid}, "
+        f"{human_bytes(volume.free_bytes)} free)"
     )
     print(f"it receives: {', '.join(drive.categories)}, into {drive.folder}/ on the drive")
     if rebound:
