@@ -33,9 +33,10 @@ sysdeps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	else echo "not root: not installing Debian packages ($(PKGS)); tests needing them will skip"; fi
 
+# The tray app; where there is no display it says so and runs the engine in the terminal (usbsync run).
 run: $(RUN_STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(RUN_PKGS)"
-	$(VENV)/bin/usbsync run
+	$(VENV)/bin/usbsync-gui
 
 WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py
 

@@ -21,20 +21,19 @@ from usbsync_gui.core.config import (
     DEFAULT_DRIVE_FOLDER,
     Config,
     ConfigError,
-    DriveConfig,
     load_config,
     new_config,
     save_config,
 )
 from usbsync_gui.core.copier import DrainResult
-from usbsync_gui.core.identity import SecretStore, make_token, token_matches
+from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
+from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import ConnectedVolume, SyncService, inspect_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
-from usbsync_gui.platform import EjectError, eject_volume, probe_volume
+from usbsync_gui.platform import EjectError, eject_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
 log = logging.getLogger("usbsync_gui.cli")
@@ -88,85 +87,12 @@ def cmd_init(args: argparse.Namespace, paths: AppPaths) -> int:
 
 def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
-    mount = Path(args.mountpoint).expanduser()
-    volume = volume_at(mount)
-    if volume is None:
-        raise UserError(f"{mount} is not the mount point of a mounted volume (see 'usbsync list-connected')")
-    if volume.read_only:
-        raise UserError(f"{mount} is mounted read-only; usbsync cannot write its marker or files there")
-    unknown = [c for c in args.category if config.category(c) is None]
-    if unknown:
-        names = ", ".join(c.name for c in config.categories)
-        raise UserError(f"unknown category {unknown[0]!r} (known: {names})")
     try:
-        existing = read_marker(volume.mountpoint)
-    except MarkerError:
-        existing = None
-    info = probe_volume(volume.device, volume.mountpoint, volume.fstype)
-    if not info.uuid:
-        raise UserError(
-            f"cannot read the volume ID of {volume.device} (needs blkid and read access to the device, or udev): "
-            "usbsync binds a drive's identity to it"
-        )
-    secret = SecretStore(paths.state_dir).secret()
-    # Re-registering the same volume keeps its id (and its history); a marker copied from another volume, or
-    # left from before a re-format, does not verify here, and the volume becomes a new drive.
-    drive_id = None
-    if (
-        existing
-        and config.drive_by_id(existing.drive_id)
-        and token_matches(secret, existing.drive_id, info.uuid, existing.token)
-    ):
-        drive_id = existing.drive_id
-    rebound = False
-    other = config.drive_by_name(args.name)
-    if other is not None and other.id != drive_id:
-        # The same name again: the user is re-registering that drive on this volume (re-formatted, or replaced).
-        # Refuse only if that drive is plugged in and verified elsewhere right now.
-        db = StateDB(paths.state_db)
-        try:
-            elsewhere = [
-                cv for cv in _inspect(paths, config, db) if cv.drive is not None and cv.drive.id == other.id
-            ]
-        finally:
-            db.close()
-        if elsewhere:
-            raise UserError(
-                f"a drive named {other.name!r} is plugged in at {elsewhere[0].volume.mountpoint}; pick another --name"
-            )
-        drive_id, rebound = other.id, True
-    new_id = drive_id or new_drive_id()
-    try:
-        write_marker(volume.mountpoint, args.name, new_id, make_token(secret, new_id, info.uuid))
-    except OSError as exc:
-        raise UserError(f"cannot write the marker on {mount}: {exc.strerror}") from exc
-    drive = DriveConfig(args.name, new_id, tuple(dict.fromkeys(args.category)), args.folder)
-    new = config.with_drive(drive)
-    save_config(new, paths.config_file)
-    db = StateDB(paths.state_db)
-    try:
-        with db.transaction():
-            queued = db.enqueue_for_drive(drive.id, drive.categories)
-            db.set_drive_volume(drive.id, drive.name, info.uuid, info.label)
-            db.drive_seen(
-                drive.id, drive.name, volume.mountpoint, info.fs_type, volume.total_bytes, volume.free_bytes
-            )
-    finally:
-        db.close()
-    verb = "updated" if drive_id else "registered"
-    if rebound:
-        verb = "re-registered"
-    print(
-        f"{verb} drive {args.name!r} at {volume.mountpoint} ({info.fs_type}, volume ID {info.uuid}, "
-        f"{human_bytes(volume.free_bytes)} free)"
-    )
-    print(f"it receives: {', '.join(drive.categories)}, into {drive.folder}/ on the drive")
-    if rebound:
-        print(
-            f"{args.name} now means this volume; the volume it was registered on before no longer receives files"
-        )
-    if queued:
-        print(f"{plural(queued, 'file')} already seen queued for it")
+        reg = register_volume(paths, config, args.mountpoint, args.name, args.category, args.folder)
+    except RegistrationError as exc:
+        raise UserError(str(exc)) from exc
+    for line in reg.lines:
+        print(line)
     return EXIT_OK
 
 

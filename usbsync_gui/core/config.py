@@ -23,6 +23,7 @@ DEFAULT_DRIVE_FOLDER = "USBSync"
 DEFAULT_STABILITY_WINDOW_S = 2.0
 DEFAULT_RESCAN_INTERVAL_S = 2 * 60 * 60
 DEFAULT_HEARTBEAT_INTERVAL_S = 5 * 60
+NOTIFICATION_KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing")
 DEFAULT_VOLUME_POLL_S = 5.0  # safety net only: OS signals report mounts within milliseconds
 
 # Partial downloads, editor lock files and OS litter: copying them would ship half-files and junk.
@@ -178,6 +179,7 @@ class Config:
     heartbeat_interval_s: float = DEFAULT_HEARTBEAT_INTERVAL_S
     max_copy_rate_mib_s: float = 0.0
     volume_poll_s: float = DEFAULT_VOLUME_POLL_S
+    notifications: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(NOTIFICATION_KINDS, True))
     path: Path | None = field(default=None, compare=False)
 
     def category(self, name: str) -> Category | None:
@@ -225,6 +227,7 @@ _TOP_KEYS = {
     "heartbeat_interval_seconds",
     "max_copy_rate_mib_s",
     "volume_poll_seconds",
+    "notifications",
     "categories",
     "rules",
     "drives",
@@ -393,6 +396,19 @@ def parse_config(text: str, path: Path) -> Config:
             raise v.fail(f"{key}.auto_eject", "must be true or false")
         drives.append(DriveConfig(name, drive_id, dcats, folder.strip("/\\"), auto_eject))
 
+    notifications = dict.fromkeys(NOTIFICATION_KINDS, True)
+    notes_raw = raw.get("notifications", {})
+    if not isinstance(notes_raw, dict):
+        raise v.fail("notifications", "must be a table of kind = true/false")
+    for k, on in notes_raw.items():
+        if k not in NOTIFICATION_KINDS:
+            raise v.fail(
+                f"notifications.{k}", f"unknown notification (known: {', '.join(NOTIFICATION_KINDS)})"
+            )
+        if not isinstance(on, bool):
+            raise v.fail(f"notifications.{k}", "must be true or false")
+        notifications[k] = on
+
     return Config(
         sources=sources,
         categories=categories,
@@ -405,6 +421,7 @@ def parse_config(text: str, path: Path) -> Config:
         heartbeat_interval_s=v.number(raw, "heartbeat_interval_seconds", DEFAULT_HEARTBEAT_INTERVAL_S, 1.0),
         max_copy_rate_mib_s=v.number(raw, "max_copy_rate_mib_s", 0.0, 0.0),
         volume_poll_s=v.number(raw, "volume_poll_seconds", DEFAULT_VOLUME_POLL_S, 0.2),
+        notifications=notifications,
         path=path,
     )
 
@@ -436,6 +453,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "heartbeat_interval_seconds": config.heartbeat_interval_s,
         "max_copy_rate_mib_s": config.max_copy_rate_mib_s,
         "volume_poll_seconds": config.volume_poll_s,
+        "notifications": dict(config.notifications),
         "categories": {
             c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories
         },

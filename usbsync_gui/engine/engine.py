@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
@@ -70,6 +71,7 @@ class Engine(QObject):
         str
     )  # drive id: everything for it is verified on it ("safe to unplug" once ejected)
     drive_ejected = Signal(str)  # drive id: unmounted by usbsync, safe to unplug
+    paused_changed = Signal(bool)
     _scan = Signal()
     _ingest = Signal(list)
     _track = Signal(list)
@@ -103,6 +105,9 @@ class Engine(QObject):
         self.monitor.volume_removed.connect(self._on_volume_removed)
         self._stopped = False
         self._control: ControlServer | None = None
+        self.paused = False
+        # Extra commands for the channel (the tray app's "show"); returns None for commands it does not know.
+        self.command_hook: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -226,7 +231,7 @@ class Engine(QObject):
             plural(waiting.get("pending", 0), "file"),
         )
         self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
-        if drive.id in self._copy:
+        if drive.id in self._copy or self.paused:
             return
         self._start_worker(cv)
 
@@ -254,7 +259,7 @@ class Engine(QObject):
 
     def _request_drain(self, drive_id: str) -> None:
         slot = self._copy.get(drive_id)
-        if slot is None:
+        if slot is None or self.paused:
             return
         worker: CopyWorker = slot.worker  # type: ignore[assignment]
         worker.request()
@@ -332,7 +337,38 @@ class Engine(QObject):
         if request.get("cmd") == "eject" and isinstance(request.get("drive"), str):
             ok, msg = self.eject_drive(request["drive"])
             return {"ok": ok, "message": msg}
+        if self.command_hook is not None:
+            reply = self.command_hook(request)
+            if reply is not None:
+                return reply
         return {"ok": False, "message": f"unknown command {request.get('cmd')!r}"}
+
+    # -- pause, sync now ------------------------------------------------------------------------------------
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause: copies in flight roll back (reason "paused") and nothing new starts; watching goes on."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            for drive_id, slot in list(self._copy.items()):
+                slot.worker.cancel.cancel("paused")  # type: ignore[attr-defined]
+                self._reap(slot)
+                del self._copy[drive_id]
+            log.info("syncing paused")
+        else:
+            log.info("syncing resumed")
+            self.sync_now()
+        self.paused_changed.emit(paused)
+
+    def sync_now(self) -> None:
+        """Rescan the sources and start every connected drive's queue."""
+        self._scan.emit()
+        for cv in self.monitor.connected():
+            if cv.drive is not None and cv.drive.id not in self._copy and not self.paused:
+                self._start_worker(cv)
+        for drive_id in list(self._copy):
+            self._request_drain(drive_id)
 
     # -- config and heartbeat ---------------------------------------------------------------------------------
 

@@ -1,0 +1,171 @@
+"""The tray app's widgets under pytest-qt (offscreen): wizard, settings, drives dialog, tray, status window."""
+
+from dataclasses import replace
+
+import pytest
+from PySide6.QtWidgets import QWizard
+
+from tests.conftest import png_bytes
+from usbsync_gui.core.config import DriveConfig, load_config, new_config, save_config
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.drives_dialog import DrivesDialog, uncovered_categories
+from usbsync_gui.views.settings_dialog import SettingsDialog
+from usbsync_gui.views.status_window import StatusWindow
+from usbsync_gui.views.tray import TrayController
+from usbsync_gui.views.wizard import FirstRunWizard
+
+
+@pytest.fixture
+def paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # start-at-login entries go here
+    p = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    p.ensure()
+    return p
+
+
+def test_wizard_cancel_writes_nothing(paths, qtbot):
+    wiz = FirstRunWizard(paths, volumes=[])
+    qtbot.addWidget(wiz)
+    wiz.show()
+    wiz.next()
+    wiz.reject()
+    assert not paths.config_file.exists()
+    assert not (paths.config_file.parent.parent / "xdg" / "autostart" / "usbsync.desktop").exists()
+
+
+def test_wizard_complete_writes_config_rules_and_autostart(paths, qtbot, tmp_path):
+    wiz = FirstRunWizard(paths, volumes=[])
+    qtbot.addWidget(wiz)
+    wiz.show()
+    assert wiz.sources_page.editor.folders() == [str(paths.default_outbox)]
+    wiz.next()  # -> drives (none plugged in)
+    wiz.next()  # -> categories
+    from PySide6.QtWidgets import QTableWidgetItem
+
+    wiz.categories_page.rules.setItem(0, 0, QTableWidgetItem("scans/*"))
+    wiz.categories_page.rules.setItem(0, 1, QTableWidgetItem("documents"))
+    wiz.next()  # -> finish
+    wiz.button(QWizard.WizardButton.FinishButton).click()
+    config = load_config(paths.config_file)
+    assert config.sources == (paths.default_outbox,) and paths.default_outbox.is_dir()
+    assert [(r.pattern, r.category) for r in config.rules] == [("scans/*", "documents")]
+    assert (tmp_path / "xdg" / "autostart" / "usbsync.desktop").exists()
+
+
+def test_wizard_refuses_an_unknown_kind_in_a_rule(paths, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox, QTableWidgetItem
+
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: warned.append(a[2]))
+    wiz = FirstRunWizard(paths, volumes=[])
+    qtbot.addWidget(wiz)
+    wiz.show()
+    wiz.next()
+    wiz.next()
+    wiz.categories_page.rules.setItem(0, 0, QTableWidgetItem("*.raw"))
+    wiz.categories_page.rules.setItem(0, 1, QTableWidgetItem("fotos"))
+    wiz.next()
+    assert wiz.currentPage() is wiz.categories_page
+    assert warned and "Unknown kind 'fotos'" in warned[0]
+
+
+def _config_with_drive(paths):
+    cfg = new_config([paths.default_outbox]).with_drive(DriveConfig("Photos", "d1", ("images",)))
+    paths.default_outbox.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, paths.config_file)
+    return load_config(paths.config_file)
+
+
+def test_settings_round_trip_and_the_cli_validation_message(paths, qtbot):
+    cfg = _config_with_drive(paths)
+    dlg = SettingsDialog(cfg, paths.config_file)
+    qtbot.addWidget(dlg)
+    dlg.stability.setValue(5.0)
+    dlg.notify["drive_full"].setChecked(False)
+    dlg.rules.insertRow(0)
+    from PySide6.QtWidgets import QTableWidgetItem
+
+    dlg.rules.setItem(0, 0, QTableWidgetItem("*.raw"))
+    dlg.rules.setItem(0, 1, QTableWidgetItem("fotos"))
+    before = paths.config_file.read_text()
+    dlg.on_save()
+    assert "rules[0].category: unknown category 'fotos'" in dlg.error.text()
+    assert str(paths.config_file) in dlg.error.text()
+    assert paths.config_file.read_text() == before  # nothing written
+    dlg.rules.setItem(0, 1, QTableWidgetItem("images"))
+    dlg.on_save()
+    saved = load_config(paths.config_file)
+    assert saved.stability_window_s == 5.0 and saved.notifications["drive_full"] is False
+    assert [(r.pattern, r.category) for r in saved.rules] == [("*.raw", "images")]
+    assert saved.drives == cfg.drives  # drives untouched
+
+
+def test_drives_dialog_lists_absent_drive_and_points_out_uncovered_categories(paths, qtbot):
+    cfg = _config_with_drive(paths)
+    db = StateDB(paths.state_db)
+    ctx = ViewContext(paths, cfg, db)
+    dlg = DrivesDialog(ctx)
+    qtbot.addWidget(dlg)
+    assert dlg.table.rowCount() == 1
+    assert dlg.table.item(0, 0).text() == "Photos" and dlg.table.item(0, 3).text() == "not plugged in"
+    assert "No drive holds videos, audio, documents, archives" in dlg.note.text()
+    assert uncovered_categories(replace(cfg, drives=())) == [c.name for c in cfg.categories]
+    db.close()
+
+
+def _queue_for_absent_drive(paths, n=3, failed=0):
+    db = StateDB(paths.state_db)
+    with db.transaction():
+        for i in range(n):
+            fid, _ = db.upsert_file(
+                f"/out/{i}.png", "/out", f"{i}.png", 69, 1, f"h{i}", "image/png", "images"
+            )
+            db.enqueue(fid, ["d1"], f"h{i}", 69)
+        for j in db.next_jobs("d1", failed):
+            db.fail_job(j.id, "verification failed: the drive returned different bytes")
+    return db
+
+
+def test_tray_says_which_drive_is_wanted_and_notifies_once(paths, qtbot, qapp):
+    cfg = _config_with_drive(paths)
+    db = _queue_for_absent_drive(paths)
+    sent = []
+    ctx = ViewContext(paths, cfg, db)
+    tray = TrayController(ctx, qapp, sender=lambda t, b: sent.append((t, b)) or True)
+    try:
+        tray.refresh()
+        assert tray.look.state == "waiting"
+        assert tray.look.tooltip == "usbsync: plug in Photos: 3 files waiting"
+        tray.notifications.flush(force=True)
+        assert sent == [("Plug in Photos", "3 files waiting for Photos.")]
+        tray.refresh()
+        tray.notifications.flush(force=True)
+        assert len(sent) == 1  # nothing new waiting: no second notification
+        with db.transaction():
+            db.fail_job(db.next_jobs("d1", 1)[0].id, "cannot read the source: Permission denied")
+        tray.refresh()
+        assert tray.look.state == "attention" and "1 file could not be copied" in tray.look.tooltip
+    finally:
+        tray.close()
+        db.close()
+
+
+def test_status_window_shows_counts_drives_and_errors(paths, qtbot):
+    cfg = _config_with_drive(paths)
+    db = _queue_for_absent_drive(paths, n=4, failed=1)
+    w = StatusWindow(ViewContext(paths, cfg, db))
+    qtbot.addWidget(w)
+    w.show()
+    assert w.summary.text() == "3 files waiting, 1 failed, 0 copied and verified"
+    assert w.errors.item(0).text() == "/out/0.png: verification failed: the drive returned different bytes"
+    assert w.drives_layout.rowCount() == 1
+    w.on_progress("d1", "/out/big.mp4", 50, 200)
+    assert w.progress.value() == 50 and w.current.text() == "/out/big.mp4  ->  Photos"
+    db.close()
+
+
+def test_png_helper_is_a_png(tmp_path):
+    # (keeps the fixture module's helper honest for the GUI screenshots script too)
+    assert png_bytes(1)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,149 @@
+"""The pending queue: a table over the job table (see :mod:`usbsync_gui.views.queue_model`), filters by drive
+and state, retry / remove / reveal, and totals per drive."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from PySide6.QtCore import QTimer, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.queue_model import JobTableModel, waiting_totals
+from usbsync_gui.views.resources import app_icon
+
+STATE_FILTERS = {
+    "Waiting and failed": ("pending", "copying", "failed"),
+    "Waiting": ("pending", "copying"),
+    "Failed": ("failed",),
+    "Done": ("done",),
+}
+
+
+class QueueWindow(QWidget):
+    def __init__(self, ctx: ViewContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("usbsync: pending queue")
+        self.setWindowIcon(app_icon())
+        self.resize(980, 560)
+        self.model = JobTableModel(ctx.db.conn, ctx.drive_names(), self)
+        layout = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.drive = QComboBox()
+        self.state = QComboBox()
+        self.state.addItems(list(STATE_FILTERS))
+        bar.addWidget(QLabel("Drive:"))
+        bar.addWidget(self.drive)
+        bar.addWidget(QLabel("Show:"))
+        bar.addWidget(self.state)
+        bar.addStretch(1)
+        self.retry = QPushButton("Retry")
+        self.remove = QPushButton("Remove from queue")
+        self.reveal = QPushButton("Show in folder")
+        for b in (self.retry, self.remove, self.reveal):
+            bar.addWidget(b)
+        layout.addLayout(bar)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 90), (2, 100), (3, 80), (4, 70), (5, 240), (6, 70), (7, 130)):
+            self.table.setColumnWidth(col, width)
+        layout.addWidget(self.table)
+        self.totals = QLabel()
+        self.totals.setWordWrap(True)
+        layout.addWidget(self.totals)
+        self._fill_drives()
+        self.drive.currentIndexChanged.connect(self.apply_filter)
+        self.state.currentIndexChanged.connect(self.apply_filter)
+        self.retry.clicked.connect(self.on_retry)
+        self.remove.clicked.connect(self.on_remove)
+        self.reveal.clicked.connect(self.on_reveal)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start(2000)
+        self.refresh()
+
+    def _fill_drives(self) -> None:
+        self.drive.blockSignals(True)
+        current = self.drive.currentData()
+        self.drive.clear()
+        self.drive.addItem("All drives", None)
+        for d in self.ctx.config.drives:
+            self.drive.addItem(d.name, d.id)
+        i = self.drive.findData(current)
+        self.drive.setCurrentIndex(max(0, i))
+        self.drive.blockSignals(False)
+
+    @Slot()
+    def apply_filter(self) -> None:
+        self.model.set_filter(self.drive.currentData(), STATE_FILTERS[self.state.currentText()])
+        self._totals()
+
+    @Slot()
+    def refresh(self) -> None:
+        self.ctx.reload_config()
+        self._fill_drives()
+        self.model.set_drive_names(self.ctx.drive_names())
+        self._totals()
+
+    def _totals(self) -> None:
+        lines = waiting_totals(self.ctx.db.conn, self.ctx.drive_names())
+        self.totals.setText("\n".join(lines) if lines else "Nothing waiting.")
+
+    def _selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
+    def _write(self, sql: str, params: list[tuple[object, ...]]) -> None:
+        # The GUI's connection is for reading; edits go through a short write transaction of their own.
+        from usbsync_gui.core.state import StateDB
+
+        db = StateDB(self.ctx.paths.state_db)
+        try:
+            with db.transaction() as c:
+                c.executemany(sql, params)
+        finally:
+            db.close()
+
+    @Slot()
+    def on_retry(self) -> None:
+        ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
+        now = time.time()
+        self._write(
+            "UPDATE jobs SET state='pending', attempts=0, updated_at=? WHERE id=? AND state='failed'",
+            [(now, i) for i in ids],
+        )
+        if self.ctx.engine is not None:
+            self.ctx.engine.sync_now()
+        self.model.refresh()
+
+    @Slot()
+    def on_remove(self) -> None:
+        ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
+        # Removed from the queue only: the file stays recorded, so it is not queued again until it changes.
+        self._write("DELETE FROM jobs WHERE id=? AND state <> 'copying'", [(i,) for i in ids])
+        self.model.refresh()
+        self._totals()
+
+    @Slot()
+    def on_reveal(self) -> None:
+        rows = self._selected_rows()
+        path = self.model.path(rows[0]) if rows else None
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
