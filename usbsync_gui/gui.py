@@ -82,6 +82,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     from usbsync_gui.core.config import Config
     from usbsync_gui.core.paths import AppPaths
     from usbsync_gui.engine.engine import Engine
+    from usbsync_gui.engine.quit_signals import install_quit_signals
     from usbsync_gui.views.context import ViewContext
     from usbsync_gui.views.tray import TrayController
 
@@ -91,6 +92,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     ctx = ViewContext(paths, config, db, engine)
     tray = TrayController(ctx, app)
     engine.command_hook = tray.on_command
+    restore = install_quit_signals(app)
     engine.start()
     tray.show()
     try:
@@ -99,6 +101,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
         tray.close()
         ok = engine.stop()
         db.close()
+        restore()
     return 0 if ok else 1
 
 

@@ -63,12 +63,12 @@ def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot):
     qtbot.waitExposed(view)
     load_s = time.perf_counter() - t0
     assert model.rowCount() == 100_000
-    assert model.data(model.index(0, 0)) == "/out/f000001.jpg"
+    assert model.data(model.index(0, 0)) == "f000001.jpg"
     assert model.data(model.index(0, 2)) == "Photos"
     t0 = time.perf_counter()
     view.scrollToBottom()
     qtbot.wait(10)
-    assert model.data(model.index(99_999, 0)) == "/out/f100000.jpg"
+    assert model.data(model.index(99_999, 0)) == "f100000.jpg"
     scroll_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.set_filter(drive_id="d2", states=("failed",))

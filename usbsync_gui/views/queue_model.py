@@ -94,7 +94,8 @@ class JobTableModel(QAbstractTableModel):
         if page is None:
             where, params = self._where()
             page = self._conn.execute(
-                "SELECT j.id, f.path, f.category, j.drive_id, j.size, j.state, j.last_error, j.attempts, j.queued_at"
+                "SELECT j.id, f.path, f.category, j.drive_id, j.size, j.state, j.last_error, j.attempts, j.queued_at,"
+                " f.relpath"
                 f" FROM jobs j JOIN files f ON f.id=j.file_id WHERE {where} ORDER BY j.id LIMIT ? OFFSET ?",
                 [*params, PAGE, page_no * PAGE],
             ).fetchall()
@@ -120,11 +121,11 @@ class JobTableModel(QAbstractTableModel):
         r = self._row(index.row())
         if r is None:
             return None
-        _, path, category, drive_id, size, state, reason, attempts, queued_at = r
+        _, path, category, drive_id, size, state, reason, attempts, queued_at, relpath = r
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:
-                return path
+                return relpath  # the path inside the outbox; the full path is the tooltip
             if col == 1:
                 return category or ""
             if col == 2:

@@ -4,6 +4,7 @@ once a second and listens to the engine's signals."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
@@ -42,6 +43,7 @@ class TrayController(QObject):
         self._status = EngineStatus()
         self._prev_waiting: dict[str, int] = {}
         self._prev_failed = 0
+        self._last_progress = 0.0
         freedesktop = sender or freedesktop_sender()
         self.notifications = NotificationCenter(self._send_via(freedesktop), ctx.config.notifications)
         engine = ctx.engine
@@ -79,12 +81,18 @@ class TrayController(QObject):
         else:
             log.warning("no system tray on this desktop: showing the status window instead")
             self.show_status()
-            QMessageBox.information(
-                self.status,
+            # Not modal: a nested event loop here would swallow a quit request (SIGTERM) before exec().
+            box = QMessageBox(
+                QMessageBox.Icon.Information,
                 "usbsync",
                 "This desktop has no system tray (on GNOME, the AppIndicator extension adds one). usbsync keeps "
                 "running; this window shows what it does, and closing it keeps usbsync running in the background.",
+                QMessageBox.StandardButton.Ok,
+                self.status,
             )
+            box.setModal(False)
+            box.open()
+            self._no_tray_box = box
         self.refresh()
 
     def _send_via(self, freedesktop: Sender | None) -> Sender:
@@ -118,7 +126,9 @@ class TrayController(QObject):
         s.connected = connected
         s.missing_sources = [str(p) for p in config.sources if not p.is_dir()]
         s.paused = bool(engine and engine.paused)
-        if not counts["copying"]:
+        # Between two files of a batch no job may be "copying" for an instant: progress within the last
+        # 2 s still means syncing, so the icon does not flicker to idle.
+        if not counts["copying"] and time.monotonic() - self._last_progress > 2.0:
             s.copying_file = ""
         self._notify_changes(s)
         look = tray_look(s)
@@ -145,8 +155,7 @@ class TrayController(QObject):
     def _on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:
         self._status.copying_file = path.rsplit("/", 1)[-1]
         self._status.copy_done, self._status.copy_total = done, total
-        if done >= total:
-            self._status.copying_file = ""
+        self._last_progress = time.monotonic()
 
     @Slot(str)
     def _on_drained_all(self, drive_id: str) -> None:
