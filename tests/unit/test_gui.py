@@ -162,7 +162,14 @@ def test_status_window_shows_counts_drives_and_errors(paths, qtbot):
     assert w.errors.item(0).text() == "/out/0.png: verification failed: the drive returned different bytes"
     assert w.drives_layout.rowCount() == 1
     w.on_progress("d1", "/out/big.mp4", 50, 200)
-    assert w.progress.value() == 50 and w.current.text() == "/out/big.mp4  ->  Photos"
+    assert w.progress.value() == 250 and w.current.text() == "/out/big.mp4  ->  Photos"  # per-mille
+    # Real sizes overflow QProgressBar's 32-bit range if fed in bytes: a 5 GiB file, a 64 GB stick.
+    w.on_progress("d1", "/out/huge.mov", 4 << 30, 5 << 30)
+    assert w.progress.value() == 800
+    with db.transaction():
+        db.drive_seen("d1", "Photos", "/media/x", "exfat", 64_000_000_000, 63_000_000_000)
+    w.refresh()
+    assert w.drives_layout.rowCount() == 1
     db.close()
 
 

@@ -24,6 +24,11 @@ from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.resources import app_icon
 
 RECENT = 12
+SCALE = 1000  # progress bars count in per-mille: QProgressBar's range is a 32-bit int, byte counts are not
+
+
+def _scaled(part: int, whole: int) -> int:
+    return int(SCALE * part / whole) if whole > 0 else 0
 
 
 def _tail_csv(path: str, n: int) -> list[list[str]]:
@@ -105,8 +110,8 @@ class StatusWindow(QWidget):
         self._last_done = {path: done} if done < total else {}
         self._samples.append((time.monotonic(), self._copied_total))
         self.current.setText(f"{path}  ->  {name}")
-        self.progress.setMaximum(max(1, total))
-        self.progress.setValue(done)
+        self.progress.setMaximum(SCALE)
+        self.progress.setValue(_scaled(done, total))
         self.progress.setFormat(f"%p%  ({human_bytes(done)} of {human_bytes(total)})")
 
     @Slot(dict)
@@ -151,8 +156,8 @@ class StatusWindow(QWidget):
             waiting = per.get(d.id, {}).get("pending_bytes", 0)
             free = int(info.get("free_bytes") or 0)  # type: ignore[call-overload]
             bar = QProgressBar()
-            bar.setMaximum(max(1, free))
-            bar.setValue(min(waiting, free))
+            bar.setMaximum(SCALE)
+            bar.setValue(_scaled(min(waiting, free), free))
             where = "plugged in" if d.id in connected else "not plugged in"
             seen = "" if d.id in connected else " when last seen"
             bar.setFormat(f"{human_bytes(waiting)} waiting of {human_bytes(free)} free{seen}")
