@@ -8,7 +8,7 @@ RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
             dbus gnome-keyring
 
-.PHONY: run test lint bench deps sysdeps clean
+.PHONY: run test lint bench deps sysdeps clean screenshots
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -55,6 +55,13 @@ lint: $(STAMP)
 bench: sysdeps $(STAMP)
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_flood.py
+
+# Screenshots of the tray app on a virtual screen (Xvfb, trayer, dunst), into docs/screenshots/. As root.
+SHOT_PKGS := xvfb trayer dunst dbus libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
+             exfatprogs exfat-fuse
+screenshots: $(STAMP)
+	@$(MAKE) -s sysdeps PKGS="$(SHOT_PKGS)"
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -131,7 +131,7 @@ def shoot(out: Path) -> int:
     tray.notifications.flush(force=True)
     pump(1)
     geo = tray.tray.geometry()
-    tray.menu.popup(QPoint(max(0, geo.x() - 180), geo.bottom() + 4))
+    tray.menu.popup(QPoint(max(0, geo.x() - 200), geo.bottom() + 90))  # below the notification
     grab("tray-menu")
     tray.menu.hide()
     tray.show_queue()
