@@ -176,3 +176,45 @@ def test_status_window_shows_counts_drives_and_errors(paths, qtbot):
 def test_png_helper_is_a_png(tmp_path):
     # (keeps the fixture module's helper honest for the GUI screenshots script too)
     assert png_bytes(1)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_wizard_run_again_from_settings_keeps_the_drives(paths, qtbot):
+    from usbsync_gui.core.config import Rule
+
+    cfg = replace(_config_with_drive(paths), rules=(Rule("scans/*", "documents"),))
+    save_config(cfg, paths.config_file)
+    wiz = FirstRunWizard(paths, volumes=[], existing=load_config(paths.config_file))
+    qtbot.addWidget(wiz)
+    wiz.show()
+    wiz.next()
+    wiz.next()
+    assert wiz.categories_page.rules.item(0, 0).text() == "scans/*"  # starts from the rules there are
+    wiz.next()
+    wiz.button(QWizard.WizardButton.FinishButton).click()
+    again = load_config(paths.config_file)
+    assert again.drives == cfg.drives and [r.pattern for r in again.rules] == ["scans/*"]
+
+
+def test_tray_eject_menu_without_drives(paths, qtbot, qapp):
+    cfg = _config_with_drive(paths)
+    db = StateDB(paths.state_db)
+    tray = TrayController(ViewContext(paths, cfg, db), qapp, sender=lambda t, b: True)
+    try:
+        tray._fill_eject_menu()
+        [only] = tray.eject_menu.actions()
+        assert only.text() == "No drive plugged in" and not only.isEnabled()
+        labels = [a.text() for a in tray.menu.actions() if a.text()]
+        assert labels == [
+            "Status…",
+            "Pending queue…",
+            "Drives…",
+            "Eject",
+            "Pause syncing",
+            "Sync now",
+            "Open log folder",
+            "Settings…",
+            "Quit usbsync",
+        ]
+    finally:
+        tray.close()
+        db.close()

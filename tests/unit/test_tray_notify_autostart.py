@@ -57,7 +57,10 @@ def test_a_flood_becomes_one_notification_and_the_rate_is_limited():
     assert sent[-1] == ("Plug in Photos", "7 files waiting for Photos.")
     center.event("safe_to_unplug", "Docs", count=3)
     center.flush(force=True)
-    assert sent[-1] == ("Docs: safe to unplug", "3 files copied and verified on Docs; it can be unplugged.")
+    assert sent[-1] == (
+        "Docs is up to date",
+        "3 files copied and verified on Docs. Eject it from the usbsync menu, then unplug it.",
+    )
 
 
 def test_a_kind_switched_off_is_not_shown_and_a_failed_delivery_is_retried():

@@ -24,7 +24,7 @@ MIN_INTERVAL_S = 60.0
 KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing")
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
-    "safe_to_unplug": "{drive}: safe to unplug",
+    "safe_to_unplug": "{drive} is up to date",
     "drive_full": "{drive} is full",
     "failures": "Files could not be copied",
     "source_missing": "Source folder missing",
@@ -98,7 +98,9 @@ class NotificationCenter:
         if g.kind == "drive_wanted":
             body = f"{files} waiting for {g.drive}."
         elif g.kind == "safe_to_unplug":
-            body = f"{files} copied and verified on {g.drive}; it can be unplugged."
+            body = (
+                f"{files} copied and verified on {g.drive}. Eject it from the usbsync menu, then unplug it."
+            )
         elif g.kind == "drive_full":
             verb, wait = ("does", "it waits") if g.count == 1 else ("do", "they wait")
             body = f"{files} {verb} not fit on {g.drive}; {wait} until there is space."

@@ -112,6 +112,9 @@ class SettingsDialog(QDialog):
         self.autostart = QCheckBox("Start usbsync when I log in")
         self.autostart.setChecked(autostart.is_enabled())
         form.addRow(self.autostart)
+        self.rerun = QPushButton("Run the set-up wizard again…")
+        self.rerun.clicked.connect(self.on_rerun)
+        form.addRow(self.rerun)
         tabs.addTab(general, "General")
 
         self.categories = QTableWidget(len(config.categories), 3)
@@ -215,6 +218,18 @@ class SettingsDialog(QDialog):
             doc.pop("rules", None)
         doc["notifications"] = {k: b.isChecked() for k, b in self.notify.items()}
         return doc
+
+    @Slot()
+    def on_rerun(self) -> None:
+        """The first-run wizard over the current configuration: its drives are kept."""
+        from usbsync_gui.core.paths import app_paths
+        from usbsync_gui.views.wizard import FirstRunWizard
+
+        paths = app_paths()
+        wiz = FirstRunWizard(paths, self, existing=self.config)
+        if wiz.exec() == QDialog.DialogCode.Accepted and wiz.config is not None:
+            self.config = wiz.config
+            self.accept()
 
     @Slot()
     def on_save(self) -> None:

@@ -3,6 +3,7 @@ once a second and listens to the engine's signals."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -45,13 +46,15 @@ class TrayController(QObject):
         self._prev_failed = 0
         self._last_progress = 0.0
         freedesktop = sender or freedesktop_sender()
-        self.notifications = NotificationCenter(self._send_via(freedesktop), ctx.config.notifications)
+        self._send = self._send_via(freedesktop)
+        self.notifications = NotificationCenter(self._send, ctx.config.notifications)
         engine = ctx.engine
         if engine is not None:
             engine.copy_progress.connect(self._on_progress)
             engine.queue_drained.connect(self._on_drained_all)
             engine.drive_drained.connect(self._on_drain)
             engine.paused_changed.connect(self._on_paused)
+            engine.drive_ejected.connect(self._on_ejected)
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.refresh)
         self._timer.start(1000)
@@ -63,6 +66,8 @@ class TrayController(QObject):
         self.act_status = m.addAction("Status…", self.show_status)
         m.addAction("Pending queue…", self.show_queue)
         m.addAction("Drives…", self.show_drives)
+        self.eject_menu = m.addMenu("Eject")
+        self.eject_menu.aboutToShow.connect(self._fill_eject_menu)
         m.addSeparator()
         self.act_pause = QAction("Pause syncing", m)
         self.act_pause.triggered.connect(self.toggle_pause)
@@ -169,6 +174,29 @@ class TrayController(QObject):
         full = sum(n for r, n in result.reasons.items() if r.startswith("not enough space"))
         if full:
             self.notifications.event("drive_full", name, count=full)
+
+    @Slot()
+    def _fill_eject_menu(self) -> None:
+        self.eject_menu.clear()
+        engine = self.ctx.engine
+        drives = [cv.drive.name for cv in engine.monitor.connected() if cv.drive] if engine else []
+        if not drives:
+            self.eject_menu.addAction("No drive plugged in").setEnabled(False)
+        for name in sorted(drives):
+            self.eject_menu.addAction(name, functools.partial(self.eject, name))
+
+    def eject(self, name: str) -> None:
+        """Eject a drive through the engine; the result is a notification (or an error message)."""
+        if self.ctx.engine is None:
+            return
+        ok, msg = self.ctx.engine.eject_drive(name)
+        if not ok:
+            QMessageBox.warning(None, "usbsync", msg)
+
+    @Slot(str)
+    def _on_ejected(self, drive_id: str) -> None:
+        name = self.ctx.drive_names().get(drive_id, drive_id)
+        self._send(f"{name} ejected", f"{name} is safe to unplug.")
 
     @Slot(bool)
     def _on_paused(self, paused: bool) -> None:

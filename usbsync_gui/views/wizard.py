@@ -3,6 +3,7 @@ start at login. Nothing is written until Finish; Cancel leaves no configuration 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -112,8 +113,11 @@ class CategoriesPage(QWizardPage):
         cats.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout.addWidget(cats)
         layout.addWidget(QLabel("Rules (optional):"))
-        self.rules = QTableWidget(3, 2)
+        self.rules = QTableWidget(max(3, len(config.rules) + 1), 2)
         self.rules.setHorizontalHeaderLabels(["Pattern", "Kind"])
+        for i, r in enumerate(config.rules):  # a re-run starts from the rules there are
+            self.rules.setItem(i, 0, QTableWidgetItem(r.pattern))
+            self.rules.setItem(i, 1, QTableWidgetItem(r.category))
         self.rules.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.rules)
         self.names = [c.name for c in config.categories]
@@ -153,17 +157,27 @@ class FinishPage(QWizardPage):
 class FirstRunWizard(QWizard):
     """Writes the configuration (and registers the chosen drives) only when finished."""
 
-    def __init__(self, paths: AppPaths, parent: QWidget | None = None, volumes: list[Volume] | None = None):
+    def __init__(
+        self,
+        paths: AppPaths,
+        parent: QWidget | None = None,
+        volumes: list[Volume] | None = None,
+        existing: Config | None = None,
+    ):
         super().__init__(parent)
         self.paths = paths
         self.setWindowTitle("Set up usbsync")
         self.setWindowIcon(app_icon())
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.resize(760, 520)
-        base = new_config([paths.default_outbox])
+        self.existing = existing  # run again from settings: keep its drives, start from its folders and rules
+        base = existing or new_config([paths.default_outbox])
         if volumes is None:
             volumes = [v for v in list_volumes() if v.mountpoint != "/" and not v.read_only]
         self.sources_page = SourcesPage(paths.default_outbox)
+        if existing is not None:
+            self.sources_page.editor.list.clear()
+            self.sources_page.editor.list.addItems([str(s) for s in existing.sources])
         self.drives_page = DrivesPage([c.name for c in base.categories], volumes)
         self.categories_page = CategoriesPage(base)
         self.finish_page = FinishPage()
@@ -176,8 +190,11 @@ class FirstRunWizard(QWizard):
         sources = [Path(s) for s in self.sources_page.editor.folders()]
         for s in sources:
             s.mkdir(parents=True, exist_ok=True)
-        config = new_config(sources)
-        config = Config(**{**config.__dict__, "rules": tuple(self.categories_page.rule_list())})
+        rules = tuple(self.categories_page.rule_list())
+        if self.existing is not None:
+            config = replace(self.existing, sources=tuple(s.resolve() for s in sources), rules=rules)
+        else:
+            config = replace(new_config(sources), rules=rules)
         self.paths.ensure()
         save_config(config, self.paths.config_file)
         for volume, name, cats in self.drives_page.choices():
