@@ -8,7 +8,7 @@ RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
             dbus gnome-keyring
 
-.PHONY: run test lint bench deps sysdeps clean screenshots
+.PHONY: run test lint bench deps sysdeps clean screenshots dist
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -63,5 +63,10 @@ screenshots: $(STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(SHOT_PKGS)"
 	$(PY) scripts/screenshots.py
 
+# A one-folder build of usbsync-gui and usbsync (PyInstaller) in dist/usbsync/.
+dist: $(STAMP)
+	$(PY) -m pip install -q pyinstaller
+	$(VENV)/bin/pyinstaller -y --log-level WARN pyinstaller.spec
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

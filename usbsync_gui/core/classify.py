@@ -48,6 +48,20 @@ class Classification:
     reason: str  # "rule", "content", "extension" or "none"
 
 
+def bundled_magic_file() -> str | None:
+    """The ``magic.mgc`` a frozen (PyInstaller) build ships beside itself, if any. PyInstaller bundles the
+    libmagic library but not its database; without this, libmagic would look for it at a path of the build
+    machine."""
+    import sys
+
+    base = getattr(sys, "_MEIPASS", None)
+    if base:
+        candidate = os.path.join(base, "magic.mgc")
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
 def magic_available() -> bool:
     return _magic is not None
 
@@ -68,7 +82,7 @@ class Classifier:
     ):
         self._categories = categories
         self._rules = rules
-        self._magic_file = magic_file
+        self._magic_file = magic_file or bundled_magic_file()
         self._local = threading.local()
         self._by_ext: dict[str, str] = {}
         for c in categories:
