@@ -55,6 +55,8 @@ lint: $(STAMP)
 bench: sysdeps $(STAMP)
 	$(PY) bench/bench_sync.py
 	$(PY) bench/bench_flood.py
+	$(PY) bench/bench_plug_latency.py
+	$(PY) bench/bench_ui_responsiveness.py
 
 # Screenshots of the tray app on a virtual screen (Xvfb, trayer, dunst), into docs/screenshots/. As root.
 SHOT_PKGS := xvfb trayer dunst dbus libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
