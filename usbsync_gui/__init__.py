@@ -1,4 +1,3 @@
 """usbsync: route files from an outbox folder to the USB drive that holds their category, verified."""
 
 __version__ = "0.1.0"
-APP_NAME = "usbsync"

@@ -26,11 +26,10 @@ from usbsync_gui.core.config import (
     save_config,
 )
 from usbsync_gui.core.copier import DrainResult
-from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.registration import RegistrationError, register_volume
-from usbsync_gui.core.service import ConnectedVolume, SyncService, inspect_volumes
+from usbsync_gui.core.service import SyncService, identify_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.platform import EjectError, eject_volume
@@ -96,13 +95,10 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     return EXIT_OK
 
 
-def _inspect(paths: AppPaths, config: Config, db: StateDB) -> list[ConnectedVolume]:
-    """Every mounted volume, identified with this installation's secret."""
-    return inspect_volumes(config, SecretStore(paths.state_dir).secret(), None, db.registered_labels())
-
-
 def _drive_rows(paths: AppPaths, config: Config, db: StateDB) -> list[dict[str, Any]]:
-    connected = {cv.drive.id: cv.volume for cv in _inspect(paths, config, db) if cv.drive is not None}
+    connected = {
+        cv.drive.id: cv.volume for cv in identify_volumes(paths.state_dir, config, db) if cv.drive is not None
+    }
     per = db.per_drive()
     rows = []
     for d in config.drives:
@@ -138,11 +134,8 @@ def _drive_counts(row: dict[str, Any]) -> str:
 
 def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
-    db = StateDB(paths.state_db)
-    try:
+    with StateDB(paths.state_db) as db:
         rows = _drive_rows(paths, config, db)
-    finally:
-        db.close()
     if args.json:
         _print_json({"drives": rows})
         return EXIT_OK
@@ -167,11 +160,8 @@ def _waiting_line(r: dict[str, Any]) -> str:
 
 def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
-    db = StateDB(paths.state_db)
-    try:
-        found = _inspect(paths, config, db)
-    finally:
-        db.close()
+    with StateDB(paths.state_db) as db:
+        found = identify_volumes(paths.state_dir, config, db)
     rows: list[dict[str, Any]] = [
         {
             "mountpoint": cv.volume.mountpoint,
@@ -265,11 +255,7 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
                 committed.clear()
                 moved = 0
                 for target, r in dsvc.drain_all().items():
-                    acc = results.setdefault(target, DrainResult())
-                    for f in ("copied", "duplicates", "failed", "bytes_copied"):
-                        setattr(acc, f, getattr(acc, f) + getattr(r, f))
-                    acc.deferred = r.deferred  # what is still waiting after the latest pass
-                    acc.drive_gone = acc.drive_gone or r.drive_gone
+                    results.setdefault(target, DrainResult()).merge(r)
                     moved += r.copied + r.duplicates
                 if last_round:
                     break
@@ -323,12 +309,9 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
-    db = StateDB(paths.state_db)
-    try:
+    with StateDB(paths.state_db) as db:
         counts = db.counts()
         drives = _drive_rows(paths, config, db)
-    finally:
-        db.close()
     running = InstanceLock(paths.lock_file, paths.pid_file)
     try:
         running.acquire()
@@ -369,11 +352,8 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
 
 def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
-    db = StateDB(paths.state_db)
-    try:
+    with StateDB(paths.state_db) as db:
         jobs = db.list_jobs(("pending", "copying", "failed"))
-    finally:
-        db.close()
     names = {d.id: d.name for d in config.drives}
     rows: list[dict[str, Any]] = [
         {
@@ -414,9 +394,8 @@ def cmd_clear(args: argparse.Namespace, paths: AppPaths) -> int:
             return EXIT_OK
     lock = _lock(paths)
     try:
-        db = StateDB(paths.state_db)
-        db.clear_history()
-        db.close()
+        with StateDB(paths.state_db) as db:
+            db.clear_history()
     finally:
         lock.release()
     print(
@@ -449,15 +428,16 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
             return EXIT_OK
         return EXIT_USAGE if "not plugged in" in str(reply.get("message")) else EXIT_FAILED
     try:
-        db = StateDB(paths.state_db)
-        try:
+        with StateDB(paths.state_db) as db:
             cv = next(
-                (c for c in _inspect(paths, config, db) if c.drive is not None and c.drive.id == drive.id),
+                (
+                    c
+                    for c in identify_volumes(paths.state_dir, config, db)
+                    if c.drive is not None and c.drive.id == drive.id
+                ),
                 None,
             )
             waiting = db.per_drive().get(drive.id, {}).get("pending", 0)
-        finally:
-            db.close()
         if cv is None:
             raise UserError(f"{drive.name} is not plugged in")
         try:

@@ -83,10 +83,6 @@ class Cancelled(Exception):
     """The caller asked to stop (shutdown, pause, drive being ejected)."""
 
 
-class SourceChanged(Exception):
-    """The bytes read from the source do not match the hash recorded when it was ingested."""
-
-
 class _SourceError(OSError):
     pass
 
@@ -115,6 +111,17 @@ class DrainResult:
     drive_gone: bool = False
     cancelled: bool = False
     reasons: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, later: DrainResult) -> None:
+        """Add a later pass over the same drive: counts add up; what still waits is the later pass's."""
+        self.copied += later.copied
+        self.duplicates += later.duplicates
+        self.failed += later.failed
+        self.bytes_copied += later.bytes_copied
+        self.deferred = later.deferred
+        self.drive_gone = self.drive_gone or later.drive_gone
+        self.cancelled = self.cancelled or later.cancelled
+        self.reasons = dict(later.reasons)
 
 
 @dataclass

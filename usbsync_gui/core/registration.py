@@ -9,7 +9,7 @@ from pathlib import Path
 from usbsync_gui.core.config import DEFAULT_DRIVE_FOLDER, Config, DriveConfig, save_config
 from usbsync_gui.core.identity import SecretStore, make_token, token_matches
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import inspect_volumes
+from usbsync_gui.core.service import identify_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
@@ -79,12 +79,11 @@ def register_volume(
         drive_id = existing.drive_id
     rebound = False
     other = config.drive_by_name(name)
-    db = StateDB(paths.state_db)
-    try:
+    with StateDB(paths.state_db) as db:
         if other is not None and other.id != drive_id:
             elsewhere = [
                 cv
-                for cv in inspect_volumes(config, secret, None, db.registered_labels())
+                for cv in identify_volumes(paths.state_dir, config, db, secret=secret)
                 if cv.drive is not None and cv.drive.id == other.id
             ]
             if elsewhere:
@@ -109,8 +108,6 @@ def register_volume(
             db.drive_seen(
                 drive.id, drive.name, volume.mountpoint, info.fs_type, volume.total_bytes, volume.free_bytes
             )
-    finally:
-        db.close()
     verb = "re-registered" if rebound else "updated" if drive_id else "registered"
     lines = [
         f"{verb} drive {name!r} at {volume.mountpoint} ({info.fs_type}, volume ID {info.uuid}, "

@@ -111,6 +111,20 @@ def inspect_volumes(
     return out
 
 
+def identify_volumes(
+    state_dir: Path,
+    config: Config,
+    db: StateDB,
+    volumes: list[Volume] | None = None,
+    secret: bytes | None = None,
+) -> list[ConnectedVolume]:
+    """:func:`inspect_volumes` with this installation's secret (loaded from the keyring or its file unless
+    given) and the labels of the registered drives from ``db``: what every front end means by "the volumes"."""
+    if secret is None:
+        secret = SecretStore(state_dir).secret()
+    return inspect_volumes(config, secret, volumes, db.registered_labels())
+
+
 def target_for(cv: ConnectedVolume) -> Target:
     """The copy target for a verified registered volume."""
     assert cv.drive is not None
@@ -167,7 +181,7 @@ class SyncService:
 
     def inspect(self, volumes: list[Volume] | None = None) -> list[ConnectedVolume]:
         """:func:`inspect_volumes` with this installation's secret and registered labels; look-alikes logged."""
-        found = inspect_volumes(self.config, self.secret(), volumes, self.db.registered_labels())
+        found = identify_volumes(self.paths.state_dir, self.config, self.db, volumes, self.secret())
         for cv in found:
             if cv.status == "look-alike":
                 log.warning("%s", cv.message)

@@ -153,6 +153,12 @@ class StateDB:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on exception). Not re-entrant."""
@@ -296,10 +302,9 @@ class StateDB:
     def defer_job(self, job_id: int, reason: str, count_attempt: bool = False) -> None:
         """Back to pending with a human ``reason``. Without ``count_attempt`` the try does not count."""
         self.conn.execute(
-            "UPDATE jobs SET state='pending', last_error=?, attempts=attempts-?, updated_at=? WHERE id=?",
+            "UPDATE jobs SET state='pending', last_error=?, attempts=MAX(attempts-?, 0), updated_at=? WHERE id=?",
             (reason, 0 if count_attempt else 1, time.time(), job_id),
         )
-        self.conn.execute("UPDATE jobs SET attempts=0 WHERE id=? AND attempts<0", (job_id,))
 
     def defer_copying(self, drive_id: str, reason: str) -> int:
         """Every job of ``drive_id`` still ``copying`` back to pending (try not counted). Returns how many."""
@@ -415,9 +420,6 @@ class StateDB:
             " size=excluded.size, mtime_ns=excluded.mtime_ns, verified_at=excluded.verified_at",
             (drive_id, dest_relpath, source_path, source_relpath, blake3, size, mtime_ns, time.time()),
         )
-
-    def forget_copy(self, drive_id: str, dest_relpath: str) -> None:
-        self.conn.execute("DELETE FROM copies WHERE drive_id=? AND dest_relpath=?", (drive_id, dest_relpath))
 
     # -- drives -----------------------------------------------------------------------------------------------
 

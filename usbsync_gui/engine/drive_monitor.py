@@ -10,7 +10,6 @@ until it is unmounted; the copy worker reports that through :meth:`DriveMonitor.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -53,14 +52,9 @@ class DriveMonitor(QObject):
         self._poll_ms = int(1000 * (poll_s if events is not None and events.available else min(poll_s, 1.0)))
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll)
-        self.last_trigger = ""  # what made the latest poll: "poll" or the signal's source
-        self.last_trigger_at = 0.0  # time.monotonic() of it
+        self.last_trigger = ""  # what noticed the latest new volume: "poll" or the signal's source
         if events is not None:
             events.changed.connect(self._on_event)
-
-    @property
-    def poll_interval_ms(self) -> int:
-        return self._poll_ms
 
     def start(self) -> None:
         sources = ", ".join(self._events.sources) if self._events and self._events.available else "none"
@@ -109,7 +103,7 @@ class DriveMonitor(QObject):
         new = [v for m, v in current.items() if m not in self._known]
         if not new:
             return
-        self.last_trigger, self.last_trigger_at = trigger, time.monotonic()
+        self.last_trigger = trigger
         for cv in self._inspect(new):
             self._known[cv.volume.mountpoint] = cv
             self.volume_added.emit(cv)

@@ -22,7 +22,7 @@ from usbsync_gui.core.config import Category, Config, ConfigError, load_config
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
+from usbsync_gui.core.service import ConnectedVolume, identify_volumes, target_for
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
@@ -200,7 +200,7 @@ class Engine(QObject):
         return ok
 
     def _inspect(self, volumes: list[Volume]) -> list[ConnectedVolume]:
-        return inspect_volumes(self.config, self._secret, volumes, self.db.registered_labels())
+        return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, self._secret)
 
     # -- drives -----------------------------------------------------------------------------------------------
 
@@ -279,7 +279,7 @@ class Engine(QObject):
             return
         left = self.db.per_drive().get(drive_id, {})
         if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
-            done = self.db.per_drive().get(drive_id, {}).get("done", 0)
+            done = left.get("done", 0)
             self.queue_drained.emit(drive_id)
             if drive.auto_eject:
                 ok, msg = self.eject_drive(drive.name)

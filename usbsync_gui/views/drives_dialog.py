@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from usbsync_gui.core.config import Config, DriveConfig, save_config
 from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.registration import RegistrationError, register_volume
-from usbsync_gui.core.service import ConnectedVolume, inspect_volumes
+from usbsync_gui.core.service import ConnectedVolume, identify_volumes
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.resources import app_icon
@@ -98,6 +98,7 @@ class DrivesDialog(QDialog):
     def __init__(self, ctx: ViewContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
+        self._secret: bytes | None = None
         self.setWindowTitle("usbsync: drives")
         self.setWindowIcon(app_icon())
         self.resize(860, 420)
@@ -133,8 +134,9 @@ class DrivesDialog(QDialog):
         self.refresh()
 
     def _inspect(self) -> list[ConnectedVolume]:
-        secret = SecretStore(self.ctx.paths.state_dir).secret()
-        return inspect_volumes(self.ctx.config, secret, None, self.ctx.db.registered_labels())
+        if self._secret is None:  # once per dialog: a keyring look-up can be a D-Bus round trip
+            self._secret = SecretStore(self.ctx.paths.state_dir).secret()
+        return identify_volumes(self.ctx.paths.state_dir, self.ctx.config, self.ctx.db, secret=self._secret)
 
     def refresh(self) -> None:
         config = self.ctx.reload_config()

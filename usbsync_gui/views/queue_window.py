@@ -7,7 +7,7 @@ import os
 import time
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -77,10 +77,20 @@ class QueueWindow(QWidget):
         self.retry.clicked.connect(self.on_retry)
         self.remove.clicked.connect(self.on_remove)
         self.reveal.clicked.connect(self.on_reveal)
+        # Refreshed only while shown: the window exists from start-up but is usually hidden.
         self._timer = QTimer(self)
+        self._timer.setInterval(2000)
         self._timer.timeout.connect(self.refresh)
-        self._timer.start(2000)
         self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.refresh()
+        self._timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._timer.stop()
+        super().hideEvent(event)
 
     def _fill_drives(self) -> None:
         self.drive.blockSignals(True)
@@ -116,12 +126,8 @@ class QueueWindow(QWidget):
         # The GUI's connection is for reading; edits go through a short write transaction of their own.
         from usbsync_gui.core.state import StateDB
 
-        db = StateDB(self.ctx.paths.state_db)
-        try:
-            with db.transaction() as c:
-                c.executemany(sql, params)
-        finally:
-            db.close()
+        with StateDB(self.ctx.paths.state_db) as db, db.transaction() as c:
+            c.executemany(sql, params)
 
     @Slot()
     def on_retry(self) -> None:

@@ -8,6 +8,7 @@ import time
 from collections import deque
 
 from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -97,10 +98,20 @@ class StatusWindow(QWidget):
         if ctx.engine is not None:
             ctx.engine.copy_progress.connect(self.on_progress)
             ctx.engine.heartbeat.connect(self.on_heartbeat)
+        # Refreshed only while shown: the window exists from start-up but is usually hidden.
         self._timer = QTimer(self)
+        self._timer.setInterval(1000)
         self._timer.timeout.connect(self.refresh)
-        self._timer.start(1000)
         self.refresh()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.refresh()
+        self._timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self._timer.stop()
+        super().hideEvent(event)
 
     @Slot(str, str, int, int)
     def on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:

@@ -63,7 +63,7 @@ class TrayController(QObject):
 
     def _build_menu(self) -> QMenu:
         m = QMenu()
-        self.act_status = m.addAction("Status…", self.show_status)
+        m.addAction("Status…", self.show_status)
         m.addAction("Pending queue…", self.show_queue)
         m.addAction("Drives…", self.show_drives)
         self.eject_menu = m.addMenu("Eject")
