@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QHideEvent, QShowEvent
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.live_widget import LiveWidget
 from usbsync_gui.views.queue_model import JobTableModel, waiting_totals
 from usbsync_gui.views.resources import app_icon
 
@@ -32,9 +33,9 @@ STATE_FILTERS = {
 }
 
 
-class QueueWindow(QWidget):
+class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
     def __init__(self, ctx: ViewContext, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(2000, parent)
         self.ctx = ctx
         self.setWindowTitle("usbsync: pending queue")
         self.setWindowIcon(app_icon())
@@ -77,20 +78,7 @@ class QueueWindow(QWidget):
         self.retry.clicked.connect(self.on_retry)
         self.remove.clicked.connect(self.on_remove)
         self.reveal.clicked.connect(self.on_reveal)
-        # Refreshed only while shown: the window exists from start-up but is usually hidden.
-        self._timer = QTimer(self)
-        self._timer.setInterval(2000)
-        self._timer.timeout.connect(self.refresh)
         self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        self.refresh()
-        self._timer.start()
-        super().showEvent(event)
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        self._timer.stop()
-        super().hideEvent(event)
 
     def _fill_drives(self) -> None:
         self.drive.blockSignals(True)

@@ -7,8 +7,7 @@ import csv
 import time
 from collections import deque
 
-from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from usbsync_gui.core.audit import AUDIT_FILE
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.live_widget import LiveWidget
 from usbsync_gui.views.resources import app_icon
 
 RECENT = 12
@@ -47,9 +47,9 @@ def _tail_csv(path: str, n: int) -> list[list[str]]:
     return [r for r in rows if len(r) >= 10 and r[0] != "timestamp"][-n:]
 
 
-class StatusWindow(QWidget):
+class StatusWindow(LiveWidget):  # refreshed every 1000 ms while shown
     def __init__(self, ctx: ViewContext, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(1000, parent)
         self.ctx = ctx
         self.setWindowTitle("usbsync: status")
         self.setWindowIcon(app_icon())
@@ -98,20 +98,7 @@ class StatusWindow(QWidget):
         if ctx.engine is not None:
             ctx.engine.copy_progress.connect(self.on_progress)
             ctx.engine.heartbeat.connect(self.on_heartbeat)
-        # Refreshed only while shown: the window exists from start-up but is usually hidden.
-        self._timer = QTimer(self)
-        self._timer.setInterval(1000)
-        self._timer.timeout.connect(self.refresh)
         self.refresh()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        self.refresh()
-        self._timer.start()
-        super().showEvent(event)
-
-    def hideEvent(self, event: QHideEvent) -> None:
-        self._timer.stop()
-        super().hideEvent(event)
 
     @Slot(str, str, int, int)
     def on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:
