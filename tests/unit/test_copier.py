@@ -99,7 +99,7 @@ def test_stale_temp_files_are_removed_on_next_drain(tmp_path):
     svc.scan()
     job = svc.db.next_jobs(target.drive.id, 1)[0]
     with svc.db.transaction():
-        svc.db.start_job(job.id, "USBSync/a.png", "USBSync/.usbsync-1.part")
+        svc.db.start_job(job.id, "USBSync/a.png", "USBSync/.usbsync-1.part", job.blake3)
     (target.mountpoint / "USBSync").mkdir()
     (target.mountpoint / "USBSync" / ".usbsync-1.part").write_bytes(b"half")
     with svc.db.transaction():

@@ -25,8 +25,8 @@ def test_done_version_is_not_requeued_but_a_new_version_is(tmp_path):
         db.enqueue(fid, ["d1"], "h1", 10)
     job = db.next_jobs("d1", 1)[0]
     with db.transaction():
-        db.start_job(job.id, "USBSync/a.jpg", "USBSync/.usbsync-1.part")
-        db.finish_job(job.id, "copied", "USBSync/a.jpg")
+        db.start_job(job.id, "USBSync/a.jpg", "USBSync/.usbsync-1.part", job.blake3)
+        db.finish_job(job.id, "copied", "USBSync/a.jpg", job.blake3)
         assert db.enqueue(fid, ["d1"], "h1", 10) == 0
         assert db.enqueue(fid, ["d1"], "h2", 12) == 1
     assert db.next_jobs("d1", 5)[0].blake3 == "h2"
@@ -38,7 +38,7 @@ def test_recover_puts_copying_back_and_keeps_temp_for_cleanup(tmp_path):
     with db.transaction():
         db.enqueue(fid, ["d1"], "h1", 10)
         job = db.next_jobs("d1", 1)[0]
-        db.start_job(job.id, "USBSync/a.jpg", "USBSync/.usbsync-1.part")
+        db.start_job(job.id, "USBSync/a.jpg", "USBSync/.usbsync-1.part", job.blake3)
     db.close()
     db = StateDB(tmp_path / "s.db")  # as after a crash
     with db.transaction():
@@ -57,7 +57,7 @@ def test_retry_then_fail_after_max_attempts(tmp_path):
     states = []
     for _ in range(MAX_ATTEMPTS):
         with db.transaction():
-            db.start_job(job_id, "x", None)
+            db.start_job(job_id, "x", None, "h1")
             states.append(db.retry_or_fail(job_id, "cannot read the source: Permission denied"))
     assert states == ["pending"] * (MAX_ATTEMPTS - 1) + ["failed"]
     with db.transaction():

@@ -369,7 +369,7 @@ class DriveSyncer:
                 # Where each temp file goes is recorded before any is created: one transaction per batch.
                 with self.db.transaction():
                     for pl in planned:
-                        self.db.start_job(pl.job.id, pl.dest_rel, pl.temp_rel)
+                        self.db.start_job(pl.job.id, pl.dest_rel, pl.temp_rel, pl.job.blake3)
             for pl in planned:
                 if self.cancel.is_set():
                     raise Cancelled()
@@ -405,7 +405,7 @@ class DriveSyncer:
             if st.st_size == c.size == job.size:
                 note = f"same content already on the drive as {c.dest_relpath}"
                 with self.db.transaction():
-                    self.db.finish_job(job.id, "duplicate", c.dest_relpath, note)
+                    self.db.finish_job(job.id, "duplicate", c.dest_relpath, job.blake3, note)
                 result.duplicates += 1
                 log.info(
                     "%s: %s already on %s as %s", job.relpath, "content", self.drive.name, c.dest_relpath
@@ -461,7 +461,9 @@ class DriveSyncer:
                 self.db.record_copy(
                     self.drive.id, dest, job.path, job.relpath, job.blake3, job.size, st.st_mtime_ns
                 )
-                self.db.finish_job(job.id, "duplicate", dest, "identical file already at the destination")
+                self.db.finish_job(
+                    job.id, "duplicate", dest, job.blake3, "identical file already at the destination"
+                )
             result.duplicates += 1
             log.info("%s: identical file already on %s at %s; recorded", job.relpath, self.drive.name, dest)
             self._audit(
@@ -694,7 +696,7 @@ class DriveSyncer:
             for w, mtime_ns in good:
                 j = w.job
                 self.db.record_copy(self.drive.id, w.dest_rel, j.path, j.relpath, j.blake3, j.size, mtime_ns)
-                self.db.finish_job(j.id, "replaced" if w.replaces else "copied", w.dest_rel)
+                self.db.finish_job(j.id, "replaced" if w.replaces else "copied", w.dest_rel, j.blake3)
         # Every file is in the audit CSV; the human log names files one by one only for small batches.
         per_file = logging.INFO if len(good) <= LOG_EACH_UP_TO else logging.DEBUG
         for w, _ in good:

@@ -1,0 +1,130 @@
+"""The one rule for reading from the outbox: a file is read only if its real path is inside the real path of a
+source folder.
+
+Scans, the watcher, manifests (``.lst``) and the copier all go through :class:`SourceFolders`, so a symbolic
+link in the outbox that leads elsewhere (``notes.txt -> ~/.ssh/id_ed25519``) is refused everywhere alike, and
+a source folder reached through a link (Fedora Silverblue's ``/home -> /var/home``) is still inside itself.
+
+Names: a file keeps the path it has in the outbox as the user sees it (``path``, under the configured source
+folder): a link that stays inside the sources is copied under its own name.
+
+Reading (:meth:`SourceFolders.open`) re-checks at open time: the real path is opened with ``O_NOFOLLOW``, and
+on Linux the path of the opened descriptor (``/proc/self/fd/N``) is checked again, so a file swapped for a
+link between the check and the open is refused too. FIFOs and devices are never opened for reading in a way
+that blocks (``O_NONBLOCK``, then ``fstat``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+_O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+_O_READ |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+class Refused(OSError):
+    """``path`` is not read: its real path is outside every source folder. ``str()`` says why, in words."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(errno.EACCES, reason, path)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class NotRegularFile(OSError):
+    """``path`` is a FIFO, socket, device or directory: nothing to copy."""
+
+    def __init__(self, path: str):
+        super().__init__(errno.EINVAL, "not a regular file", path)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A path in a source folder. ``path`` is absolute, under ``root`` as configured; ``relpath`` is
+    '/'-separated and relative to ``root``."""
+
+    path: str
+    root: Path
+    relpath: str
+
+
+class SourceFolders:
+    """The configured source folders and their real paths.
+
+    Args:
+        sources: the source folders as configured (absolute paths; they may contain symbolic links).
+    """
+
+    def __init__(self, sources: Iterable[Path | str]):
+        # Deepest first, so a file in a nested source folder belongs to the innermost one.
+        self.roots = sorted((Path(os.path.abspath(s)) for s in sources), key=lambda p: -len(p.parts))
+        self._root_strs = [str(r) for r in self.roots]
+        self._real_strs = [os.path.realpath(r) for r in self.roots]
+
+    @staticmethod
+    def _under(s: str, root: str) -> bool:
+        return s == root or s.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+    def locate(self, path: Path | str) -> SourceFile | None:
+        """Where ``path`` (absolute) stands in the sources, by its name: under a configured source folder, or,
+        for a path given through links (a manifest entry), under a source folder's real path (mapped back to
+        the folder as configured). None when it is in neither. This does not check where links lead: see
+        :meth:`real_path`."""
+        s = os.path.abspath(os.fspath(path))
+        for root, root_s in zip(self.roots, self._root_strs, strict=True):
+            if self._under(s, root_s) and s != root_s:
+                return SourceFile(s, root, s[len(root_s) :].lstrip(os.sep).replace(os.sep, "/"))
+        for root, real_s in zip(self.roots, self._real_strs, strict=True):
+            if self._under(s, real_s) and s != real_s:
+                rel = s[len(real_s) :].lstrip(os.sep)
+                return SourceFile(os.path.join(str(root), rel), root, rel.replace(os.sep, "/"))
+        return None
+
+    def inside(self, real: str) -> bool:
+        """True when the real path ``real`` is inside the real path of a source folder."""
+        return any(self._under(real, r) for r in self._real_strs)
+
+    def real_path(self, path: Path | str) -> str:
+        """The real path of ``path`` (links resolved). Raises :class:`Refused` when it leads outside every
+        source folder; the path need not exist."""
+        s = os.fspath(path)
+        real = os.path.realpath(s)
+        if not self.inside(real):
+            raise Refused(s, f"a symbolic link that leads outside the source folders (to {real})")
+        return real
+
+    def open(self, path: Path | str) -> int:
+        """Open the regular file at ``path`` for reading and return the descriptor (the caller closes it).
+
+        Raises:
+            Refused: its real path is outside the source folders (checked before and after opening).
+            NotRegularFile: a FIFO, socket, device or directory.
+            OSError: as os.open (ENOENT when it is gone, EACCES when unreadable, ELOOP when swapped for a
+                link after the check).
+        """
+        s = os.fspath(path)
+        real = self.real_path(s)
+        fd = os.open(real, _O_READ)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRegularFile(s)
+            opened = f"/proc/self/fd/{fd}"
+            if os.path.islink(opened):  # Linux: where the descriptor really points
+                now = os.path.realpath(opened)
+                if not self.inside(now):
+                    raise Refused(s, f"a symbolic link that leads outside the source folders (to {now})")
+            if hasattr(os, "set_blocking"):
+                os.set_blocking(fd, True)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
