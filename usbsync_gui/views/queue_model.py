@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from usbsync_gui.core.fs_text import for_display, from_db
 from usbsync_gui.core.units import human_bytes
 
 PAGE = 256
@@ -113,7 +114,7 @@ class JobTableModel(QAbstractTableModel):
 
     def path(self, row: int) -> str | None:
         r = self._row(row)
-        return str(r[1]) if r else None
+        return from_db(r[1]) if r else None
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -122,6 +123,7 @@ class JobTableModel(QAbstractTableModel):
         if r is None:
             return None
         _, path, category, drive_id, size, state, reason, attempts, queued_at, relpath = r
+        path, relpath = for_display(from_db(path)), for_display(from_db(relpath))
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:

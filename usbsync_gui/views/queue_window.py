@@ -132,8 +132,12 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
     @Slot()
     def on_remove(self) -> None:
         ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
-        # Removed from the queue only: the file stays recorded, so it is not queued again until it changes.
-        self._write("DELETE FROM jobs WHERE id=? AND state <> 'copying'", [(i,) for i in ids])
+        # A recorded decision (state 'removed'), not a deletion: scans and configuration changes would queue a
+        # deleted job again. It holds until the file's content changes.
+        from usbsync_gui.core.state import StateDB
+
+        with StateDB(self.ctx.paths.state_db) as db, db.transaction():
+            db.remove_jobs(ids)
         self.model.refresh()
         self._totals()
 
