@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 import threading
 import time
@@ -26,11 +27,12 @@ from usbsync_gui.core.config import (
     save_config,
 )
 from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
-from usbsync_gui.core.registration import RegistrationError, register_volume
-from usbsync_gui.core.service import SyncService, identify_volumes
-from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.registration import RegistrationError, identify_unverified, register_volume
+from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes
+from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.platform import EjectError, eject_volume
 
@@ -96,9 +98,7 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _drive_rows(paths: AppPaths, config: Config, db: StateDB) -> list[dict[str, Any]]:
-    connected = {
-        cv.drive.id: cv.volume for cv in identify_volumes(paths.state_dir, config, db) if cv.drive is not None
-    }
+    connected = {cv.drive.id: cv.volume for cv in _identify(paths, config, db) if cv.drive is not None}
     per = db.per_drive()
     rows = []
     for d in config.drives:
@@ -161,7 +161,7 @@ def _waiting_line(r: dict[str, Any]) -> str:
 def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     with StateDB(paths.state_db) as db:
-        found = identify_volumes(paths.state_dir, config, db)
+        found = _identify(paths, config, db)
     rows: list[dict[str, Any]] = [
         {
             "mountpoint": cv.volume.mountpoint,
@@ -206,7 +206,15 @@ def _lock(paths: AppPaths) -> InstanceLock:
 def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> int:
     setup_logging(paths.log_dir, console=True)
     lock = _lock(paths)
-    svc = SyncService(paths, config)
+    try:
+        db, rebuilt = open_checked(paths.state_db)  # a damaged database is set aside and rebuilt here
+        db.close()
+        if rebuilt:
+            log.error("%s", rebuilt)
+        svc = SyncService(paths, config)
+    except BaseException:
+        lock.release()
+        raise
     try:
         with svc.db.transaction():
             recovered = svc.db.recover()
@@ -312,6 +320,8 @@ def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
     with StateDB(paths.state_db) as db:
         counts = db.counts()
         drives = _drive_rows(paths, config, db)
+        notices = db.notices()
+        refused = db.refusal_count()
     running = InstanceLock(paths.lock_file, paths.pid_file)
     try:
         running.acquire()
@@ -325,8 +335,11 @@ def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
         "copying": counts["copying"],
         "failed": counts["failed"],
         "synced": counts["done"],
+        "removed": counts["removed"],
         "files_seen": counts["files"],
         "unclassified": counts["unclassified"],
+        "refused": refused,
+        "notices": [{"kind": n.kind, "message": n.message, "since": round(n.since, 3)} for n in notices],
         "sources": [str(s) for s in config.sources],
         "drives": drives,
         "config": str(paths.config_file),
@@ -344,6 +357,14 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
         f"{data['pending']} waiting, {data['failed']} failed, {data['synced']} synced "
         f"({data['files_seen']} files seen, {data['unclassified']} without a category)"
     )
+    if data["refused"]:
+        print(
+            f"{plural(data['refused'], 'path')} refused: symbolic links leading outside the source folders "
+            "(not read; see the log)"
+        )
+    for n in data["notices"]:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n["since"]))
+        print(f"! {n['message']} (since {when})")
     for d in data["drives"]:
         state = "connected" if d["connected"] else "absent"
         print(f"  {d['name']} ({state}): {_drive_counts(d)}")
@@ -528,22 +549,74 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _repair_database(paths: AppPaths) -> str | None:
+    """Set a damaged state database aside and start a fresh one (under the instance lock). Returns the message,
+    or None when another process repaired it meanwhile. Raises AlreadyRunning when usbsync runs: the running
+    engine repairs it itself."""
+    lock = _lock(paths)
+    try:
+        try:
+            StateDB(paths.state_db, check=True).close()
+            return None
+        except DatabaseDamaged as exc:
+            db, message = rebuild(paths.state_db, exc.detail)
+            db.close()
+            return message
+    finally:
+        lock.release()
+
+
+def _identify(paths: AppPaths, config: Config, db: StateDB) -> list[ConnectedVolume]:
+    """The mounted volumes, identified with the installation's secret; while the keyring is locked, with no
+    registered drive verified (:func:`identify_unverified`) and :data:`LOCKED_MESSAGE` on stderr."""
+    try:
+        secret = SecretStore(paths.state_dir).secret()
+    except KeyringLocked:
+        print(f"usbsync: {LOCKED_MESSAGE}", file=sys.stderr)
+        return identify_unverified(config)
+    return identify_volumes(paths.state_dir, config, db, secret=secret)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     paths = app_paths()
-    try:
-        return int(args.func(args, paths))
-    except ConfigError as exc:
-        print(f"usbsync: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UserError as exc:
-        print(f"usbsync: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except AlreadyRunning as exc:
-        print(f"usbsync: {exc}", file=sys.stderr)
-        return EXIT_RUNNING
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
-        sys.stderr.close()
-        return EXIT_OK
+    for attempt in range(2):
+        try:
+            return int(args.func(args, paths))
+        except ConfigError as exc:
+            print(f"usbsync: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except UserError as exc:
+            print(f"usbsync: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except AlreadyRunning as exc:
+            print(f"usbsync: {exc}", file=sys.stderr)
+            return EXIT_RUNNING
+        except KeyringLocked:  # sync-once, process-pending, eject: no drive can be verified, none was written
+            print(f"usbsync: {LOCKED_MESSAGE}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            return 130
+        except BrokenPipeError:  # output piped into `head` and closed early: not an error worth a traceback
+            sys.stderr.close()
+            return EXIT_OK
+        except sqlite3.DatabaseError as exc:  # DatabaseDamaged is one too
+            if not is_damage(exc) or attempt:
+                print(f"usbsync: {paths.state_db}: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            # A damaged database is never a crash (loop): set it aside, rebuild, run the command once more.
+            try:
+                message = _repair_database(paths)
+            except AlreadyRunning:
+                print(
+                    f"usbsync: {paths.state_db}: the state database is damaged; the running usbsync sets it "
+                    "aside and rebuilds it",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+            if message:
+                print(f"usbsync: {message}", file=sys.stderr)
+                if not logging.getLogger("usbsync_gui").handlers:
+                    setup_logging(paths.log_dir, console=False)
+                log.error("%s", message)
+    return EXIT_FAILED

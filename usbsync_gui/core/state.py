@@ -123,7 +123,7 @@ _JOB_COPY_COLUMNS = (
 )
 
 
-class DatabaseDamaged(Exception):
+class DatabaseDamaged(sqlite3.DatabaseError):
     """The state database file is damaged (SQLITE_CORRUPT / SQLITE_NOTADB, or ``PRAGMA quick_check`` found
     problems). ``str()`` is one line naming the file."""
 
@@ -267,13 +267,13 @@ class StateDB:
         self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
         try:
             self._open(check)
+        except DatabaseDamaged:
+            self.conn.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             if is_damage(exc):
                 raise DatabaseDamaged(self.path, str(exc)) from exc
-            raise
-        except DatabaseDamaged:
-            self.conn.close()
             raise
 
     def _open(self, check: bool) -> None:
@@ -785,3 +785,35 @@ class StateDB:
             c.execute("DELETE FROM jobs")
             c.execute("DELETE FROM copies")
             c.execute("DELETE FROM files")
+
+
+DATABASE_REBUILT = "database_rebuilt"  # notice kind
+
+
+def rebuild(path: Path, detail: str) -> tuple[StateDB, str]:
+    """Set the damaged database at ``path`` aside (:func:`set_aside`) and create a fresh one holding the notice
+    :data:`DATABASE_REBUILT`. The caller must hold the instance lock. Returns (the new database, the one-line
+    message to log and show). What it held is rebuilt by the next scan of the sources (every file queued
+    again) and the drives (copies already there are adopted by content, not written twice).
+
+    Raises:
+        OSError: the damaged file cannot be renamed (then nothing was changed).
+    """
+    moved = set_aside(path)
+    db = StateDB(path)
+    message = (
+        f"the state database was damaged ({detail}); it was set aside as {moved.name} and is rebuilt from "
+        "the source folders and the drives"
+    )
+    with db.transaction():
+        db.set_notice(DATABASE_REBUILT, message)
+    return db, message
+
+
+def open_checked(path: Path) -> tuple[StateDB, str | None]:
+    """Open the state database for the holder of the instance lock (the engine, ``sync-once``): checked with
+    ``PRAGMA quick_check``, and rebuilt if damaged. Returns (database, the rebuild message or None)."""
+    try:
+        return StateDB(path, check=True), None
+    except DatabaseDamaged as exc:
+        return rebuild(path, exc.detail)

@@ -23,7 +23,7 @@ from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume, identify_volumes, target_for
-from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.state import open_checked
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
@@ -82,7 +82,10 @@ class Engine(QObject):
         self.paths = paths
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
-        self.db = StateDB(paths.state_db)
+        # Checked at start: a damaged database is set aside and rebuilt (scan + drives), never a crash loop.
+        self.db, self._rebuilt = open_checked(paths.state_db)
+        if self._rebuilt:
+            log.error("%s", self._rebuilt)
         store = SecretStore(paths.state_dir)
         self._secret = store.secret()
         self._secret_where = store.where
