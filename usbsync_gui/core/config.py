@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -186,8 +187,9 @@ class Config:
         return next((c for c in self.categories if c.name == name), None)
 
     def drive_by_name(self, name: str) -> DriveConfig | None:
-        folded = name.casefold()
-        return next((d for d in self.drives if d.name.casefold() == folded), None)
+        """The drive called ``name``, compared by :func:`drive_name_key` (case and normalisation ignored)."""
+        folded = drive_name_key(name)
+        return next((d for d in self.drives if drive_name_key(d.name) == folded), None)
 
     def drive_by_id(self, drive_id: str) -> DriveConfig | None:
         return next((d for d in self.drives if d.id == drive_id), None)
@@ -232,7 +234,45 @@ _TOP_KEYS = {
     "rules",
     "drives",
 }
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+_CATEGORY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+DRIVE_NAME_MAX = 64
+
+
+def drive_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a drive name, as a phrase for the user, or None when it can.
+
+    The one rule for drive names, used by the config parser, ``register-drive``, the wizard and the drives
+    dialog: 1 to :data:`DRIVE_NAME_MAX` (64) characters (code points), every one printable in the sense of
+    :meth:`str.isprintable` (letters, marks, digits, punctuation and symbols of any script, and the ASCII
+    space; no control, format, surrogate, private-use or unassigned code points, and no other separators such
+    as tabs, line breaks or no-break spaces, which look like a space but do not type like one), and no
+    space at either end. So ``Fotos (Oma)``, ``Ärzte`` and ``写真`` are names; ``" Fotos"`` and ``"a\tb"``
+    are not. Names are compared case-insensitively after NFC normalisation (:func:`drive_name_key`).
+    """
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty name"
+    if len(name) > DRIVE_NAME_MAX:
+        return f"must be at most {DRIVE_NAME_MAX} characters, got {len(name)}"
+    if name != name.strip(" "):
+        return "must not start or end with a space"
+    bad = next((ch for ch in name if not ch.isprintable()), None)
+    if bad is not None:
+        return f"must not contain the invisible or control character U+{ord(bad):04X}"
+    return None
+
+
+def drive_name_key(name: str) -> str:
+    """What two drive names are compared by: NFC-normalised and case-folded (``Fotos`` = ``FOTOS``)."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def default_drive_name(label: str, fallback: str = "Drive") -> str:
+    """A valid drive name suggested from a volume label (or mount folder name): title-cased, with runs of
+    white space and unprintable characters made one space, trimmed and cut to :data:`DRIVE_NAME_MAX`;
+    ``fallback`` when nothing printable is left."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in label)
+    name = " ".join(cleaned.split()).title()[:DRIVE_NAME_MAX].strip(" ")
+    return name if drive_name_problem(name) is None else fallback
 
 
 class _Validator:
@@ -326,7 +366,7 @@ def parse_config(text: str, path: Path) -> Config:
         cats: list[Category] = []
         for name, body in cats_raw.items():
             where = f"categories.{name}."
-            if not _NAME_RE.match(name):
+            if not _CATEGORY_RE.match(name):
                 raise v.fail(f"categories.{name}", "category names are letters, digits, space, _ . -")
             if not isinstance(body, dict):
                 raise v.fail(f"categories.{name}", "must be a table with 'mime' and/or 'extensions'")
@@ -369,11 +409,12 @@ def parse_config(text: str, path: Path) -> Config:
             if k not in ("name", "id", "categories", "folder", "auto_eject"):
                 raise v.fail(f"{key}.{k}", "unknown key (expected name, id, categories, folder, auto_eject)")
         name = d.get("name")
-        if not isinstance(name, str) or not _NAME_RE.match(name):
-            raise v.fail(f"{key}.name", "must be a name of letters, digits, space, _ . - (1-64 characters)")
-        if name.casefold() in seen_names:
+        problem = drive_name_problem(name)
+        if problem is not None or not isinstance(name, str):
+            raise v.fail(f"{key}.name", f"drive name {problem}")
+        if drive_name_key(name) in seen_names:
             raise v.fail(f"{key}.name", f"drive name {name!r} is used twice")
-        seen_names.add(name.casefold())
+        seen_names.add(drive_name_key(name))
         drive_id = d.get("id")
         if not isinstance(drive_id, str) or not drive_id:
             raise v.fail(f"{key}.id", "missing drive id (register drives with 'usbsync register-drive')")
@@ -474,11 +515,38 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return doc
 
 
-def save_config(config: Config, path: Path) -> None:
-    """Write ``config`` to ``path`` atomically (temp file, fsync, rename). Raises OSError on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def config_text(config: Config, path: Path) -> str:
+    """The TOML text :func:`save_config` writes for ``config``, checked to load back: parsing it (as ``path``)
+    must give a :class:`Config` equal to ``config``. Raises :class:`ConfigError` naming ``path`` and the key
+    when it would not, so no writer (CLI, wizard, dialogs) can save a configuration that does not load."""
     body = "# usbsync configuration. Edit while usbsync is stopped, or it is re-read within seconds.\n"
-    body += tomli_w.dumps(config_to_dict(config))
+    try:
+        body += tomli_w.dumps(config_to_dict(config))
+    except (TypeError, ValueError) as exc:  # a value TOML cannot hold (tomli_w refuses it)
+        raise ConfigError(path, f"not saved: {exc}") from None
+    try:
+        back = parse_config(body, path)
+    except ConfigError as exc:
+        raise ConfigError(path, f"not saved, it would not load: {exc.message}", key=exc.key) from None
+    if back != config:
+        differs = next(
+            (
+                f.name
+                for f in fields(Config)
+                if f.compare and getattr(back, f.name) != getattr(config, f.name)
+            ),
+            "configuration",
+        )
+        raise ConfigError(path, "not saved: it would load back different", key=differs)
+    return body
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write ``config`` to ``path`` atomically (temp file, fsync, rename), only if it loads back equal (see
+    :func:`config_text`). Raises :class:`ConfigError` (nothing written) for one that would not, OSError when
+    writing fails."""
+    body = config_text(config, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:

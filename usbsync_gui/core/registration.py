@@ -1,19 +1,56 @@
 """Registering a mounted volume as a drive: the one implementation behind ``usbsync register-drive``, the
-drives dialog and the first-run wizard."""
+drives dialog and the first-run wizard; and what the front ends show for volumes while the keyring is locked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from usbsync_gui.core.config import DEFAULT_DRIVE_FOLDER, Config, DriveConfig, save_config
-from usbsync_gui.core.identity import SecretStore, make_token, token_matches
+from usbsync_gui.core.config import (
+    DEFAULT_DRIVE_FOLDER,
+    Config,
+    ConfigError,
+    DriveConfig,
+    config_text,
+    drive_name_problem,
+    save_config,
+)
+from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore, make_token, token_matches
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import identify_volumes
+from usbsync_gui.core.service import ConnectedVolume, identify_volumes, inspect_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
+from usbsync_gui.core.volumes import MarkerError, Volume, new_drive_id, read_marker, volume_at, write_marker
 from usbsync_gui.platform import probe_volume
+
+KEYRING_LOCKED = (
+    "keyring locked"  # ConnectedVolume.status of a registered drive's volume that cannot be checked
+)
+
+
+def identify_unverified(config: Config, volumes: list[Volume] | None = None) -> list[ConnectedVolume]:
+    """What :func:`identify_volumes` says when the identity secret cannot be read now (keyring locked): no
+    volume is a registered drive, so nothing is written to any. A volume whose marker names a registered drive
+    gets the status :data:`KEYRING_LOCKED` and a message saying so (its ``marker_id`` is left None: an
+    unchecked marker's claim is not trusted for anything); the others are as :func:`inspect_volumes` finds them
+    (``unknown``, ``unreadable marker``, ``marker of another installation``).
+
+    Args:
+        volumes: the volumes to inspect (default: every mounted one).
+    """
+    # A configuration without drives: no marker can verify, so no token is computed with a stand-in secret.
+    found = inspect_volumes(replace(config, drives=()), b"", volumes)
+    out = []
+    for cv in found:
+        drive = config.drive_by_id(cv.marker_id) if cv.marker_id else None
+        if drive is not None:
+            msg = (
+                f"looks like {drive.name}, but its marker cannot be checked while the keyring is locked: "
+                "nothing is written to it until the keyring is unlocked"
+            )
+            cv = replace(cv, status=KEYRING_LOCKED, marker_id=None, message=msg)
+        out.append(cv)
+    return out
 
 
 class RegistrationError(Exception):
@@ -43,6 +80,10 @@ def register_volume(
     The same volume keeps its drive id; a marker copied from another volume does not verify and gives a new
     drive; an existing drive's name moves that drive to this volume unless it is plugged in elsewhere now.
     """
+    problem = drive_name_problem(name)
+    if problem is not None:
+        raise RegistrationError(f"drive name {name!r} {problem}")
+    folder = folder.strip().strip("/\\")  # as the config parser reads it back
     mount = Path(mountpoint).expanduser()
     volume = volume_at(mount)
     if volume is None:
@@ -69,7 +110,10 @@ def register_volume(
             f"cannot read the volume ID of {volume.device} (needs blkid and read access to the device, or udev): "
             "usbsync binds a drive's identity to it"
         )
-    secret = SecretStore(paths.state_dir).secret()
+    try:
+        secret = SecretStore(paths.state_dir).secret()
+    except KeyringLocked as exc:
+        raise RegistrationError(LOCKED_MESSAGE) from exc
     drive_id = None
     if (
         existing
@@ -92,15 +136,19 @@ def register_volume(
                 )
             drive_id, rebound = other.id, True
         new_id = drive_id or new_drive_id()
-        try:
-            write_marker(volume.mountpoint, name, new_id, make_token(secret, new_id, info.uuid))
-        except OSError as exc:
-            raise RegistrationError(f"cannot write the marker on {mount}: {exc.strerror}") from exc
         old = config.drive_by_id(new_id)
         drive = DriveConfig(
             name, new_id, tuple(dict.fromkeys(categories)), folder, old.auto_eject if old else False
         )
         new = config.with_drive(drive)
+        try:
+            config_text(new, paths.config_file)  # before the marker: a config that would not load is not made
+        except ConfigError as exc:
+            raise RegistrationError(str(exc)) from exc
+        try:
+            write_marker(volume.mountpoint, name, new_id, make_token(secret, new_id, info.uuid))
+        except OSError as exc:
+            raise RegistrationError(f"cannot write the marker on {mount}: {exc.strerror}") from exc
         save_config(new, paths.config_file)
         with db.transaction():
             queued = db.enqueue_for_drive(drive.id, drive.categories)

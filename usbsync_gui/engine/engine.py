@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,8 +21,9 @@ from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.config import Category, Config, ConfigError, load_config
 from usbsync_gui.core.copier import DrainResult
-from usbsync_gui.core.identity import SecretStore
+from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
+from usbsync_gui.core.registration import identify_unverified
 from usbsync_gui.core.service import ConnectedVolume, identify_volumes, target_for
 from usbsync_gui.core.state import open_checked
 from usbsync_gui.core.units import human_bytes, plural
@@ -86,9 +88,18 @@ class Engine(QObject):
         self.db, self._rebuilt = open_checked(paths.state_db)
         if self._rebuilt:
             log.error("%s", self._rebuilt)
-        store = SecretStore(paths.state_dir)
-        self._secret = store.secret()
-        self._secret_where = store.where
+        # The identity secret is loaded on a thread of its own (a keyring can be locked, or slow to activate):
+        # everything starts without it, and volumes are not identified as registered drives until it is here.
+        self._secret_store = SecretStore(paths.state_dir)
+        self._secret: bytes | None = None
+        self._secret_where = "not loaded yet (asking the keyring)"
+        self._secret_waiter = UnlockWaiter(self._secret_store)
+        self._secret_handoff: tuple[bytes | None, str] = (None, "")  # set by the loader thread, then invoked
+        self._unverified_seen = (
+            False  # volumes were inspected without the secret: inspect again when it comes
+        )
+        self._secret_thread = threading.Thread(target=self._load_secret, name="usbsync-secret", daemon=True)
+        app.aboutToQuit.connect(self.stop_secret_loader)
         self.monitor = DriveMonitor(
             self._inspect, create_volume_events(app, self), config.volume_poll_s, self
         )
@@ -111,6 +122,7 @@ class Engine(QObject):
         self.paused = False
         # Extra commands for the channel (the tray app's "show"); returns None for commands it does not know.
         self.command_hook: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+        self._secret_thread.start()
 
     # -- life cycle -------------------------------------------------------------------------------------------
 
@@ -178,6 +190,7 @@ class Engine(QObject):
         for t in (self._rescan, self._beat, self._config_timer):
             t.stop()
         self.monitor.stop()
+        self.stop_secret_loader()
         for s in self._copy.values():
             s.worker.cancel.set()  # type: ignore[attr-defined]
         self._stop_watcher()
@@ -203,7 +216,11 @@ class Engine(QObject):
         return ok
 
     def _inspect(self, volumes: list[Volume]) -> list[ConnectedVolume]:
-        return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, self._secret)
+        secret = self._adopt_secret()
+        if secret is None:  # no token can be checked yet: no volume is a registered drive
+            self._unverified_seen = True
+            return identify_unverified(self.config, volumes)
+        return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, secret)
 
     # -- drives -----------------------------------------------------------------------------------------------
 
@@ -413,6 +430,7 @@ class Engine(QObject):
     def _log_summary(self) -> None:
         c = self.config
         log.info("usbsync starting: config %s", self.paths.config_file)
+        self._adopt_secret()
         log.info("drive identity secret: %s", self._secret_where)
         log.info("sources: %s", ", ".join(str(s) for s in c.sources))
 
@@ -464,3 +482,61 @@ class Engine(QObject):
         )
         self.heartbeat.emit(data)
         return data
+
+    # -- the identity secret, loaded off the engine's thread ----------------------------------------------------
+
+    def _load_secret(self) -> None:
+        """Loader thread: the secret now, or (keyring locked) once it is unlocked; handed back by queued calls.
+        Never prompts and never creates a secret while a system keyring exists (see :mod:`..core.identity`)."""
+        try:
+            try:
+                secret: bytes | None = self._secret_store.secret()
+            except KeyringLocked as exc:
+                self._secret_handoff = (None, str(exc))
+                QMetaObject.invokeMethod(self, "_on_keyring_locked", Qt.ConnectionType.QueuedConnection)
+                secret = self._secret_waiter.wait()
+        except OSError as exc:
+            log.error("cannot load the drive identity secret: %s; no drive is written to", exc)
+            return
+        if secret is None:  # stopped while waiting
+            return
+        self._secret_handoff = (secret, self._secret_store.where)
+        QMetaObject.invokeMethod(self, "_on_secret_loaded", Qt.ConnectionType.QueuedConnection)
+
+    @Slot()
+    def _on_keyring_locked(self) -> None:
+        if self._stopped or self._secret is not None:
+            return
+        why = self._secret_handoff[1]
+        self._secret_where = f"keyring locked ({why})"
+        log.warning("keyring locked: unlock your keyring; drives are not written until then (%s)", why)
+        with self.db.transaction():
+            self.db.set_notice(
+                "keyring_locked", "keyring locked: unlock your keyring; drives are not written until then"
+            )
+
+    def _adopt_secret(self) -> bytes | None:
+        """The secret, taking it from the loader's hand-off as soon as it is there (usually before the first
+        inspection: the queued :meth:`_on_secret_loaded` may still be on its way)."""
+        if self._secret is None and self._secret_handoff[0] is not None:
+            self._secret, self._secret_where = self._secret_handoff
+        return self._secret
+
+    @Slot()
+    def _on_secret_loaded(self) -> None:
+        if self._stopped:
+            return
+        was_locked = self._secret_where.startswith("keyring locked")
+        self._adopt_secret()
+        if was_locked:
+            log.info("keyring unlocked: drive identity secret: %s", self._secret_where)
+        with self.db.transaction():
+            self.db.clear_notice("keyring_locked")
+        if self._unverified_seen:
+            # Volumes seen without the secret were not identified: read them again, so waiting files go.
+            self._unverified_seen = False
+            self.monitor.set_inspector(self._inspect)
+
+    def stop_secret_loader(self) -> None:
+        """End a wait for the keyring (at quit; :meth:`stop` should call it too). Returns at once."""
+        self._secret_waiter.cancel()

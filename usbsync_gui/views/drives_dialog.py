@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from usbsync_gui.core.config import Config, DriveConfig, save_config
+from usbsync_gui.core.config import Config, ConfigError, DriveConfig, drive_name_problem, save_config
 from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import ConnectedVolume, identify_volumes
@@ -82,8 +82,11 @@ class DriveEditor(QDialog):
 
     @Slot()
     def _check(self) -> None:
+        problem = drive_name_problem(self.name.text().strip())
         if not self.name.text().strip():
             self.error.setText("Give the drive a name.")
+        elif problem is not None:
+            self.error.setText(f"The name {problem}.")
         elif not self.categories():
             self.error.setText("Choose at least one kind of file for it.")
         elif not self.folder.text().strip() or ".." in self.folder.text():
@@ -183,7 +186,11 @@ class DrivesDialog(QDialog):
         return self.ctx.config.drives[min(rows)]
 
     def _save(self, config: Config) -> None:
-        save_config(config, self.ctx.paths.config_file)
+        try:
+            save_config(config, self.ctx.paths.config_file)
+        except (ConfigError, OSError) as exc:  # nothing was written: say why, keep the dialog as it was
+            QMessageBox.warning(self, "usbsync", f"Not saved: {exc}")
+            return
         self.ctx.config = config
         self.refresh()
 

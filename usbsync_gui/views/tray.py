@@ -131,6 +131,7 @@ class TrayController(QObject):
         s.connected = connected
         s.missing_sources = [str(p) for p in config.sources if not p.is_dir()]
         s.paused = bool(engine and engine.paused)
+        s.keyring_locked = next((n.message for n in db.notices() if n.kind == "keyring_locked"), "")
         # Between two files of a batch no job may be "copying" for an instant: progress within the last
         # 2 s still means syncing, so the icon does not flicker to idle.
         if not counts["copying"] and time.monotonic() - self._last_progress > 2.0:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from usbsync_gui.core.config import Config, Rule, new_config, save_config
+from usbsync_gui.core.config import Config, Rule, default_drive_name, new_config, save_config
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.units import human_bytes
@@ -70,7 +70,7 @@ class DrivesPage(QWizardPage):
             vol.setFlags(vol.flags() & ~Qt.ItemFlag.ItemIsEditable)
             vol.setToolTip(v.mountpoint)
             self.table.setItem(i, 0, vol)
-            self.table.setItem(i, 1, QTableWidgetItem(label.title()))
+            self.table.setItem(i, 1, QTableWidgetItem(default_drive_name(label)))
             for j in range(len(categories)):
                 box = QTableWidgetItem()
                 box.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
