@@ -60,3 +60,11 @@ def test_wizard_default_name_from_a_non_ascii_label(usbsync, make_drive, qtbot, 
     usbsync("status")
     usbsync("sync-once")
     assert stick.files() == {"b.png": png_bytes(2)}
+
+
+def test_a_label_with_spaces_and_umlauts_is_read_as_written(usbsync, make_drive):
+    """blkid's export format escapes spaces with a backslash: the label must come back as written."""
+    stick = make_drive("ÄRZTE Briefe")
+    vols = usbsync.json("list-connected")["volumes"]
+    (vol,) = [v for v in vols if v["mountpoint"] == str(stick.mountpoint)]
+    assert vol["label"] == "ÄRZTE Briefe"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,16 +22,32 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 5.0
 
 
+_HEX_ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+
+
+def _udev_unescape(value: str) -> str:
+    """Decode udev's ``*_ENC`` form (``My\\x20Photos``: unsafe bytes as ``\\xNN``) to text."""
+    raw = _HEX_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), value.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
+
+
 def _blkid_probe(device: str) -> dict[str, str]:
+    """``UUID``, ``TYPE``, ``LABEL`` of ``device`` from the superblock (``blkid -p -o udev``). The label comes
+    from ``ID_FS_LABEL_ENC``: ``-o export`` writes non-ASCII bytes in ``M-`` notation and ``ID_FS_LABEL``
+    replaces spaces, so neither gives the label as written."""
     if not device.startswith("/dev/") or not os.access(device, os.R_OK) or shutil.which("blkid") is None:
         return {}
     try:
         out = subprocess.run(
-            ["blkid", "-p", "-o", "export", device], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
+            ["blkid", "-p", "-o", "udev", device], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S
         )
     except (OSError, subprocess.TimeoutExpired):
         return {}
-    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    udev = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    found = {"UUID": udev.get("ID_FS_UUID", ""), "TYPE": udev.get("ID_FS_TYPE", "")}
+    if "ID_FS_LABEL_ENC" in udev:
+        found["LABEL"] = _udev_unescape(udev["ID_FS_LABEL_ENC"])
+    return {k: v for k, v in found.items() if v}
 
 
 def _udev_uuid(device: str) -> str:
@@ -61,7 +78,7 @@ def _lsblk(device: str) -> dict[str, str]:
     for part in out.stdout.split('" '):
         if "=" in part:
             k, v = part.split("=", 1)
-            fields[k.strip()] = v.strip().strip('"')
+            fields[k.strip()] = _udev_unescape(v.strip().strip('"'))  # -P escapes as \\xNN too
     return {k: v for k, v in fields.items() if v}
 
 
