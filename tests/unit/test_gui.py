@@ -218,3 +218,38 @@ def test_tray_eject_menu_without_drives(paths, qtbot, qapp):
     finally:
         tray.close()
         db.close()
+
+
+def test_tray_shows_raised_notices_and_announces_each_once(paths, qtbot, qapp):
+    cfg = _config_with_drive(paths)
+    db = StateDB(paths.state_db)
+    sent = []
+    ctx = ViewContext(paths, cfg, db)
+    tray = TrayController(ctx, qapp, sender=lambda t, b: sent.append((t, b)) or True)
+    try:
+        tray.refresh()
+        assert tray.look.state == "idle"
+        with db.transaction():
+            db.set_notice("database_rebuilt", "the state database was damaged; set aside; rebuilt")
+        tray.refresh()
+        tray.notifications.flush(force=True)
+        # A rebuilt database is announced, not a lasting alarm.
+        assert sent == [
+            ("usbsync needs your attention", "the state database was damaged; set aside; rebuilt")
+        ]
+        assert tray.look.state == "idle"
+        with db.transaction():
+            db.set_notice("watching_incomplete", "watching incomplete: raise fs.inotify.max_user_watches")
+        tray.refresh()
+        tray.notifications.flush(force=True)
+        assert tray.look.state == "attention" and "fs.inotify.max_user_watches" in tray.look.tooltip
+        tray.refresh()
+        tray.notifications.flush(force=True)
+        assert len(sent) == 2  # each once
+        with db.transaction():
+            db.clear_notice("watching_incomplete")
+        tray.refresh()
+        assert tray.look.state == "idle"
+    finally:
+        tray.close()
+        db.close()

@@ -21,13 +21,14 @@ log = logging.getLogger(__name__)
 
 GROUP_WINDOW_S = 3.0
 MIN_INTERVAL_S = 60.0
-KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing")
+KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing", "problems")
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
     "safe_to_unplug": "{drive} is up to date",
     "drive_full": "{drive} is full",
     "failures": "Files could not be copied",
     "source_missing": "Source folder missing",
+    "problems": "usbsync needs your attention",
 }
 
 
@@ -107,7 +108,7 @@ class NotificationCenter:
         elif g.kind == "failures":
             body = f"{files} could not be copied" + (f": {g.lines[0]}" if g.lines else ".")
         else:
-            body = "; ".join(g.lines) or "A source folder is missing."
+            body = "; ".join(g.lines) or ("A source folder is missing." if g.kind == "source_missing" else "")
         return title, body
 
 

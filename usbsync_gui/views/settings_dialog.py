@@ -45,6 +45,7 @@ NOTIFICATION_LABELS = {
     "drive_full": "A drive is full",
     "failures": "Files could not be copied",
     "source_missing": "A source folder is missing",
+    "problems": "Something needs attention (keyring locked, watching incomplete, database rebuilt)",
 }
 
 

@@ -22,6 +22,10 @@ from usbsync_gui.views.settings_dialog import SettingsDialog
 from usbsync_gui.views.status_window import StatusWindow
 from usbsync_gui.views.tray_state import EngineStatus, TrayLook, tray_look
 
+# Notices that keep the icon at "attention" while raised; others (a rebuilt database) are announced once.
+ATTENTION_NOTICES = ("keyring_locked", "watching_incomplete")
+NOTICE_GRACE_S = 300.0
+
 log = logging.getLogger(__name__)
 
 
@@ -44,6 +48,8 @@ class TrayController(QObject):
         self._status = EngineStatus()
         self._prev_waiting: dict[str, int] = {}
         self._prev_failed = 0
+        # Notices raised before this start (older than a few minutes) were announced by an earlier run.
+        self._notices_seen_until = time.time() - NOTICE_GRACE_S
         self._last_progress = 0.0
         freedesktop = sender or freedesktop_sender()
         self._send = self._send_via(freedesktop)
@@ -131,7 +137,12 @@ class TrayController(QObject):
         s.connected = connected
         s.missing_sources = [str(p) for p in config.sources if not p.is_dir()]
         s.paused = bool(engine and engine.paused)
-        s.keyring_locked = next((n.message for n in db.notices() if n.kind == "keyring_locked"), "")
+        notices = db.notices()
+        s.notices = [n.message for n in notices if n.kind in ATTENTION_NOTICES]
+        for n in notices:  # each raised condition is announced once (a rebuilt database only this way)
+            if n.since > self._notices_seen_until:
+                self.notifications.event("problems", n.kind, n.message)  # grouped per notice kind
+        self._notices_seen_until = max([self._notices_seen_until, *(n.since for n in notices)])
         # Between two files of a batch no job may be "copying" for an instant: progress within the last
         # 2 s still means syncing, so the icon does not flicker to idle.
         if not counts["copying"] and time.monotonic() - self._last_progress > 2.0:

@@ -1,7 +1,8 @@
 """What the tray icon says at a glance, decided from the engine's figures (no widgets here).
 
-States, most urgent first: ``attention`` (the keyring is locked, failed jobs, a missing source folder), ``syncing`` (a copy in
-flight, with progress), ``waiting`` (files waiting for drives that are not plugged in), ``idle``.
+States, most urgent first: ``attention`` (a raised notice such as a locked keyring or incomplete watching,
+failed jobs, a missing source folder), ``syncing`` (a copy in flight, with progress), ``waiting`` (files
+waiting for drives that are not plugged in), ``idle``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class EngineStatus:
     copy_total: int = 0
     missing_sources: list[str] = field(default_factory=list)
     paused: bool = False
-    keyring_locked: str = ""  # the "keyring_locked" notice's message while the keyring is locked, else ""
+    notices: list[str] = field(default_factory=list)  # messages of raised notices that need the user
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class TrayLook:
 
 def tray_look(s: EngineStatus) -> TrayLook:
     """The icon state and tooltip for ``s``."""
-    if s.failed or s.missing_sources or s.keyring_locked:
-        parts = [s.keyring_locked] if s.keyring_locked else []
+    if s.failed or s.missing_sources or s.notices:
+        parts = list(s.notices)
         if s.failed:
             parts.append(f"{plural(s.failed, 'file')} could not be copied (see the queue)")
         for src in s.missing_sources:
