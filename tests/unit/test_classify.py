@@ -55,3 +55,18 @@ def test_empty_file_falls_back_to_extension(tmp_path, clf):
     p = tmp_path / "empty.pdf"
     p.write_bytes(b"")
     assert clf.classify(p).category == "documents"
+
+
+def test_classify_from_a_descriptor_reads_the_opened_file_not_the_name(tmp_path, clf):
+    import os
+
+    p = tmp_path / "x.bin"
+    p.write_bytes(pdf_bytes() + random.Random(4).randbytes(3 << 20))  # large: not read into memory
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        p.unlink()
+        p.write_bytes(png_bytes())  # the name now holds something else
+        r = clf.classify(p, fd=fd)
+    finally:
+        os.close(fd)
+    assert (r.category, r.mime) == ("documents", "application/pdf")

@@ -1,7 +1,11 @@
 import os
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.conftest import pdf_bytes, png_bytes
 from tests.unit.helpers import make_service
+from usbsync_gui.core.ingest import IngestStats
 
 
 def test_scan_queues_by_category_and_skips_unchanged(tmp_path):
@@ -57,3 +61,238 @@ def test_manifest_entries_refused_outside_and_missing_reported(tmp_path, caplog)
     assert "list.lst:4: refused ../secret.png: outside the source folders" in caplog.text
     assert svc.db.file_by_path(str(outside)) is None
     svc.close()
+
+
+# -- issue 7, item 2: a file is read only if its real path is inside a source folder's real path ---------------
+
+
+def _queued(svc) -> set[str]:
+    return {j.relpath for j in svc.db.next_jobs(svc.config.drives[0].id, 100)}
+
+
+def _refusal_lines(caplog, name: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("refused") and name in r.getMessage()
+    ]
+
+
+def test_links_leading_outside_are_refused_once_and_never_read(tmp_path, caplog):
+    svc, src, _ = make_service(tmp_path, categories=("images", "documents"))
+    secret = tmp_path / "home" / ".ssh" / "id_ed25519"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot for the stick\n")
+    outside_png = tmp_path / "elsewhere.png"
+    outside_png.write_bytes(png_bytes(7))
+    (src / "real.png").write_bytes(png_bytes(1))
+    (src / "notes.txt").symlink_to(secret)
+    (src / "passwd").symlink_to("/etc/passwd")
+    (src / "pic.png").symlink_to(outside_png)
+    (src / "alias.png").symlink_to(src / "real.png")  # stays inside: read under its own name
+    (src / "linked-dir").symlink_to(tmp_path / "home" / ".ssh")  # a folder link leading out
+    s = svc.scan()
+    assert _queued(svc) == {"real.png", "alias.png"}
+    for leak in ("notes.txt", "passwd", "pic.png"):
+        assert svc.db.file_by_path(str(src / leak)) is None, leak
+    assert svc.db.file_by_path(str(src / "alias.png")).relpath == "alias.png"
+    assert s.refused == 4
+    assert svc.db.refusal_count() == 4
+    for name in ("notes.txt", "passwd", "pic.png", "linked-dir"):
+        assert len(_refusal_lines(caplog, name)) == 1, name
+    assert "leads outside the source folders" in caplog.text
+
+    # Seen again by a rescan and by the watcher: still refused, not logged again.
+    caplog.clear()
+    s2 = svc.scan()
+    s3 = svc.ingest_paths([src / "notes.txt", src / "passwd"])
+    assert (s2.refused, s3.refused) == (4, 2) and not _refusal_lines(caplog, "")
+    assert svc.db.refusal_count() == 4
+
+    # The link replaced by a regular file: read, and off the list; a removed link is forgotten by the scan.
+    (src / "pic.png").unlink()
+    (src / "pic.png").write_bytes(png_bytes(8))
+    (src / "passwd").unlink()
+    svc.scan()
+    assert "pic.png" in _queued(svc)
+    assert svc.db.refusal_count() == 2
+    svc.close()
+
+
+def test_a_file_swapped_for_a_link_after_the_check_is_not_read(tmp_path):
+    svc, src, _ = make_service(tmp_path)
+    outside = tmp_path / "elsewhere.png"
+    outside.write_bytes(png_bytes(7))
+    p = src / "a.png"
+    p.write_bytes(png_bytes(1))
+    stats = IngestStats()
+    todo = svc.ingestor._needs_work(str(p), stats, False, 0.0, False)
+    assert todo is not None
+    p.unlink()
+    p.symlink_to(outside)  # between the cheap check and the read
+    with svc.db.transaction():
+        svc.ingestor._record(todo, svc.ingestor._analyse(todo), stats)
+    assert svc.db.file_by_path(str(p)) is None and stats.refused == 1
+    svc.close()
+
+
+def test_source_folder_reached_through_a_link_keeps_manifest_entries_inside(tmp_path, caplog):
+    """Fedora Silverblue: /home -> /var/home. The source as configured goes through a link."""
+    real_home = tmp_path / "var" / "home"
+    (real_home / "out").mkdir(parents=True)
+    (tmp_path / "home-link").symlink_to(real_home)
+    src = tmp_path / "home-link" / "out"
+    svc, _, _ = make_service(tmp_path, sources=(src,))
+    (src / "a.png").write_bytes(png_bytes(1))
+    (src / "keep.tmp").write_bytes(png_bytes(2))
+    (src / "b.tmp").write_bytes(png_bytes(3))
+    (src / "list.lst").write_text(f"keep.tmp\n{real_home / 'out' / 'b.tmp'}\n")
+    s = svc.scan()
+    assert s.refused == 0, caplog.text
+    assert _queued(svc) == {"a.png", "keep.tmp", "b.tmp"}
+    assert svc.db.file_by_path(str(src / "b.tmp")) is not None  # recorded under the folder as configured
+    svc.close()
+
+
+# -- issue 7, item 4: one bad input never stops the others -------------------------------------------------------
+
+
+def test_a_name_that_is_not_utf8_does_not_stop_its_batch(tmp_path, caplog, capsys):
+    svc, src, _ = make_service(tmp_path)
+    bad = os.fsdecode(b"caf\xe9-\xff.png")  # Latin-1 bytes: not valid UTF-8
+    for name in ("a.png", bad, "z.png"):
+        (src / name).write_bytes(png_bytes(len(name)))
+    s = svc.scan()
+    assert _queued(svc) == {"a.png", bad, "z.png"}
+    assert s.errors == 0
+    assert svc.db.file_by_path(str(src / bad)).relpath == bad  # the original name, losslessly
+    assert svc.scan().unchanged == 3  # and every rescan is fine too
+    assert "Logging error" not in capsys.readouterr().err
+    csv_text = (svc.paths.log_dir / "file_operations.csv").read_text(encoding="utf-8")
+    assert "caf\ufffd-\ufffd.png" in csv_text
+    svc.close()
+
+
+def test_an_exception_on_one_file_is_logged_and_the_batch_goes_on(tmp_path, caplog, monkeypatch):
+    svc, src, _ = make_service(tmp_path)
+    for name in ("a.png", "boom.png", "z.png"):
+        (src / name).write_bytes(png_bytes(len(name)))
+    real = svc.classifier.classify
+
+    def classify(path, *a, **kw):
+        if os.path.basename(path) == "boom.png":
+            raise RuntimeError("libmagic fell over")
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(svc.classifier, "classify", classify)
+    s = svc.scan()
+    assert _queued(svc) == {"a.png", "z.png"}
+    assert s.errors == 1
+    lines = [r.getMessage() for r in caplog.records if "boom.png" in r.getMessage()]
+    assert len(lines) == 1 and "libmagic fell over" in lines[0]
+    svc.close()
+
+
+def test_manifest_lines_with_nul_or_odd_bytes_are_refused_alone(tmp_path, caplog):
+    svc, src, _ = make_service(tmp_path)
+    latin = os.fsdecode(b"caf\xe9.tmp")
+    for name in ("one.tmp", latin, "three.tmp"):
+        (src / name).write_bytes(png_bytes(len(name)))
+    (src / "list.lst").write_bytes(
+        b"one.tmp\r\nbad\x00name.tmp\ncaf\xe9.tmp\n\xff\xfe\x00\x01\n../outside.png\nthree.tmp"
+    )
+    s = svc.scan()
+    assert _queued(svc) == {"one.tmp", latin, "three.tmp"}
+    assert s.refused == 3
+    assert "list.lst:2: refused" in caplog.text and "list.lst:4: refused" in caplog.text
+    assert "list.lst:5: refused ../outside.png: outside the source folders" in caplog.text
+    svc.close()
+
+
+def test_fifos_and_sockets_are_skipped_with_one_line_and_never_block(tmp_path, caplog):
+    import socket
+    import threading
+    import time
+
+    svc, src, _ = make_service(tmp_path)
+    fifo = src / "pipe.png"
+    os.mkfifo(fifo)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock.png"))
+    (src / "a.png").write_bytes(png_bytes(1))
+    (src / "list.lst").write_text("pipe.png\n")
+    finished = threading.Event()
+
+    def unblock() -> None:  # should a reader block on the FIFO, open it as a writer so the test ends
+        if not finished.wait(15):
+            fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+            os.close(fd)
+
+    guard = threading.Thread(target=unblock)
+    guard.start()
+    t0 = time.monotonic()
+    try:
+        svc.scan()
+        svc.ingest_paths([fifo])
+    finally:
+        finished.set()
+        guard.join()
+        sock.close()
+    assert time.monotonic() - t0 < 10, "ingest blocked on a FIFO"
+    assert _queued(svc) == {"a.png"}
+    assert len(_refusal_lines(caplog, "pipe.png")) == 1
+    assert len(_refusal_lines(caplog, "sock.png")) == 1
+    svc.close()
+
+
+_name_bytes = st.binary(min_size=1, max_size=40).filter(
+    lambda b: b"/" not in b and b"\0" not in b and b not in (b".", b"..") and not b.endswith(b".lst")
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_name_bytes, min_size=1, max_size=6, unique=True))
+def test_any_name_linux_allows_is_ingested(tmp_path_factory, names):
+    tmp = tmp_path_factory.mktemp("names")
+    svc, src, _ = make_service(tmp, include=("*",), exclude=())
+    for i, raw in enumerate(names):
+        with open(os.path.join(os.fsencode(src), raw), "wb") as fh:
+            fh.write(png_bytes(i))
+    s = svc.scan()
+    assert s.errors == 0 and s.seen == len(names)
+    assert {os.fsencode(r) for r in _queued(svc)} == set(names)
+    svc.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300))
+def test_any_manifest_content_never_aborts_the_scan(tmp_path_factory, content):
+    tmp = tmp_path_factory.mktemp("lst")
+    svc, src, _ = make_service(tmp)
+    (src / "a.png").write_bytes(png_bytes(1))
+    (src / "x.lst").write_bytes(content)
+    s = svc.scan()
+    assert "a.png" in _queued(svc) and s.errors == 0
+    svc.close()
+
+
+def test_logging_and_audit_never_raise_on_undecodable_names(tmp_path, capsys):
+    import logging
+
+    from usbsync_gui.core.audit import AuditLog, setup_logging
+
+    bad = os.fsdecode(b"/out/\xff\xfe.png")
+    setup_logging(tmp_path / "logs")
+    try:
+        logging.getLogger("usbsync_gui.test").warning("cannot read %s", bad)
+        audit = AuditLog(tmp_path / "logs" / "ops.csv")
+        audit.record("queued", bad, bad, "Photos", 1, "", error=f"about {bad}")
+        audit.close()
+    finally:
+        for h in list(logging.getLogger("usbsync_gui").handlers):
+            logging.getLogger("usbsync_gui").removeHandler(h)
+            h.close()
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert "cannot read /out/" in (tmp_path / "logs" / "file_watcher.log").read_text(encoding="utf-8")
+    assert (tmp_path / "logs" / "ops.csv").read_text(encoding="utf-8").count("\ufffd\ufffd.png") == 3

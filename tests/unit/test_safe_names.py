@@ -70,3 +70,31 @@ def test_numbered_names_stay_within_limits(name):
     for rules in (WINDOWS_FAMILY, POSIX_FAMILY):
         n = numbered(safe_component(name, rules), 12, rules)
         assert rules.size(n) <= rules.max_name
+
+
+_undecodable = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8"),
+        st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF, categories=["Cs"]),
+    ),
+    min_size=1,
+    max_size=300,
+)
+
+
+@given(_undecodable)
+def test_names_that_are_not_utf8_become_valid_unicode_on_every_filesystem(name):
+    """A Linux name that is not valid UTF-8 arrives as a str with lone surrogates (PEP 383)."""
+    for rules in (WINDOWS_FAMILY, POSIX_FAMILY):
+        s = safe_component(name, rules)
+        s.encode("utf-8")  # strict: no lone surrogate left
+        s.encode("utf-16-le")
+        assert rules.size(s) <= rules.max_name
+        assert safe_relpath(f"dir/{name}", rules).encode("utf-8")
+
+
+def test_undecodable_bytes_become_underscores():
+    import os
+
+    assert safe_component(os.fsdecode(b"caf\xe9.png"), POSIX_FAMILY) == "caf_.png"
+    assert safe_component(os.fsdecode(b"\xff\xfe.png")) == "__.png"

@@ -91,3 +91,59 @@ def test_flood_of_20000_files_loses_none(tmp_path, qtbot, qapp):
     finally:
         assert engine.stop()
         db.close()
+
+
+_LIMIT_SCRIPT = r"""
+import json, os, sys
+from PySide6.QtCore import QCoreApplication, QTimer
+from usbsync_gui.engine import watcher as w
+
+def set_limit(n):
+    with open("/proc/sys/user/max_inotify_watches", "w") as fh:
+        fh.write(str(n))
+
+src = sys.argv[1]
+set_limit(8)
+app = QCoreApplication([])
+sw = w.SourceWatcher([src], stability_window_s=0.3)
+sw._retry_s = 0.5
+seen = {"incomplete": [], "complete": 0, "ready": []}
+sw.watching_incomplete.connect(lambda msg, folders: seen["incomplete"].append([msg, folders]))
+sw.watching_complete.connect(lambda: seen.__setitem__("complete", seen["complete"] + 1))
+sw.files_ready.connect(lambda paths: seen["ready"].extend(paths))
+sw.start()
+QTimer.singleShot(1500, lambda: set_limit(1000))  # the user raises the limit
+QTimer.singleShot(3500, app.quit)
+app.exec()
+still = sw._unwatched_in([src])
+sw.stop()
+print(json.dumps({**seen, "still": sorted(still)}))
+"""
+
+
+def test_watch_limit_detected_rescanned_and_healed(tmp_path):
+    """A real lowered inotify limit, in a user namespace of its own (the machine's limit is not touched)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare for a user namespace with its own inotify limit")
+    src = tmp_path / "out"
+    for i in range(20):
+        (src / f"d{i:02d}").mkdir(parents=True)
+    p = subprocess.run(
+        ["unshare", "--user", "--map-root-user", sys.executable, "-c", _LIMIT_SCRIPT, str(src)],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert p.returncode == 0, p.stderr
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    message, folders = seen["incomplete"][0]
+    assert "fs.inotify.max_user_watches = 8" in message
+    assert len(folders) == 21 - 8  # the source and its 20 folders, 8 watches
+    assert set(folders) <= set(seen["ready"])  # handed over to be scanned
+    assert seen["complete"] == 1 and seen["still"] == []  # watched whole once the limit was raised

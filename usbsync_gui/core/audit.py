@@ -3,6 +3,11 @@
 * ``file_watcher.log``: human-readable, rotating (5 files of 5 MiB), standard levels.
 * ``file_operations.csv``: one row per file operation with the columns of :data:`AUDIT_COLUMNS`; opened in
   append mode, a header written when the file is new. Safe to call from several threads.
+
+Neither ever raises on a file name that is not valid UTF-8 (a Linux name decoded with ``surrogateescape``,
+PEP 383): the audit log writes names as :func:`~usbsync_gui.core.fs_text.for_display` shows them (undecodable
+bytes as U+FFFD), and every log handler encodes with ``errors="backslashreplace"``, so a message that still
+holds such a name shows its bytes as ``\udcff`` instead of failing with a "--- Logging error ---" traceback.
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ import logging
 import logging.handlers
 import sys
 import threading
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
+
+from usbsync_gui.core.fs_text import for_display
 
 LOG_FILE = "file_watcher.log"
 AUDIT_FILE = "file_operations.csv"
@@ -41,15 +50,25 @@ def setup_logging(log_dir: Path, level: int = logging.INFO, console: bool = True
         h.close()
     root.setLevel(level)
     fh = logging.handlers.RotatingFileHandler(
-        log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8"
+        log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8", errors="backslashreplace"
     )
     fh.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(fh)
     if console:
-        sh = logging.StreamHandler(sys.stderr)
+        sh = logging.StreamHandler(_tolerant(sys.stderr))
         sh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         root.addHandler(sh)
     root.propagate = False
+
+
+def _tolerant(stream: TextIO) -> TextIO:
+    """``stream`` set to ``errors="backslashreplace"`` where it can be (CPython's stderr already is; a
+    replaced ``sys.stderr`` may not be)."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None and getattr(stream, "errors", None) != "backslashreplace":
+        with suppress(ValueError, OSError):  # a stream that cannot be reconfigured now: kept as it is
+            reconfigure(errors="backslashreplace")
+    return stream
 
 
 class AuditLog:
@@ -60,7 +79,8 @@ class AuditLog:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or path.stat().st_size == 0
-        self._fh = open(path, "a", newline="", encoding="utf-8")  # noqa: SIM115 - lives as long as the log
+        # Open as long as the log is; backslashreplace as a second guard behind for_display in record().
+        self._fh = open(path, "a", newline="", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         self._writer = csv.writer(self._fh)
         if new:
             self._writer.writerow(AUDIT_COLUMNS)
@@ -78,17 +98,19 @@ class AuditLog:
         status: str = "ok",
         error: str = "",
     ) -> None:
+        """Append one row. Paths and texts may hold undecodable bytes (PEP 383): written as
+        :func:`~usbsync_gui.core.fs_text.for_display` shows them."""
         row = (
             datetime.now(UTC).isoformat(timespec="milliseconds"),
             operation,
-            source,
-            destination,
-            drive,
+            for_display(source),
+            for_display(destination),
+            for_display(drive),
             "" if size_bytes is None else size_bytes,
             blake3,
             "" if duration_ms is None else f"{duration_ms:.1f}",
             status,
-            error,
+            for_display(error),
         )
         with self._lock:
             self._writer.writerow(row)

@@ -20,6 +20,7 @@ from pathlib import Path, PurePath
 from types import ModuleType
 
 from usbsync_gui.core.config import Category, Rule
+from usbsync_gui.core.fs_text import for_display
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ UNKNOWN_MIME = "application/octet-stream"
 # MIME types that say "nothing specific about this content".
 _UNINFORMATIVE = {UNKNOWN_MIME, "inode/x-empty", "application/x-empty", ""}
 # Containers that many specific formats are built on; the extension may refine them.
+# libmagic 5.44's default MAGIC_PARAM_BYTES_MAX: what it reads of a file at most.
+MAGIC_HEAD_BYTES = 7 << 20
 _GENERIC_CONTAINERS = {"application/zip", "application/x-ole-storage", "application/cdfv2", "text/xml"}
 
 _magic: ModuleType | None
@@ -92,11 +95,15 @@ class Classifier:
             Classifier._warned_no_magic = True
             log.warning("libmagic is not available (%s): classifying by file extension only", _MAGIC_ERROR)
 
-    def mime_of(self, path: Path | str, content: bytes | None = None) -> str:
+    def mime_of(self, path: Path | str, content: bytes | None = None, fd: int | None = None) -> str:
         """The MIME type libmagic reads from the file's content, or ``application/octet-stream``.
 
         ``content``, when given, is the whole file already read by the caller (small files): libmagic reads it
         from memory instead of opening the file again. For a whole file this gives the same answer.
+        ``fd``, when given (and no ``content``), is a descriptor the caller opened on the file
+        (:meth:`~usbsync_gui.core.source_paths.SourceFolders.open`): libmagic reads from it and ``path`` is
+        only named in messages, so a name that has become a link in the meantime is not followed. The
+        descriptor's offset is not kept.
         """
         if _magic is None:
             return UNKNOWN_MIME
@@ -107,9 +114,15 @@ class Classifier:
         try:
             if content is not None:
                 return str(m.from_buffer(content) if content else "inode/x-empty").lower()
+            if fd is not None:
+                if hasattr(m, "from_descriptor"):
+                    return str(m.from_descriptor(fd)).lower()
+                # python-magic before 0.4.18: the first bytes, as much as libmagic reads of a file by default
+                head = os.pread(fd, MAGIC_HEAD_BYTES, 0)
+                return str(m.from_buffer(head) if head else "inode/x-empty").lower()
             return str(m.from_file(str(path))).lower()
         except (OSError, _magic.MagicException) as exc:
-            log.debug("libmagic could not read %s: %s", path, exc)
+            log.debug("libmagic could not read %s: %s", for_display(os.fspath(path)), exc)
             return UNKNOWN_MIME
 
     def by_extension(self, name: str) -> str | None:
@@ -130,14 +143,19 @@ class Classifier:
         return None
 
     def classify(
-        self, path: Path | str, relpath: str | None = None, content: bytes | None = None
+        self,
+        path: Path | str,
+        relpath: str | None = None,
+        content: bytes | None = None,
+        fd: int | None = None,
     ) -> Classification:
         """Classify ``path``; ``relpath`` is its path relative to the source folder (for rules); ``content``
-        the whole file if the caller has read it already."""
+        the whole file if the caller has read it already; ``fd`` a descriptor open on it to read from
+        instead of opening ``path`` (see :meth:`mime_of`)."""
         name = os.path.basename(path)
         rel = relpath if relpath is not None else name
         ruled = self.by_rule(rel)
-        mime = self.mime_of(path, content)
+        mime = self.mime_of(path, content, fd)
         if ruled is not None:
             return Classification(ruled, mime, "rule")
         by_ext = self.by_extension(name)

@@ -49,3 +49,27 @@ def hash_file(path: Path | str, drop_cache: bool = False) -> str:
                 break
             h.update(view[:n])
         return h.hexdigest()
+
+
+BIG_CHUNK = 8 << 20  # large files: blake3's threads need big updates to help
+
+
+def hash_fd(fd: int) -> str:
+    """BLAKE3 hex digest of the whole file open at descriptor ``fd`` (read from offset 0; the offset is left
+    at the end). The caller keeps and closes ``fd``. Raises OSError.
+
+    Reads with ``read`` rather than ``mmap``: a source file truncated while it is hashed then reads short
+    instead of killing the process with SIGBUS.
+    """
+    os.lseek(fd, 0, os.SEEK_SET)
+    size = os.fstat(fd).st_size
+    big = size >= MMAP_THRESHOLD
+    h = blake3.blake3(max_threads=blake3.blake3.AUTO) if big else blake3.blake3()
+    buf, view = chunk_buffer(BIG_CHUNK if big else CHUNK, slot=7)
+    with open(fd, "rb", buffering=0, closefd=False) as fh:
+        while True:
+            n = fh.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return h.hexdigest()

@@ -2,12 +2,28 @@
 
 A file is ingested when it is new or its (size, mtime) changed since it was last recorded: it is classified,
 hashed with BLAKE3, recorded, and each registered drive that holds its category gets a job. Unchanged files
-cost one ``stat`` and one indexed lookup, so the periodic rescan is cheap.
+cost one ``lstat`` and one indexed lookup, so the periodic rescan is cheap.
+
+Where files are read: every path (scan, the watcher's paths, manifest entries, a re-ingest after a change) is
+located and opened through :class:`~usbsync_gui.core.source_paths.SourceFolders`: a file is read only if its
+real path is inside a source folder's real path. A symbolic link that leads elsewhere
+(``notes.txt -> ~/.ssh/id_ed25519``), a FIFO, socket or device, and a file that cannot be read are
+*refused*: recorded with :meth:`StateDB.refuse` (logged once, counted in ``usbsync status``), and forgotten
+again when the path later holds a readable regular file or is gone. Content is classified and hashed from
+the descriptor that was checked, never by opening the name again. A link that stays inside the sources is
+read under its own name.
+
+One bad input never stops the others: each file is handled on its own (an exception is logged in one line
+naming the file, and the batch goes on), and any name Linux allows is ingested, including names that are not
+valid UTF-8 (held as ``surrogateescape`` strings, PEP 383; the database stores them losslessly, logs and the
+audit CSV show them with :func:`~usbsync_gui.core.fs_text.for_display`).
 
 Manifests: a ``*.lst`` file in a source folder lists files to sync, one per line, relative to the ``.lst``'s
-folder or absolute; lines starting with ``#`` are comments (a ``#`` inside a name is part of it). Listed files are synced even when the include/exclude patterns
-would skip them (the list is an explicit request). Entries that resolve outside every source folder are
-refused and logged; missing entries are reported; neither stops the rest.
+folder or absolute; lines starting with ``#`` are comments (a ``#`` inside a name is part of it). Lines are
+bytes decoded as file names are (UTF-8 with ``surrogateescape``). Listed files are synced even when the
+include/exclude patterns would skip them (the list is an explicit request). An entry whose real path is
+outside every source folder, or a line that cannot name a file (a NUL byte), is refused alone and logged
+with ``file:line``; missing entries are reported; neither stops the rest.
 """
 
 from __future__ import annotations
@@ -16,11 +32,13 @@ import fnmatch
 import logging
 import os
 import re
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from blake3 import blake3
@@ -28,8 +46,10 @@ from blake3 import blake3
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.classify import Classification, Classifier
 from usbsync_gui.core.config import Config
-from usbsync_gui.core.hashing import hash_file
-from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.fs_text import for_display
+from usbsync_gui.core.hashing import hash_fd
+from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders, file_kind
+from usbsync_gui.core.state import StateDB, is_damage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +58,7 @@ SMALL_FILE = 1 << 20  # files up to 1 MiB are read once into memory for classifi
 COMMIT_EVERY = 500  # files per transaction: bounded memory for the WAL, few fsyncs
 # Classification (libmagic through ctypes) and BLAKE3 release the GIL, so a few threads use every core.
 ANALYSE_THREADS = max(2, min(8, os.cpu_count() or 2))
+MAX_MANIFEST = 64 << 20  # bytes of a .lst read at most: a list, not a data file
 
 
 @dataclass(frozen=True)
@@ -49,9 +70,15 @@ class _Todo:
     mtime_ns: int
 
 
+# What analysing one file gave: (classification, BLAKE3 hex), None when it changed while read, or the error.
+_Outcome = tuple[Classification, str] | Exception | None
+
+
 @dataclass
 class IngestStats:
-    """What a scan or batch did. ``fresh`` holds files still being written (modified within the window)."""
+    """What a scan or batch did. ``fresh`` holds files still being written (modified within the window).
+    ``refused``: paths not read (a link leading outside the source folders, not a regular file, unreadable)
+    and manifest lines refused; ``errors``: anything else that went wrong with one file."""
 
     seen: int = 0
     new_or_changed: int = 0
@@ -91,6 +118,25 @@ def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in pats), flags)
 
 
+def _fatal(exc: BaseException) -> bool:
+    """True for errors of the database or the process, not of one file: these stop the batch (rolled back,
+    nothing recorded half) instead of being logged once per file."""
+    return isinstance(exc, MemoryError | sqlite3.OperationalError | sqlite3.InternalError) or is_damage(exc)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd`` (from its current offset)."""
+    parts: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
 class Ingestor:
     """Scan and ingest files for one configuration. Uses the caller's :class:`StateDB` (one per thread)."""
 
@@ -99,22 +145,22 @@ class Ingestor:
         self.config = config
         self.classifier = classifier
         self.audit = audit
-        self.roots = sorted((Path(os.path.abspath(s)) for s in config.sources), key=lambda p: -len(p.parts))
-        self._root_strs = [str(r) for r in self.roots]
+        self.sources = SourceFolders(config.sources)
+        self.roots = self.sources.roots
         self._include = _compile(config.include)
         self._exclude = _compile(config.exclude)
         self._executor: ThreadPoolExecutor | None = None
+        # Paths on the refusal list (as of the last top-level call), so a path found readable again is taken
+        # off it without a write per file.
+        self._refused: set[str] = set()
         self.on_batch: Callable[[], None] | None = None  # called after each committed batch (any thread)
 
     # -- filtering --------------------------------------------------------------------------------------------
 
     def root_of(self, path: Path | str) -> Path | None:
         """The (deepest) source folder that contains ``path`` (absolute), or None."""
-        s = os.fspath(path)
-        for root, root_s in zip(self.roots, self._root_strs, strict=True):
-            if s == root_s or s.startswith(root_s + os.sep):
-                return root
-        return None
+        where = self.sources.locate(path)
+        return where.root if where is not None else None
 
     def wanted(self, relpath: str) -> bool:
         """Include/exclude patterns (fnmatch syntax), tried against the bare name and the relative path."""
@@ -126,86 +172,145 @@ class Ingestor:
         excluded = exc is not None and (exc.match(name) is not None or exc.match(relpath) is not None)
         return included and not excluded
 
+    # -- refusals ---------------------------------------------------------------------------------------------
+
+    def _load_refused(self) -> None:
+        """Read the refusal list (one COUNT when it is empty, as it nearly always is)."""
+        n = self.db.refusal_count()
+        self._refused = {p for p, _ in self.db.refusals(limit=n)} if n else set()
+
+    def _refuse(self, path: str, reason: str, stats: IngestStats, quiet: bool = False) -> None:
+        """``path`` is not read, for ``reason``: recorded, counted, logged and audited the first time only
+        (``quiet``: recorded only, the caller has said it)."""
+        stats.refused += 1
+        self._refused.add(path)
+        if self.db.refuse(path, reason) and not quiet:
+            log.warning("refused %s: %s", for_display(path), reason)
+            if self.audit:
+                self.audit.record("refused", path, status="refused", error=reason)
+
+    def _readable(self, path: str) -> None:
+        """``path`` is a readable regular file inside the sources (again): no longer refused."""
+        if path in self._refused:
+            self._refused.discard(path)
+            self.db.unrefuse(path)
+            log.info("%s is read again", for_display(path))
+
+    def _prune_refusals(self) -> None:
+        """Forget refusals of paths that are gone or no longer in a source folder (after a full scan)."""
+        self._load_refused()
+        for path in list(self._refused):
+            if self.sources.locate(path) is None or not os.path.lexists(path):
+                self._refused.discard(path)
+                self.db.unrefuse(path)
+
     # -- one file ---------------------------------------------------------------------------------------------
 
     def _needs_work(
         self, path: Path | str, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
     ) -> _Todo | None:
-        """Cheap checks (patterns, stat, one indexed lookup). Returns what must be classified and hashed."""
-        spath = os.fspath(path)
-        root = self.root_of(spath)
-        if root is None:
+        """Cheap checks (where it is, patterns, lstat, one indexed lookup). Returns what must be classified and
+        hashed. A symbolic link has its real path checked here (links are rare, so this stays cheap); the
+        read itself (:meth:`SourceFolders.open`) checks again whatever the name is."""
+        where = self.sources.locate(path)
+        if where is None:
             return None
-        relpath = spath[len(str(root)) + 1 :].replace(os.sep, "/")
+        spath, relpath = where.path, where.relpath
         if not forced and not self.wanted(relpath):
             return None
         try:
-            st = os.stat(spath)
+            st = os.lstat(spath)
+            if stat.S_ISLNK(st.st_mode):
+                self.sources.real_path(spath)  # raises Refused when it leads outside
+                st = os.stat(spath)
         except FileNotFoundError:
+            return None  # gone, or a link to nothing
+        except Refused as exc:
+            self._refuse(spath, exc.reason, stats)
             return None
         except OSError as exc:
-            stats.errors += 1
-            log.warning("cannot read %s: %s", path, exc.strerror)
+            self._refuse(spath, f"cannot read it: {exc.strerror or exc}", stats)
+            return None
+        if stat.S_ISDIR(st.st_mode):
             return None
         if not stat.S_ISREG(st.st_mode):
+            self._refuse(spath, f"not a regular file ({file_kind(st.st_mode)})", stats)
             return None
         stats.seen += 1
         if not recheck and self.db.file_stat(spath) == (st.st_size, st.st_mtime_ns):
             stats.unchanged += 1
+            self._readable(spath)
             return None
         if min_age_s > 0 and time.time() - st.st_mtime < min_age_s:
             stats.fresh.append(Path(spath))
             return None
-        return _Todo(spath, root, relpath, st.st_size, st.st_mtime_ns)
+        return _Todo(spath, where.root, relpath, st.st_size, st.st_mtime_ns)
 
-    def _analyse(self, todo: _Todo) -> tuple[Classification, str] | OSError | None:
-        """Classify and hash (no database: runs on pool threads; libmagic and BLAKE3 release the GIL).
-        Returns None when the file changed while being read (still being written)."""
+    def _analyse(self, todo: _Todo) -> _Outcome:
+        """Classify and hash from one checked descriptor (no database: runs on pool threads; libmagic and
+        BLAKE3 release the GIL). Returns None when the file changed while being read (still being written),
+        or the exception that stopped it: never raises."""
+        try:
+            fd = self.sources.open(todo.path)
+        except Exception as exc:
+            return exc
         try:
             if todo.size <= SMALL_FILE:
                 # One read serves both libmagic and BLAKE3.
-                with open(todo.path, "rb") as fh:
-                    content = fh.read(SMALL_FILE + 1)
+                content = _read_all(fd, SMALL_FILE + 1)
                 klass = self.classifier.classify(todo.path, todo.relpath, content)
                 digest = blake3(content).hexdigest()
             else:
-                klass = self.classifier.classify(todo.path, todo.relpath)
-                digest = hash_file(todo.path)
-            st = os.stat(todo.path)
-        except OSError as exc:
+                klass = self.classifier.classify(todo.path, todo.relpath, fd=fd)
+                digest = hash_fd(fd)
+            st = os.fstat(fd)
+        except Exception as exc:
             return exc
+        finally:
+            os.close(fd)
         if (st.st_size, st.st_mtime_ns) != (todo.size, todo.mtime_ns):
             return None
         return klass, digest
 
-    def _analyse_many(self, todos: list[_Todo]) -> list[tuple[Classification, str] | OSError | None]:
+    def _analyse_many(self, todos: list[_Todo]) -> list[_Outcome]:
         return [self._analyse(t) for t in todos]
 
-    def _record(
-        self, todo: _Todo, outcome: tuple[Classification, str] | OSError | None, stats: IngestStats
-    ) -> None:
+    def _record(self, todo: _Todo, outcome: _Outcome, stats: IngestStats) -> None:
         path, relpath = todo.path, todo.relpath
         if isinstance(outcome, FileNotFoundError):
             return
+        if isinstance(outcome, Refused):
+            self._refuse(path, outcome.reason, stats)
+            return
+        if isinstance(outcome, NotRegularFile):
+            self._refuse(path, outcome.kind, stats)
+            return
         if isinstance(outcome, OSError):
+            self._refuse(path, f"cannot read it: {outcome.strerror or outcome}", stats)
+            return
+        if isinstance(outcome, Exception):
+            if _fatal(outcome):
+                raise outcome
             stats.errors += 1
-            log.warning("cannot read %s: %s", path, outcome.strerror)
+            log.warning("cannot ingest %s: %s: %s", for_display(path), type(outcome).__name__, outcome)
             return
         if outcome is None:
             stats.fresh.append(Path(path))  # changed while we read it: still being written
             return
         klass, digest = outcome
+        self._readable(path)
         file_id, changed = self.db.upsert_file(
             path, str(todo.root), relpath, todo.size, todo.mtime_ns, digest, klass.mime, klass.category
         )
         stats.new_or_changed += 1
+        shown = for_display(relpath)
         if klass.category is None:
             stats.unclassified += 1
-            log.info("no category for %s (%s): not synced", relpath, klass.mime)
+            log.info("no category for %s (%s): not synced", shown, klass.mime)
             return
         drives = [d.id for d in self.config.drives_for(klass.category)]
         if not drives:
-            log.info("%s is %s, but no drive holds that category yet", relpath, klass.category)
+            log.info("%s is %s, but no drive holds that category yet", shown, klass.category)
             return
         queued = self.db.enqueue(file_id, drives, digest, todo.size)
         if queued:
@@ -214,7 +319,7 @@ class Ingestor:
             stats.drives_with_work.update(drives)
             log.debug(
                 "queued %s (%s, %s, by %s) for %d drive(s)",
-                relpath,
+                shown,
                 klass.category,
                 klass.mime,
                 klass.reason,
@@ -224,7 +329,43 @@ class Ingestor:
                 names = ",".join(d.name for d in self.config.drives if d.id in drives)
                 self.audit.record("queued", path, "", names, todo.size, digest, status="pending")
         elif changed:
-            log.debug("%s changed but its content is already delivered", relpath)
+            log.debug("%s changed but its content is already delivered", shown)
+
+    def _record_one(self, todo: _Todo, outcome: _Outcome, stats: IngestStats) -> None:
+        """:meth:`_record` in a savepoint of the caller's transaction: a file that fails half-way leaves
+        nothing recorded (never a file row without its jobs), and the others go on."""
+        conn = self.db.conn
+        conn.execute("SAVEPOINT ingest_one")
+        try:
+            self._record(todo, outcome, stats)
+        except Exception:
+            conn.execute("ROLLBACK TO ingest_one")
+            conn.execute("RELEASE ingest_one")
+            raise
+        conn.execute("RELEASE ingest_one")
+
+    def _isolated(self, path: Path | str, stats: IngestStats, step: Callable[[], None]) -> None:
+        """Run ``step`` for one file; an exception from it is logged in one line naming the file and counted in
+        ``stats.errors``, and the caller goes on with the next file (errors of the database itself excepted)."""
+        try:
+            step()
+        except Exception as exc:
+            if _fatal(exc):
+                raise
+            stats.errors += 1
+            log.warning("cannot ingest %s: %s: %s", for_display(os.fspath(path)), type(exc).__name__, exc)
+            log.debug("details", exc_info=True)
+
+    def _check(
+        self, path: Path | str, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
+    ) -> _Todo | None:
+        found: list[_Todo | None] = [None]
+
+        def step() -> None:
+            found[0] = self._needs_work(path, stats, forced, min_age_s, recheck)
+
+        self._isolated(path, stats, step)
+        return found[0]
 
     def ingest_file(
         self,
@@ -237,37 +378,58 @@ class Ingestor:
         """Ingest one path (absolute), in the caller's transaction. ``forced`` skips the include/exclude
         patterns (manifest entries); ``recheck`` rehashes even when size and mtime are unchanged. Files
         modified less than ``min_age_s`` seconds ago are put in ``stats.fresh`` instead."""
-        todo = self._needs_work(path, stats, forced, min_age_s, recheck)
+        self._load_refused()
+        todo = self._check(path, stats, forced, min_age_s, recheck)
         if todo is not None:
-            self._record(todo, self._analyse(todo), stats)
+            outcome = self._analyse(todo)
+            self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
 
     # -- many files -------------------------------------------------------------------------------------------
 
-    def ingest_paths(self, paths: Iterable[Path], min_age_s: float = 0.0) -> IngestStats:
-        """Ingest files named by the watcher (manifests are read, directories are scanned)."""
+    def ingest_paths(self, paths: Iterable[Path | str], min_age_s: float = 0.0) -> IngestStats:
+        """Ingest paths named by the watcher (absolute): files are ingested, manifests read, directories
+        scanned. One path's failure is logged and the others go on."""
         stats = IngestStats()
-        batch: list[Path] = []
+        self._load_refused()
+        batch: list[str] = []
         for p in paths:
-            p = Path(os.path.abspath(p))
-            if p.name.endswith(MANIFEST_SUFFIX) and p.is_file():
-                stats.merge(self.read_manifest(p))
-            elif p.is_dir():
-                stats.merge(self._scan_tree(p, min_age_s))
-            else:
-                batch.append(p)
+            s = os.path.abspath(os.fspath(p))
+            self._isolated(s, stats, partial(self._route, s, stats, batch, min_age_s))
             if len(batch) >= COMMIT_EVERY:
                 self._ingest_batch(batch, stats, min_age_s)
-                batch = []
+                batch.clear()
         self._ingest_batch(batch, stats, min_age_s)
         return stats
+
+    def _route(self, path: str, stats: IngestStats, batch: list[str], min_age_s: float) -> None:
+        """One path of :meth:`ingest_paths`: a file goes into ``batch``, the rest is handled at once."""
+        if os.path.islink(path) and os.path.isdir(path):
+            self._dir_link(path, stats)
+        elif os.path.basename(path).endswith(MANIFEST_SUFFIX) and os.path.isfile(path):
+            stats.merge(self.read_manifest(Path(path)))
+        elif os.path.isdir(path):
+            stats.merge(self._scan_tree(Path(path), min_age_s))
+        else:
+            batch.append(path)
+
+    def _dir_link(self, path: str, stats: IngestStats) -> None:
+        """A symbolic link to a directory: never followed (as watchdog and the scan do not); refused when it
+        leads outside the source folders, since the files the user sees through it are not synced."""
+        if self.sources.locate(path) is None:
+            return
+        try:
+            self.sources.real_path(path)
+        except Refused as exc:
+            self._refuse(path, exc.reason, stats)
 
     def _ingest_batch(
         self, batch: Sequence[Path | str], stats: IngestStats, min_age_s: float, forced: bool = False
     ) -> None:
-        """Ingest ``batch``: classify and hash on a thread pool, record in one transaction."""
+        """Ingest ``batch``: classify and hash on a thread pool, record in one transaction. Each file on its
+        own: one file's exception is logged and the rest of the batch goes on."""
         if not batch:
             return
-        todos = [t for p in batch if (t := self._needs_work(p, stats, forced, min_age_s, False)) is not None]
+        todos = [t for p in batch if (t := self._check(p, stats, forced, min_age_s, False)) is not None]
         if len(todos) > 1:
             # A few large tasks, not one per file: a Future per file cost more than a small file's hash.
             k = -(-len(todos) // ANALYSE_THREADS)
@@ -277,7 +439,7 @@ class Ingestor:
             outcomes = [self._analyse(t) for t in todos]
         with self.db.transaction():
             for todo, outcome in zip(todos, outcomes, strict=True):
-                self._record(todo, outcome, stats)
+                self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
         if self.on_batch is not None:
             self.on_batch()
         if stats.jobs_queued:
@@ -297,26 +459,43 @@ class Ingestor:
             self._executor = None
 
     def scan(self, min_age_s: float = 0.0) -> IngestStats:
-        """Reconcile every source folder with the database (startup scan and periodic rescan)."""
+        """Reconcile every source folder with the database (startup scan and periodic rescan); then forget
+        refusals of paths that are gone."""
         stats = IngestStats()
+        self._load_refused()
         for root in self.roots:
             if not root.is_dir():
-                log.warning("source folder missing: %s", root)
+                log.warning("source folder missing: %s", for_display(str(root)))
                 stats.errors += 1
                 continue
             stats.merge(self._scan_tree(root, min_age_s))
+        self._prune_refusals()
         return stats
 
     def _scan_tree(self, top: Path, min_age_s: float) -> IngestStats:
+        """Ingest every file under ``top`` (not following links to directories), then its manifests."""
         stats = IngestStats()
         batch: list[str] = []
-        manifests: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: log.warning("cannot scan %s", e)):
-            dirnames[:] = [d for d in dirnames if d != ".usbsync"]
+        manifests: list[str] = []
+
+        def unreadable(exc: OSError) -> None:
+            log.warning("cannot scan %s: %s", for_display(str(exc.filename)), exc.strerror)
+
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+            kept = []
+            for d in dirnames:
+                if d == ".usbsync":
+                    continue
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full):  # os.walk does not descend into it; refused if it leads outside
+                    self._isolated(full, stats, partial(self._dir_link, full, stats))
+                    continue
+                kept.append(d)
+            dirnames[:] = kept
             for name in filenames:
                 p = os.path.join(dirpath, name)
                 if name.endswith(MANIFEST_SUFFIX):
-                    manifests.append(Path(p))
+                    manifests.append(p)
                     continue
                 batch.append(p)
                 if len(batch) >= COMMIT_EVERY:
@@ -324,50 +503,118 @@ class Ingestor:
                     batch = []
         self._ingest_batch(batch, stats, min_age_s)
         for m in manifests:
-            stats.merge(self.read_manifest(m))
+            self._isolated(m, stats, partial(self._merge_manifest, m, stats))
         return stats
 
     # -- manifests --------------------------------------------------------------------------------------------
 
     def _manifest_problem(
-        self, status: str, lst: Path, lineno: int, entry: str, resolved: Path, why: str
+        self, status: str, lst: str, lineno: int, entry: str, resolved: str, why: str
     ) -> None:
         """Log and audit one manifest entry that is not synced (``status``: refused or missing)."""
+        where = f"{for_display(lst)}:{lineno}"
         if status == "refused":
-            log.warning("%s:%d: refused %s: %s", lst, lineno, entry, why)
+            log.warning("%s: refused %s: %s", where, for_display(entry), why)
         else:
-            log.warning("%s:%d: %s: %s", lst, lineno, why, entry)
+            log.warning("%s: %s: %s", where, why, for_display(entry))
         if self.audit:
-            self.audit.record(
-                f"manifest-{status}", str(resolved), status=status, error=f"{lst}:{lineno}: {why}"
+            self.audit.record(f"manifest-{status}", resolved, status=status, error=f"{where}: {why}")
+
+    def _manifest_lines(self, lst: str, stats: IngestStats) -> list[tuple[int, str]] | None:
+        """(line number, text) of the manifest ``lst``'s entries, read through the sources' one rule; lines
+        decoded as file names are (PEP 383). None when the manifest itself is refused."""
+        where = self.sources.locate(lst)
+        if where is None:
+            return None
+        try:
+            fd = self.sources.open(where.path)
+        except FileNotFoundError:
+            return None
+        except Refused as exc:
+            self._refuse(where.path, exc.reason, stats)
+            return None
+        except NotRegularFile as exc:
+            self._refuse(where.path, exc.kind, stats)
+            return None
+        except OSError as exc:
+            self._refuse(where.path, f"cannot read it: {exc.strerror or exc}", stats)
+            return None
+        try:
+            data = _read_all(fd, MAX_MANIFEST + 1)
+        finally:
+            os.close(fd)
+        self._readable(where.path)
+        if len(data) > MAX_MANIFEST:
+            log.warning(
+                "%s: longer than %d MiB; only the start is read", for_display(lst), MAX_MANIFEST >> 20
             )
+            data = data[:MAX_MANIFEST]
+        out = []
+        for lineno, raw in enumerate(data.split(b"\n"), 1):
+            line = os.fsdecode(raw.rstrip(b"\r"))
+            if line.strip() and not line.strip().startswith("#"):
+                out.append((lineno, line))
+        return out
+
+    def _manifest_entry(self, lst: str, lineno: int, line: str, stats: IngestStats) -> str | None:
+        """The source path a manifest line names, or None (refused or missing, logged with ``lst:lineno``)."""
+        entry = line.strip()
+        if "\0" in entry:
+            stats.refused += 1
+            self._manifest_problem(
+                "refused", lst, lineno, entry.replace("\0", "\\0"), "", "a NUL byte in the name"
+            )
+            return None
+        target = os.path.expanduser(entry)
+        if not os.path.isabs(target):
+            target = os.path.join(os.path.dirname(lst), target)
+        real = os.path.realpath(target)
+        if not self.sources.inside(real):
+            stats.refused += 1
+            self._manifest_problem("refused", lst, lineno, entry, real, "outside the source folders")
+            where = self.sources.locate(os.path.abspath(target))
+            if (
+                where is not None
+            ):  # a link in the sources that leads out: on the refusal list, as scans put it
+                try:
+                    self.sources.real_path(where.path)
+                except Refused as exc:
+                    self._refuse(where.path, exc.reason, IngestStats(), quiet=True)
+            return None
+        # The name as listed when it leads to that same file (a link inside keeps its own name), else where
+        # the real path stands in the sources.
+        named = os.path.abspath(target)
+        where = self.sources.locate(named) if os.path.realpath(named) == real else None
+        where = where or self.sources.locate(real)
+        if where is None or not os.path.isfile(where.path):
+            stats.missing += 1
+            self._manifest_problem("missing", lst, lineno, entry, real, "listed file not found")
+            return None
+        return where.path
+
+    def _merge_manifest(self, lst: str, stats: IngestStats) -> None:
+        stats.merge(self.read_manifest(Path(lst)))
 
     def read_manifest(self, lst: Path) -> IngestStats:
-        """Ingest the entries of the manifest ``lst`` (see module doc)."""
+        """Ingest the entries of the manifest ``lst`` (see module doc). Each line on its own: a line that
+        cannot be used is refused with its line number and the others go on."""
         stats = IngestStats()
-        try:
-            text = lst.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            log.warning("cannot read manifest %s: %s", lst, exc.strerror)
-            stats.errors += 1
+        self._load_refused()
+        s = os.path.abspath(os.fspath(lst))
+        lines = self._manifest_lines(s, stats)
+        if lines is None:
             return stats
-        entries: list[Path] = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            entry = line.strip()
-            if not entry or entry.startswith("#"):
-                continue
-            target = Path(entry).expanduser()
-            if not target.is_absolute():
-                target = lst.parent / target
-            resolved = Path(os.path.realpath(target))
-            if self.root_of(resolved) is None:
+        entries: list[str] = []
+        for lineno, line in lines:
+            try:
+                path = self._manifest_entry(s, lineno, line, stats)
+            except Exception as exc:
+                if _fatal(exc):
+                    raise
                 stats.refused += 1
-                self._manifest_problem("refused", lst, lineno, entry, resolved, "outside the source folders")
+                self._manifest_problem("refused", s, lineno, line.strip(), "", f"unusable line ({exc})")
                 continue
-            if not resolved.is_file():
-                stats.missing += 1
-                self._manifest_problem("missing", lst, lineno, entry, resolved, "listed file not found")
-                continue
-            entries.append(resolved)
+            if path is not None:
+                entries.append(path)
         self._ingest_batch(entries, stats, 0.0, forced=True)
         return stats

@@ -5,7 +5,11 @@ Namespaces":
 * forbidden characters ``" * / : < > ? \\ |`` and control characters U+0000-U+001F become ``_``;
 * reserved device names (CON, PRN, AUX, NUL, COM1-9, LPT1-9), with or without an extension, get a ``_``
   appended to the stem (``CON.txt`` -> ``CON_.txt``);
-* trailing dots and spaces, which Windows strips silently, are replaced by ``_``.
+* trailing dots and spaces, which Windows strips silently, are replaced by ``_``;
+* lone surrogates (U+D800-U+DFFF) become ``_``: Python decodes the bytes of a Linux name that are not valid
+  UTF-8 as U+DC80-U+DCFF (``surrogateescape``, PEP 383), and no filesystem here can store them as a name
+  (FAT/exFAT/NTFS hold UTF-16, ext4 names get UTF-8 from usbsync). The original name stays recorded in the
+  state database; the name on the drive is always valid Unicode.
 
 Lengths, per filesystem (:func:`rules_for`): FAT, exFAT and NTFS count UTF-16 code units, at most 255 per name
 (exFAT spec 7.7; FAT long names), and the path from the drive's root is kept within 255 units so Windows tools
@@ -23,7 +27,7 @@ from pathlib import PurePosixPath
 
 import blake3
 
-_FORBIDDEN = re.compile(r'[\x00-\x1f"*/:<>?\\|]')
+_FORBIDDEN = re.compile(r'[\x00-\x1f"*/:<>?\\|\ud800-\udfff]')
 _RESERVED = (
     {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 )

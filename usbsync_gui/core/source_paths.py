@@ -23,12 +23,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from usbsync_gui.core.fs_text import for_display
+
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _O_READ |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class Refused(OSError):
-    """``path`` is not read: its real path is outside every source folder. ``str()`` says why, in words."""
+    """``path`` is not read: its real path is outside every source folder. ``str()`` says why, in words;
+    ``reason`` is valid Unicode (undecodable bytes of a link's target shown as U+FFFD, see
+    :func:`~usbsync_gui.core.fs_text.for_display`), so it can be stored and logged as it is."""
 
     def __init__(self, path: str, reason: str):
         super().__init__(errno.EACCES, reason, path)
@@ -36,14 +40,34 @@ class Refused(OSError):
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        return f"{for_display(self.path)}: {self.reason}"
+
+
+def _leaves(real: str) -> str:
+    return f"a symbolic link that leads outside the source folders (to {for_display(real)})"
 
 
 class NotRegularFile(OSError):
-    """``path`` is a FIFO, socket, device or directory: nothing to copy."""
+    """``path`` is a FIFO, socket, device or directory: nothing to copy. ``kind`` names it in words."""
 
-    def __init__(self, path: str):
-        super().__init__(errno.EINVAL, "not a regular file", path)
+    def __init__(self, path: str, kind: str = "not a regular file"):
+        super().__init__(errno.EINVAL, kind, path)
+        self.kind = kind
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` that is not a regular file is, in words ("a FIFO", "a socket", ...)."""
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 @dataclass(frozen=True)
@@ -98,7 +122,9 @@ class SourceFolders:
         s = os.fspath(path)
         real = os.path.realpath(s)
         if not self.inside(real):
-            raise Refused(s, f"a symbolic link that leads outside the source folders (to {real})")
+            if self.locate(s) is None:
+                raise Refused(s, "outside the source folders")
+            raise Refused(s, _leaves(real))
         return real
 
     def open(self, path: Path | str) -> int:
@@ -116,12 +142,12 @@ class SourceFolders:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise NotRegularFile(s)
+                raise NotRegularFile(s, f"not a regular file ({file_kind(st.st_mode)})")
             opened = f"/proc/self/fd/{fd}"
             if os.path.islink(opened):  # Linux: where the descriptor really points
                 now = os.path.realpath(opened)
                 if not self.inside(now):
-                    raise Refused(s, f"a symbolic link that leads outside the source folders (to {now})")
+                    raise Refused(s, _leaves(now))
             if hasattr(os, "set_blocking"):
                 os.set_blocking(fd, True)
         except BaseException:

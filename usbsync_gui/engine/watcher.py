@@ -9,10 +9,21 @@ Event loss: with watchdog's default handler a 20,000-file burst overflowed the i
 few event types we need (``event_filter``), and when watchdog reports an overflow we request a rescan. The
 candidate set is bounded (:data:`MAX_CANDIDATES`): past it, candidates are dropped and a rescan requested,
 so memory does not grow without bound whatever arrives.
+
+Watch limit: inotify needs one watch per folder, and ``inotify_add_watch`` fails with ENOSPC past the user's
+``fs.inotify.max_user_watches`` (inotify(7)); watchdog raises that only for the folder it was asked to watch
+and silently skips the sub-folders it cannot watch. So after watching starts, and for each folder that
+appears later, the watcher compares the folders under the sources with the watches its inotify descriptors
+really hold (``/proc/self/fdinfo/N``, one ``inotify wd:`` line per watch, proc(5)). While some are missing it
+says so once (``watching_incomplete``, with the fix), hands those folders over every :data:`WATCH_RETRY_S`
+seconds to be scanned (``files_ready``), and, when a probe shows the limit has room again, watches the
+sources afresh; ``watching_complete`` when every folder is watched.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
 import os
 import sys
@@ -32,6 +43,9 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import ObservedWatch
+
+from usbsync_gui.core.fs_text import for_display
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +53,109 @@ DEBOUNCE_S = 0.3
 TICK_MS = 200
 MAX_CANDIDATES = 100_000
 READY_CHUNK = 1000
+# While watching is incomplete: how often the unwatched folders are rescanned and watches tried again.
+# 10 s: a photo in an unwatched folder still lands within seconds, not at the next 2-hour rescan; the cost (a
+# stat per file of those folders, unchanged files need no read) is paid only while the warning stands.
+# USBSYNC_WATCH_RETRY_SECONDS overrides it (tests).
+WATCH_RETRY_S = float(os.environ.get("USBSYNC_WATCH_RETRY_SECONDS") or 10.0)
+RAISE_TO = 524288  # the watch limit suggested in the fix (systemd's default since v240 is about this)
+_FDINFO = "/proc/self/fdinfo"
+
+
+def _inotify_fds() -> set[int]:
+    """This process's inotify descriptors (``/proc/self/fd/N -> anon_inode:inotify``); empty without /proc."""
+    out: set[int] = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return out
+    for n in names:
+        try:
+            if os.readlink(f"/proc/self/fd/{n}") == "anon_inode:inotify":
+                out.add(int(n))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def watched_inodes(fds: set[int]) -> set[int]:
+    """Inode numbers of the objects watched through ``fds`` (``ino:`` of each ``inotify wd:`` line of
+    /proc/self/fdinfo/N, hexadecimal). Inode numbers only, not the ``sdev`` beside them: on btrfs ``st_dev``
+    is a per-subvolume number that differs from the superblock's device the kernel prints."""
+    out: set[int] = set()
+    for fd in fds:
+        try:
+            with open(f"{_FDINFO}/{fd}", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        for line in data.split(b"\n"):
+            if not line.startswith(b"inotify wd:"):
+                continue
+            for field in line.split():
+                if field.startswith(b"ino:"):
+                    out.add(int(field[4:], 16))
+                    break
+    return out
+
+
+def folders_under(top: str) -> list[tuple[str, int]]:
+    """(path, inode) of ``top`` and every folder under it, as watchdog watches them: links to folders are
+    not followed. Folders that vanish or cannot be listed meanwhile are left out."""
+    out = []
+    try:
+        out.append((top, os.stat(top).st_ino))
+    except OSError:
+        return out
+    for dirpath, dirnames, _ in os.walk(top):
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if os.path.islink(full):
+                continue
+            out.append((full, st.st_ino))
+    return out
+
+
+def watch_limit() -> int | None:
+    """The inotify watch limit for this user (of this user namespace where there is one), or None."""
+    for f in ("/proc/sys/user/max_inotify_watches", "/proc/sys/fs/inotify/max_user_watches"):
+        try:
+            with open(f) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _room_for_a_watch(path: str) -> bool | None:
+    """Whether one more inotify watch can be added now (a probe on a private inotify instance, released at
+    once). None when inotify is not available through libc here."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        init, add = libc.inotify_init1, libc.inotify_add_watch
+    except (OSError, AttributeError):
+        return None
+    fd = init(os.O_CLOEXEC)
+    if fd < 0:
+        return False
+    try:
+        wd = add(fd, os.fsencode(path), 0x100)  # IN_CREATE
+        return wd >= 0 or ctypes.get_errno() != errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def _topmost(folders: list[str]) -> list[str]:
+    """``folders`` without those inside another one of them (a scan of a folder covers its sub-folders)."""
+    out: list[str] = []
+    for f in sorted(folders):
+        if not out or not (f == out[-1] or f.startswith(out[-1].rstrip(os.sep) + os.sep)):
+            out.append(f)
+    return out
 
 
 class _Candidate:
@@ -62,6 +179,8 @@ class _Handler(FileSystemEventHandler):
         else:
             path = os.fsdecode(event.src_path)
         self.owner._note(path, closed=isinstance(event, FileClosedEvent))
+        if isinstance(event, DirCreatedEvent | DirMovedEvent):
+            self.owner._folder_appeared(path)
 
 
 class _OverflowDetector(logging.Handler):
@@ -77,12 +196,29 @@ class _OverflowDetector(logging.Handler):
 
 
 class SourceWatcher(QObject):
-    """Watches ``sources`` recursively. Signals: ``files_ready(list[str])``, ``rescan_requested()``,
-    ``source_missing(str)``. Create it, move it to its thread, then call :meth:`start` from that thread."""
+    """Watches ``sources`` recursively. Create it, move it to its thread, then call :meth:`start` from that
+    thread.
+
+    Signals:
+        files_ready(list[str]): files and folders ready to ingest, absolute paths (a folder is scanned whole).
+            While watching is incomplete, this also carries the folders no events come from: at once when
+            they are found unwatched, then every :data:`WATCH_RETRY_S` seconds, and a whole source folder
+            after it was watched afresh.
+        rescan_requested(): events were lost; rescan every source folder.
+        source_missing(str): a source folder that does not exist or cannot be watched.
+        watching_incomplete(str, list[str]): some folders have no inotify watch (the watch limit is reached):
+            a one-line message for the user (with the fix) and the unwatched folders (absolute, outermost
+            only). Emitted when this is found (at start or when new folders appear) and again whenever the set
+            of unwatched folders changes; the warning is logged once per episode.
+        watching_complete(): every folder under the sources is watched. Emitted once at start when it is so
+            (a notice left by an earlier run can be lowered), and when an incomplete watch becomes whole.
+    """
 
     files_ready = Signal(list)
     rescan_requested = Signal()
     source_missing = Signal(str)
+    watching_incomplete = Signal(str, list)
+    watching_complete = Signal()
 
     def __init__(self, sources: list[Path], stability_window_s: float, parent: QObject | None = None):
         super().__init__(parent)
@@ -95,6 +231,18 @@ class SourceWatcher(QObject):
         self._timer: QTimer | None = None
         self._detector = _OverflowDetector(self._overflow)
         self.dropped = 0
+        self._events: list[type[FileSystemEvent]] = []
+        self._handler = _Handler(self)
+        self._watches: dict[str, ObservedWatch] = {}  # source folder -> its ObservedWatch
+        self._baseline_fds: set[int] = (
+            set()
+        )  # inotify descriptors that were not ours (made before we started)
+        self._appeared: set[str] = (
+            set()
+        )  # folders created or moved in since the last tick (watchdog's thread)
+        self._unwatched: set[str] = set()
+        self._retry_s = WATCH_RETRY_S
+        self._retry: QTimer | None = None
 
     def _note(self, path: str, closed: bool) -> None:
         now = time.monotonic()
@@ -123,28 +271,146 @@ class SourceWatcher(QObject):
                 FileModifiedEvent
             )  # no close-after-write event elsewhere: the stability window decides
         logging.getLogger("watchdog").addHandler(self._detector)
+        self._events = events
+        self._baseline_fds = _inotify_fds()
         self._observer = Observer()
-        handler = _Handler(self)
+        # Started first, so that each schedule() below adds its watches at once and raises when the source
+        # folder itself cannot be watched (scheduled before start, the error would come out of start()).
+        self._observer.start()
         for s in self._sources:
             if not s.is_dir():
                 log.warning("source folder missing: %s (not watched until it exists and usbsync restarts)", s)
                 self.source_missing.emit(str(s))
                 continue
-            try:
-                self._observer.schedule(handler, str(s), recursive=True, event_filter=events)
-            except OSError as exc:
-                log.error("cannot watch %s: %s", s, exc.strerror)
-                self.source_missing.emit(str(s))
-        self._observer.start()
+            self._schedule(str(s))
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._timer.start(TICK_MS)
+        self._retry = QTimer(self)
+        self._retry.timeout.connect(self._retry_watches)
         log.info("watching %s", ", ".join(str(s) for s in self._sources))
+        found = self._unwatched_in([str(s) for s in self._sources if s.is_dir()])
+        if found is not None:
+            self._set_unwatched(found, at_start=True)
+
+    def _schedule(self, source: str) -> bool:
+        """Watch ``source`` recursively. False when even the folder itself cannot be watched: the watch
+        limit (then it counts as unwatched, and is tried again) or another error (``source_missing``)."""
+        assert self._observer is not None
+        try:
+            self._watches[source] = self._observer.schedule(
+                self._handler, source, recursive=True, event_filter=self._events
+            )
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                return False
+            log.error("cannot watch %s: %s", for_display(source), exc.strerror)
+            self.source_missing.emit(source)
+            return False
+        return True
+
+    # -- the watch limit --------------------------------------------------------------------------------------
+
+    def _our_fds(self) -> set[int]:
+        return _inotify_fds() - self._baseline_fds
+
+    def _unwatched_in(self, tops: list[str]) -> set[str] | None:
+        """Folders under ``tops`` (each included) that no inotify watch of ours holds; None where this cannot
+        be told (no /proc: not Linux)."""
+        if not sys.platform.startswith("linux") or not os.path.isdir(_FDINFO):
+            return None
+        fds = self._our_fds()
+        if not fds:
+            return {t for t in tops if os.path.isdir(t)}
+        watched = watched_inodes(fds)
+        return {path for top in tops for path, ino in folders_under(top) if ino not in watched}
+
+    def _message(self, unwatched: set[str]) -> str:
+        limit = watch_limit()
+        at = f" = {limit}" if limit is not None else ""
+        n = len(unwatched)
+        return (
+            f"watching incomplete: {n} folder{'s' if n != 1 else ''} under the source folders cannot be watched "
+            f"(the inotify watch limit fs.inotify.max_user_watches{at} is reached); they are rescanned every "
+            f"{self._retry_s:g} s instead. To fix: sudo sysctl fs.inotify.max_user_watches={RAISE_TO} (and the "
+            f"same line in /etc/sysctl.d/90-usbsync.conf to keep it)"
+        )
+
+    def _set_unwatched(self, unwatched: set[str], at_start: bool = False) -> None:
+        """Take ``unwatched`` as the folders without a watch now: signals, log and the retry timer."""
+        before = self._unwatched
+        self._unwatched = unwatched
+        if not unwatched:
+            if before or at_start:
+                if before:
+                    log.info("watching complete again: every folder under the source folders is watched")
+                self.watching_complete.emit()
+            if self._retry is not None:
+                self._retry.stop()
+            return
+        if unwatched == before:
+            return
+        message = self._message(unwatched)
+        shown = sorted(for_display(f) for f in _topmost(sorted(unwatched)))
+        if not before:
+            log.warning(
+                "%s. Not watched: %s", message, ", ".join(shown[:5]) + (", ..." if len(shown) > 5 else "")
+            )
+        else:
+            log.info("still %d folder(s) not watched", len(unwatched))
+        self.watching_incomplete.emit(message, _topmost(sorted(unwatched)))
+        fresh = sorted(unwatched - before)
+        if fresh:  # files may have arrived in them before we knew: scan them now
+            self.files_ready.emit(_topmost(fresh))
+        if self._retry is not None and not self._retry.isActive():
+            self._retry.start(int(self._retry_s * 1000))
+
+    def _folder_appeared(self, path: str) -> None:
+        with self._lock:
+            self._appeared.add(path)
+
+    def _check_appeared(self) -> None:
+        with self._lock:
+            appeared, self._appeared = self._appeared, set()
+        appeared = {p for p in appeared if os.path.isdir(p) and not os.path.islink(p)}
+        if not appeared:
+            return
+        found = self._unwatched_in(_topmost(sorted(appeared)))
+        if found:
+            self._set_unwatched(self._unwatched | found)
+
+    @Slot()
+    def _retry_watches(self) -> None:
+        """While incomplete: watch afresh when the limit has room again, and have the unwatched folders
+        rescanned."""
+        if self._observer is None or not self._unwatched:
+            return
+        tops = _topmost(sorted(p for p in self._unwatched if os.path.isdir(p)))
+        still = self._unwatched_in(tops) or set()
+        if still and _room_for_a_watch(sorted(still)[0]):
+            # Room again: watch each affected source afresh (watchdog has no way to add the watches it skipped),
+            # and rescan it whole, since events in the moment between are lost.
+            sources = sorted(
+                {s for s in self._watches if any(p == s or p.startswith(s + os.sep) for p in still)}
+            )
+            sources += [str(s) for s in self._sources if str(s) not in self._watches and str(s) in still]
+            for source in sources:
+                watch = self._watches.pop(source, None)
+                if watch is not None:
+                    self._observer.unschedule(watch)
+                self._schedule(source)
+            self.files_ready.emit(sources)
+            still = self._unwatched_in(tops) or set()
+        if still:
+            self.files_ready.emit(_topmost(sorted(still)))
+        self._set_unwatched(still)
 
     @Slot()
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        if self._retry is not None:
+            self._retry.stop()
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
@@ -163,6 +429,7 @@ class SourceWatcher(QObject):
 
     @Slot()
     def _tick(self) -> None:
+        self._check_appeared()
         if self._overflow.is_set():
             self._overflow.clear()
             log.warning("file events were lost (queue overflow); rescanning the source folders")
