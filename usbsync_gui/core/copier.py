@@ -1,15 +1,33 @@
-"""Verified, atomic copies of one drive's pending jobs.
+"""Verified, atomic copies of one drive's pending jobs: the batch, and every job-state transition it makes.
 
-Per job: stream the source in chunks, hashing it with BLAKE3 in the same pass, into a hidden temporary file
-beside the destination (``.usbsync-<job>.part``). Per batch of up to :data:`BATCH_FILES` files /
-:data:`BATCH_BYTES` bytes: make all temp files durable at once (``syncfs`` on Linux, else ``fsync`` each),
-verify each by reading it back from the device (page cache dropped first, see :func:`hash_file`), rename it
-into place, fsync the directories, then record the verified copies in one transaction.
+Per job: decide where it goes (:mod:`~usbsync_gui.core.copy_plan`), stream the source (opened only through
+:meth:`SourceFolders.open`) into a hidden temporary file beside the destination (``.usbsync-<job>.part``,
+:mod:`~usbsync_gui.core.copy_stream`), hashing it with BLAKE3 in the same pass. Per batch of up to
+:data:`BATCH_FILES` files / :data:`BATCH_BYTES` bytes: make all temp files durable at once (``syncfs`` on Linux,
+else ``fsync`` each), verify each by reading it back from the device (page cache dropped first), rename it
+into place, fsync the directories, then record the verified copies in one transaction. Every operation on the
+drive goes through :class:`~usbsync_gui.core.drive_fs.DriveFS`: relative to the volume's root, following no
+link, on the volume's own device.
 
 Why this is crash-safe without an fsync per file: a temp file is never renamed into place before it is
 durable and verified, and its path is recorded in the job *before* it is created, so a crash leaves either a
 temp file (removed at the drive's next arrival) or a complete verified file. A complete file whose record was
 lost is recognised by content at the next attempt and adopted, never written twice.
+
+How errors end (one place each, in :class:`DriveSyncer`):
+
+* the source's (open, read, gone when the copy completes): removed (ENOENT) or refused -> the job is dropped;
+  other read errors -> a counted attempt. Never a drive error.
+* the drive's: :class:`DriveGone` only when the volume really is gone (ENOTCONN, ENODEV, ENXIO, ESHUTDOWN, or
+  the mount/marker/device check fails): the batch goes back to pending uncounted. Any other error with the
+  volume still there (EIO from a bad block, a link on the drive, ...) is a counted attempt on that file
+  (:meth:`StateDB.retry_or_fail`: capped backoff, ``failed`` after the limit) and the queue moves on.
+* anything else in a batch (syncfs, SQLite busy, a bug): the batch's jobs go back to pending with the reason,
+  and :meth:`DriveSyncer.drain` reports it in :attr:`DrainResult.error`; it never raises.
+
+Job states: ``start_job`` and ``finish_job`` are compare-and-set. A job whose version changed before it started
+is skipped; a copy whose job changed meanwhile is still recorded (a verified copy of an older version, known
+as ours), and the newer version, queued by ``finish_job``, follows in the same drain.
 
 Never overwritten: a file at the destination that usbsync did not write (or that was changed on the drive
 since) is kept; the new file goes to ``name (1).ext``. usbsync's own earlier copy of the same source is
@@ -18,49 +36,58 @@ replaced atomically when the source changes. Content already verified on the dri
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
-
-import blake3
 
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import DriveConfig
-from usbsync_gui.core.hashing import chunk_buffer, hash_file
-from usbsync_gui.core.safe_names import numbered, rules_for, safe_relpath
-from usbsync_gui.core.state import Job, StateDB
-from usbsync_gui.core.volumes import MarkerError, free_bytes, fsync_dir, read_marker
+from usbsync_gui.core.copy_plan import (
+    FAT32_MAX_FILE,
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    Plan,
+    Planner,
+    max_file_size,
+    temp_for,
+)
+from usbsync_gui.core.copy_stream import Cancelled, SourceError, stream
+from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive, NotOnVolume
+from usbsync_gui.core.safe_names import rules_for
+from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
+from usbsync_gui.core.state import Job, StateDB, is_damage
+from usbsync_gui.core.volumes import MarkerError, free_bytes, read_marker
+
+__all__ = [
+    "FAT32_MAX_FILE",
+    "TEMP_PREFIX",
+    "TEMP_SUFFIX",
+    "CancelEvent",
+    "Cancelled",
+    "DrainResult",
+    "DriveGone",
+    "DriveSyncer",
+    "ProgressFn",
+    "Target",
+    "max_file_size",
+]
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 << 10  # files up to this size: one read, hash, write
-BIG_CHUNK = 4 << 20  # larger files: 4 MiB chunks, hashing overlapped with writing (measured in bench/)
 BATCH_FILES = 256
 BATCH_BYTES = 256 << 20
+MAX_PASSES = 3  # passes per drain over jobs re-queued during it (source changed, newer version queued)
 LOG_EACH_UP_TO = 20  # files per batch named one by one in the human log
 SPACE_MARGIN = 1 << 20  # filesystem metadata (directory entries, FAT/bitmap) needs room too
-TEMP_PREFIX = ".usbsync-"
-TEMP_SUFFIX = ".part"
-# errno values that mean the volume itself went away (a yanked FUSE stick answers ENOTCONN).
-_GONE_ERRNOS = {errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.EIO, errno.ESHUTDOWN}
-
-
-FAT32_MAX_FILE = (1 << 32) - 1  # bytes: FAT's 32-bit file size field (Microsoft FAT specification)
-_FAT_TYPES = {"vfat", "msdos", "fat", "fat12", "fat16", "fat32"}
-
-
-def max_file_size(fs_type: str) -> int:
-    """Largest file the filesystem can hold, in bytes (FAT: 4 GiB - 1; others: no practical limit here)."""
-    return FAT32_MAX_FILE if fs_type.lower() in _FAT_TYPES else 1 << 62
+# errno values that mean the volume itself went away (a yanked FUSE stick answers ENOTCONN). Not EIO: a bad
+# block on a mounted volume answers EIO too, and that is one file's problem, not the drive's absence.
+_GONE_ERRNOS = {errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN}
 
 
 class CancelEvent(threading.Event):
@@ -79,14 +106,6 @@ class DriveGone(Exception):
     """The drive disappeared mid-operation (unplugged, unmounted, or a stale FUSE mount)."""
 
 
-class Cancelled(Exception):
-    """The caller asked to stop (shutdown, pause, drive being ejected)."""
-
-
-class _SourceError(OSError):
-    pass
-
-
 @dataclass(frozen=True)
 class Target:
     """Where a drive is mounted right now. ``require_mount`` is False only where a plain folder stands in for a
@@ -101,7 +120,10 @@ class Target:
 
 @dataclass
 class DrainResult:
-    """Counts of one :meth:`DriveSyncer.drain`. ``bytes_copied`` in bytes."""
+    """Counts of one :meth:`DriveSyncer.drain`. ``bytes_copied`` in bytes.
+
+    ``again``: the last pass queued newer versions of sources (changed while copied) that are ready now: drain
+    again. ``error``: why the drain stopped early on an unexpected error, in words (empty when it did not)."""
 
     copied: int = 0
     duplicates: int = 0
@@ -110,6 +132,9 @@ class DrainResult:
     bytes_copied: int = 0
     drive_gone: bool = False
     cancelled: bool = False
+    again: bool = False
+    error: str = ""
+    damaged: bool = False  # the error was a damaged state database (the engine sets it aside and rebuilds)
     reasons: dict[str, int] = field(default_factory=dict)
 
     def merge(self, later: DrainResult) -> None:
@@ -121,35 +146,33 @@ class DrainResult:
         self.deferred = later.deferred
         self.drive_gone = self.drive_gone or later.drive_gone
         self.cancelled = self.cancelled or later.cancelled
+        self.again = later.again
+        self.error = later.error or self.error
+        self.damaged = self.damaged or later.damaged
         self.reasons = dict(later.reasons)
 
-
-@dataclass
-class _Written:
-    job: Job
-    dest_rel: str
-    temp_rel: str
-    digest: str
-    replaces: bool
-    started: float
+    def note(self, reason: str) -> None:
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
 
 ProgressFn = Callable[[Job, int, int], None]  # job, bytes written so far, total bytes
 
 
-def _syncfs(path: Path) -> bool:
-    """``syncfs(2)`` the filesystem holding ``path``. Returns False where unavailable (not Linux)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if libc.syncfs(fd) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e), str(path))
-    finally:
-        os.close(fd)
-    return True
+def _describe(exc: BaseException) -> str:
+    """An exception in words, one line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+@dataclass
+class _Pass:
+    """What one pass left for the next: ``resets`` (jobs back to pending for a changed source, skipped, or
+    waiting for a same-content file of this batch) and ``newer`` (newer versions queued on finishing)."""
+
+    resets: int = 0
+    newer: int = 0
 
 
 class DriveSyncer:
@@ -163,6 +186,7 @@ class DriveSyncer:
         reingest: called with a source path whose content changed under the copy, to record the new version.
         max_rate_bps: bandwidth limit in bytes/second (0 = unlimited).
         progress: called per chunk with (job, bytes done, total bytes).
+        sources: the source folders; sources are opened only through :meth:`SourceFolders.open`.
     """
 
     def __init__(
@@ -174,6 +198,8 @@ class DriveSyncer:
         reingest: Callable[[str], None] | None = None,
         max_rate_bps: float = 0.0,
         progress: ProgressFn | None = None,
+        *,
+        sources: SourceFolders,
     ):
         self.db = db
         self.target = target
@@ -185,16 +211,15 @@ class DriveSyncer:
         self.reingest = reingest
         self.max_rate_bps = max_rate_bps
         self.progress = progress
+        self.sources = sources
         self._hash_pool: ThreadPoolExecutor | None = None
         self._dev = -1  # st_dev of the volume, pinned when a drain starts
         self._rules = rules_for(target.fs_type)
         self._max_file = max_file_size(target.fs_type)
+        self.fs = DriveFS(self._mount_s, -1, self.drive.name)
+        self.plan = Planner(db, self.drive.id, self.drive.folder, self.fs, self._rules)
 
-    # -- helpers ----------------------------------------------------------------------------------------------
-
-    def _abs(self, rel: str) -> str:
-        # Plain strings, not pathlib: this runs several times per file in the hot loop.
-        return os.path.join(self._mount_s, rel)
+    # -- the volume -------------------------------------------------------------------------------------------
 
     def _cancel_reason(self) -> str:
         return str(getattr(self.cancel, "reason", "interrupted (usbsync was stopping)"))
@@ -224,9 +249,9 @@ class DriveSyncer:
         if dev != self._dev or (not quick and self._identify() != self._dev):
             raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
 
-    def _check_gone(self, exc: OSError | None = None) -> None:
-        """Raise DriveGone if ``exc`` or the mount's state says the drive went away."""
-        if exc is not None and exc.errno in _GONE_ERRNOS:
+    def _check_gone(self, exc: BaseException | None = None) -> None:
+        """Raise DriveGone if ``exc`` or the mount's state says the drive went away; return if it is there."""
+        if isinstance(exc, OSError) and exc.errno in _GONE_ERRNOS:
             raise DriveGone(f"{self.drive.name}: {exc.strerror}") from exc
         self._ensure_same_volume()
 
@@ -237,7 +262,7 @@ class DriveSyncer:
             self.audit.record(
                 op,
                 job.path,
-                str(self._abs(dest)) if dest else "",
+                os.path.join(self._mount_s, dest) if dest else "",
                 self.drive.name,
                 job.size,
                 job.blake3,
@@ -250,53 +275,173 @@ class DriveSyncer:
         """Remove temp files a crash or removal left on this drive (recorded in the jobs). Returns how many."""
         removed = 0
         for job_id, rel in self.db.temps_on(self.drive.id):
-            p = self._abs(rel)
             try:
-                os.unlink(p)
-                removed += 1
-                log.info("removed stale temporary file %s", p)
-            except FileNotFoundError:
-                pass
+                if self.fs.unlink(rel):
+                    removed += 1
+                    log.info("removed stale temporary file %s", os.path.join(self._mount_s, rel))
+            except (LinkOnDrive, NotADirectoryError) as exc:
+                # Not ours any more (a folder on the way was replaced by a link or a file): nothing to remove.
+                log.warning("stale temporary file %s left alone: %s", rel, exc)
             except OSError as exc:
                 self._check_gone(exc)
-                log.warning("cannot remove stale temporary file %s: %s", p, exc.strerror)
+                log.warning("cannot remove stale temporary file %s: %s", rel, exc.strerror)
                 continue
-            self.db.clear_temp(job_id)
+            with self.db.transaction():
+                self.db.clear_temp(job_id)
         return removed
+
+    # -- job states: every transition the copier makes ----------------------------------------------------------
+
+    def _drop(self, job: Job, why: str, audit_error: str, refusal: str | None = None) -> None:
+        """The job has nothing to copy (source removed, refused, not a file): drop it."""
+        with self.db.transaction():
+            self.db.drop_job(job.id)
+            if refusal is not None:
+                self.db.refuse(job.path, refusal)
+        log.info("%s: %s", job.path, why)
+        self._audit("copy", job, status="skipped", error=audit_error)
+
+    def _defer(self, job: Job, reason: str, result: DrainResult, started: bool = True) -> None:
+        """Back to pending with ``reason``, waiting (no space, read-only): the try does not count (a job not
+        ``started`` only gets the reason)."""
+        with self.db.transaction():
+            if started:
+                self.db.defer_job(job.id, reason)
+            else:
+                self.db.set_reason(job.id, reason)
+        result.deferred += 1
+        result.note(reason)
+        self._audit("copy", job, status="deferred", error=reason)
+        log.warning("%s: %s", job.relpath, reason)
+
+    def _give_up(self, job: Job, reason: str, result: DrainResult, started: bool = True) -> None:
+        """A counted attempt: pending again after a capped backoff, or failed after the limit.
+
+        ``started`` False: the error came while planning, before :meth:`StateDB.start_job` counted the try; it
+        is started here first (the try did begin: it read the drive), so the attempt counts toward the limit.
+        A job that changed meanwhile is left alone: its new version gets its own tries."""
+        with self.db.transaction():
+            if not started and not self.db.start_job(job.id, job.dest_relpath or "", None, job.blake3):
+                return
+            state = self.db.retry_or_fail(job.id, reason)
+        result.note(reason)
+        if state == "failed":
+            result.failed += 1
+            log.error("%s -> %s failed: %s", job.relpath, self.drive.name, reason)
+        else:
+            result.deferred += 1
+            log.warning("%s -> %s: %s (will retry)", job.relpath, self.drive.name, reason)
+        self._audit("copy", job, status=state, error=reason)
+
+    def _fail(self, job: Job, reason: str, result: DrainResult) -> None:
+        """Failed at once: retrying cannot help."""
+        with self.db.transaction():
+            self.db.fail_job(job.id, reason)
+        result.failed += 1
+        result.note(reason)
+        log.error("%s: %s", job.relpath, reason)
+        self._audit("copy", job, status="failed", error=reason)
+
+    def _finish_without_copy(self, job: Job, dest: str, note: str, op: str, result: DrainResult) -> bool:
+        """Content ``job.blake3`` is verified on the drive at ``dest``: the job is done as a duplicate. Returns
+        False when the job changed meanwhile (a newer version is pending: another pass takes it)."""
+        st = self.fs.lstat(dest) if op == "adopt" else None
+        with self.db.transaction():
+            if op == "adopt":
+                self.db.record_copy(
+                    self.drive.id,
+                    dest,
+                    job.path,
+                    job.relpath,
+                    job.blake3,
+                    job.size,
+                    st.st_mtime_ns if st is not None else None,
+                )
+            done = self.db.finish_job(job.id, "duplicate", dest, job.blake3, note)
+        if not done:
+            return False
+        result.duplicates += 1
+        log.info("%s: %s (%s on %s)", job.relpath, note, dest, self.drive.name)
+        self._audit(op, job, dest, status="skipped", error=note)
+        return True
+
+    def _source_error(self, job: Job, exc: OSError, result: DrainResult) -> None:
+        """An error from the source side: never the drive's."""
+        if isinstance(exc, Refused):
+            self._drop(job, f"not copied: {exc.reason}", exc.reason, refusal=exc.reason)
+        elif isinstance(exc, NotRegularFile):
+            self._drop(job, "not copied: not a regular file", "not a regular file")
+        elif exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            self._drop(job, "removed from the source folder before its copy completed", "source removed")
+        else:
+            self._give_up(job, f"cannot read the source: {_describe(exc)}", result)
+
+    def _drive_error(
+        self, job: Job, exc: OSError, doing: str, result: DrainResult, started: bool = True
+    ) -> None:
+        """An error from the drive while ``doing`` (e.g. "cannot write to"): DriveGone if the volume went away,
+        else waiting (no space, read-only) or a counted attempt on this file (``started``: see
+        :meth:`_give_up`)."""
+        self._check_gone(exc)
+        if exc.errno == errno.ENOSPC:
+            self._defer(job, f"not enough space on {self.drive.name}", result, started)
+        elif exc.errno == errno.EROFS:
+            self._defer(job, f"{self.drive.name} is mounted read-only", result, started)
+        elif isinstance(exc, (LinkOnDrive, NotOnVolume)):
+            self._give_up(job, str(exc), result, started)
+        else:
+            self._give_up(job, f"{doing} {self.drive.name}: {_describe(exc)}", result, started)
 
     # -- the queue --------------------------------------------------------------------------------------------
 
     def drain(self) -> DrainResult:
-        """Copy every pending job of this drive that can go now. Never raises for a single job's failure;
-        a vanished drive sets ``drive_gone`` and leaves the rest pending."""
+        """Copy every pending job of this drive that can go now. Never raises: a single job's failure is that
+        job's; a vanished drive sets ``drive_gone`` and leaves the rest pending; any other error stops the
+        drain, returns the jobs in flight to pending and is reported in ``error`` (and logged, one line)."""
         result = DrainResult()
-        if self.target.read_only:
-            # One reason on every waiting job, no attempts: retrying cannot help until it is remounted writable.
-            reason = f"{self.drive.name} is mounted read-only (remount it writable, or check its lock switch)"
-            with self.db.transaction():
-                result.deferred = self.db.set_reason_all(self.drive.id, reason)
-            result.reasons[reason] = result.deferred
-            log.warning("%s: %d file(s) wait", reason, result.deferred)
-            return result
         try:
+            # This syncer is the drive's only writer: a job still 'copying' now was left by a drain that
+            # stopped without putting it back (an error while recording). Back to pending, uncounted.
+            with self.db.transaction():
+                n = self.db.defer_copying(self.drive.id, "interrupted (the previous copy did not finish)")
+            if n:
+                log.warning("%s: %d interrupted copy(ies) back in the queue", self.drive.name, n)
+            if self.target.read_only:
+                # One reason on every waiting job, no attempts: retrying cannot help until it is remounted
+                # writable.
+                reason = (
+                    f"{self.drive.name} is mounted read-only (remount it writable, or check its lock switch)"
+                )
+                with self.db.transaction():
+                    result.deferred = self.db.set_reason_all(self.drive.id, reason)
+                result.reasons[reason] = result.deferred
+                log.warning("%s: %d file(s) wait", reason, result.deferred)
+                return result
             self._dev = self._identify()
+            self.fs.dev = self._dev
             self.cleanup_temps()
-            for _ in range(3):  # a second pass picks up jobs whose source changed during the first
-                reset = self._drain_pass(result)
-                if not reset or self.cancel.is_set():
+            for _ in range(MAX_PASSES):
+                last = self._drain_pass(result)
+                result.again = last.newer > 0
+                if not (last.resets or last.newer) or self.cancel.is_set():
                     break
         except DriveGone as exc:
             result.drive_gone = True
             log.warning("drive %s removed: %s", self.drive.name, exc)
         except Cancelled:
             result.cancelled = True
+        except Exception as exc:  # reported, never raised into the caller's event loop
+            result.error = f"copying to {self.drive.name} stopped: {_describe(exc)}"
+            result.damaged = is_damage(exc)
+            log.error("%s", result.error)
+            log.debug("details", exc_info=True)
         finally:
             self.close()
         return result
 
-    def _drain_pass(self, result: DrainResult) -> int:
+    def _drain_pass(self, result: DrainResult) -> _Pass:
         after = 0
-        reset = 0
+        p = _Pass()
         while not self.cancel.is_set():
             jobs = self.db.next_jobs(self.drive.id, BATCH_FILES, after)
             if not jobs:
@@ -309,279 +454,197 @@ class DriveSyncer:
                 batch.append(j)
                 total += j.size
             after = batch[-1].id
-            reset += self._run_batch(batch, result)
+            try:
+                self._run_batch(batch, result, p)
+            finally:
+                self.fs.forget_dirs()  # hold nothing open on the volume between batches
         if self.cancel.is_set():
             raise Cancelled()
-        return reset
+        return p
 
-    def _run_batch(self, jobs: list[Job], result: DrainResult) -> int:
-        """Write, sync, verify, rename and record one batch. Returns jobs re-queued for changed sources."""
+    def _run_batch(self, jobs: list[Job], result: DrainResult, p: _Pass) -> None:
+        """Plan, write, sync, verify, rename and record one batch."""
         self._ensure_same_volume()
         try:
             budget = free_bytes(self.mount)
         except OSError as exc:
             self._check_gone(exc)
             raise
-        written: list[_Written] = []
-        planned: list[_Written] = []
+        written: list[Plan] = []
+        planned: list[Plan] = []
         in_batch: set[str] = set()
-        reset = 0
         try:
             for job in jobs:
                 if self.cancel.is_set():
                     raise Cancelled()
                 if job.size > self._max_file:
                     # Fail at once, not after writing 4 GiB: the filesystem cannot hold it, retrying cannot help.
-                    reason = (
+                    self._fail(
+                        job,
                         f"too big for {self.drive.name}: {self.target.fs_type.upper()} holds files up to 4 GiB; "
-                        f"re-format the drive as exFAT or NTFS to take it"
+                        f"re-format the drive as exFAT or NTFS to take it",
+                        result,
                     )
-                    with self.db.transaction():
-                        self.db.fail_job(job.id, reason)
-                    result.failed += 1
-                    result.reasons[reason] = result.reasons.get(reason, 0) + 1
-                    log.error("%s: %s", job.relpath, reason)
-                    self._audit("copy", job, status="failed", error=reason)
                     continue
                 need = job.size + SPACE_MARGIN
                 if need > budget:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
-                    if self._try_without_copy(job, result):
+                    if self._without_copy(job, result, p):
                         continue
                     reason = f"not enough space on {self.drive.name}"
                     with self.db.transaction():
                         self.db.set_reason(job.id, reason)
                     result.deferred += 1
-                    result.reasons[reason] = result.reasons.get(reason, 0) + 1
+                    result.note(reason)
                     self._audit("copy", job, status="deferred", error=reason)
                     continue
                 if job.blake3 in in_batch:
                     # Same content as a file written in this batch: once that is verified, this one is a
                     # duplicate. Leave it pending for the next pass rather than writing it twice.
-                    reset += 1
+                    p.resets += 1
                     continue
-                plan = self._plan_one(job, result)
+                plan = self._plan_one(job, result, p)
                 if plan is not None:
                     in_batch.add(job.blake3)
                     budget -= need
                     planned.append(plan)
             if planned:
-                # Where each temp file goes is recorded before any is created: one transaction per batch.
+                # Where each temp file goes is recorded before any is created: one transaction per batch. A job
+                # whose version changed since it was read is skipped: nothing is created or removed for it.
+                started: list[Plan] = []
                 with self.db.transaction():
                     for pl in planned:
-                        self.db.start_job(pl.job.id, pl.dest_rel, pl.temp_rel, pl.job.blake3)
+                        if self.db.start_job(pl.job.id, pl.dest_rel, pl.temp_rel, pl.job.blake3):
+                            started.append(pl)
+                p.resets += len(planned) - len(started)
+                planned = started
             for pl in planned:
                 if self.cancel.is_set():
                     raise Cancelled()
-                w = self._write_planned(pl, result)
-                if isinstance(w, _Written):
-                    written.append(w)
-                elif w == "reset":
-                    reset += 1
+                if self._write(pl, result, p):
+                    written.append(pl)
             if written:
-                self._commit(written, result)
+                self._commit(written, result, p)
         except (DriveGone, Cancelled) as exc:
             # Everything of this batch still in flight goes back to pending without counting a try. After a
             # removal the temp files stay recorded and are removed at the drive's next arrival.
             reason = "drive removed" if isinstance(exc, DriveGone) else self._cancel_reason()
             if isinstance(exc, Cancelled):
                 for w in written:
-                    self._remove_quietly(w.temp_rel, w.job.id)
+                    self._remove_quietly(w.temp_rel)
+            self._back_to_pending(reason)
+            raise
+        except Exception as exc:
+            # Anything else (syncfs, SQLite busy after its timeout, a bug) must not leave jobs 'copying': back
+            # to pending with the reason; their temp files stay recorded and go at the next drain's start.
+            self._back_to_pending(f"interrupted by an error: {_describe(exc)}")
+            raise
+
+    def _back_to_pending(self, reason: str) -> None:
+        try:
             with self.db.transaction():
                 self.db.defer_copying(self.drive.id, reason)
-            raise
-        return reset
+        except Exception as exc:  # the next drain's start puts them back
+            log.error("%s: cannot put the copies in flight back in the queue: %s", self.drive.name, exc)
 
-    def _try_without_copy(self, job: Job, result: DrainResult) -> bool:
-        """Finish ``job`` without writing if its content is already on the drive. Returns True if done."""
-        for c in self.db.copies_with_hash(self.drive.id, job.blake3):
-            try:
-                st = os.stat(self._abs(c.dest_relpath))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                self._check_gone(exc)
-                continue
-            if st.st_size == c.size == job.size:
-                note = f"same content already on the drive as {c.dest_relpath}"
-                with self.db.transaction():
-                    self.db.finish_job(job.id, "duplicate", c.dest_relpath, job.blake3, note)
-                result.duplicates += 1
-                log.info(
-                    "%s: %s already on %s as %s", job.relpath, "content", self.drive.name, c.dest_relpath
-                )
-                self._audit("duplicate", job, c.dest_relpath, status="skipped", error=note)
-                return True
-        return False
+    def _without_copy(self, job: Job, result: DrainResult, p: _Pass) -> bool:
+        """Finish ``job`` without writing if its content is verified on the drive. Returns True if handled."""
+        try:
+            dest = self.plan.already_there(job)
+        except OSError as exc:
+            self._drive_error(job, exc, "cannot read from", result, started=False)
+            return True
+        if dest is None:
+            return False
+        if not self._finish_without_copy(job, dest, "same content already on the drive", "duplicate", result):
+            p.resets += 1
+        return True
 
-    def _choose_dest(self, job: Job) -> tuple[str, str]:
-        """Pick the destination (relative to the mount) for ``job``. Returns (dest, how) where how is 'new',
-        'replace' (our own earlier copy of the same source) or 'adopt' (identical file already there)."""
-        base = safe_relpath(job.relpath, self._rules, prefix=self.drive.folder)
-        for n in range(0, 10_000):
-            cand = base if n == 0 else numbered(base, n, self._rules)
-            p = self._abs(cand)
-            try:
-                st = os.stat(p)
-            except FileNotFoundError:
-                return cand, "new"
-            except NotADirectoryError:
-                continue
-            except OSError as exc:
-                self._check_gone(exc)
-                raise
-            if not os.path.isfile(p):
-                continue
-            mine = self.db.copy_at(self.drive.id, cand)
-            if st.st_size == job.size and hash_file(p) == job.blake3:
-                return cand, "adopt"
-            if (
-                mine is not None
-                and mine.source_path == job.path
-                and mine.size == st.st_size
-                and (mine.mtime_ns is None or mine.mtime_ns == st.st_mtime_ns)
-            ):
-                return cand, "replace"
-        raise OSError(errno.EEXIST, "no free name", base)
-
-    def _plan_one(self, job: Job, result: DrainResult) -> _Written | None:
+    def _plan_one(self, job: Job, result: DrainResult, p: _Pass) -> Plan | None:
         """Decide what to do with ``job`` without writing: finish it as a duplicate or adoption, or return where
-        its temp file and destination go (``digest`` still empty)."""
-        if self._try_without_copy(job, result):
+        its temp file and destination go."""
+        if self._without_copy(job, result, p):
             return None
         try:
-            dest, how = self._choose_dest(job)
+            dest, how = self.plan.choose_dest(job)
         except OSError as exc:
-            self._check_gone(exc)
-            self._give_up(job, f"cannot choose a destination name: {exc.strerror}", result)
+            self._drive_error(job, exc, "cannot choose a destination on", result, started=False)
             return None
         if how == "adopt":
-            st = os.stat(self._abs(dest))
-            with self.db.transaction():
-                self.db.record_copy(
-                    self.drive.id, dest, job.path, job.relpath, job.blake3, job.size, st.st_mtime_ns
-                )
-                self.db.finish_job(
-                    job.id, "duplicate", dest, job.blake3, "identical file already at the destination"
-                )
-            result.duplicates += 1
-            log.info("%s: identical file already on %s at %s; recorded", job.relpath, self.drive.name, dest)
-            self._audit(
-                "adopt", job, dest, status="skipped", error="identical file already at the destination"
-            )
+            if not self._finish_without_copy(
+                job, dest, "identical file already at the destination", "adopt", result
+            ):
+                p.resets += 1
             return None
-        dest_dir = os.path.dirname(dest)
-        temp = (
-            f"{dest_dir}/{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
-            if dest_dir
-            else f"{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
-        )
-        return _Written(job, dest, temp, "", how == "replace", 0.0)
+        return Plan(job, dest, temp_for(job, dest), how == "replace")
 
-    def _write_planned(self, plan: _Written, result: DrainResult) -> _Written | str | None:
-        """Stream a planned job into its temp file. Returns the written record, 'reset' when the source changed,
-        or None when the job was dropped, deferred or failed (its temp file removed)."""
-        job, temp = plan.job, plan.temp_rel
-        plan.started = time.monotonic()
+    def _write(self, pl: Plan, result: DrainResult, p: _Pass) -> bool:
+        """Stream a started job into its temp file. Returns True when written with the job's content; else the
+        job was dropped, deferred or failed (its temp file removed)."""
+        job = pl.job
+        pl.started = time.monotonic()
+        try:
+            src = self.sources.open(job.path)
+        except OSError as exc:
+            self._source_error(job, exc, result)
+            return False
+        created = False  # what is at the temp name is ours to remove only once we created it
         try:
             self._ensure_same_volume(quick=True)
-            os.makedirs(self._abs(os.path.dirname(plan.dest_rel)), exist_ok=True)
-            digest = self._stream(job, self._abs(temp))
-        except Cancelled:
-            self._remove_quietly(temp, job.id)
-            raise
-        except _SourceError as exc:
-            self._remove_quietly(temp, job.id)
-            if exc.errno == errno.ENOENT:
-                with self.db.transaction():
-                    self.db.drop_job(job.id)
-                log.info("%s was removed from the source folder before it could be copied", job.path)
-                self._audit("copy", job, status="skipped", error="source removed before copy")
-            else:
-                self._give_up(job, f"cannot read the source: {exc.strerror}", result)
-            return None
-        except OSError as exc:
-            self._dest_error(job, temp, exc, result)
-            return None
-        if digest != job.blake3:
-            self._remove_quietly(temp, job.id)
-            with self.db.transaction():
-                self.db.defer_job(
-                    job.id, "source changed while copying; copying the new version", count_attempt=True
-                )
-            if self.reingest:
-                self.reingest(job.path)
-            return "reset"
-        plan.digest = digest
-        return plan
-
-    def _stream(self, job: Job, temp: str) -> str:
-        """Copy source -> temp in chunks, hashing in the same pass. Returns the BLAKE3 hex of the bytes read.
-
-        Files larger than one chunk use two 4 MiB buffers and a helper thread: BLAKE3 hashes chunk i (it
-        releases the GIL) while chunk i is written and chunk i+1 read, so hashing costs no extra wall time.
-        """
-        h = blake3.blake3()
-        big = job.size > CHUNK
-        size = BIG_CHUNK if big else CHUNK
-        buffers = [chunk_buffer(size, 0), chunk_buffer(size, 1)] if big else [chunk_buffer(size)]
-        try:
-            src = open(job.path, "rb", buffering=0)  # noqa: SIM115 - closed below, errors told apart
-        except OSError as exc:
-            raise _SourceError(exc.errno, exc.strerror, job.path) from exc
-        try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+            dst = self.fs.create_new(pl.temp_rel)
+            created = True
             try:
-                if os.fstat(fd).st_dev != self._dev:
-                    # The volume went away between the check and the open: the file was created in the bare
-                    # mount point directory (or on another volume). Remove it; nothing may land there.
-                    os.close(fd)
-                    fd = -1
-                    os.unlink(temp)
-                    raise DriveGone(f"{self.drive.name} is no longer mounted at {self.mount}")
-                done = 0
-                t0 = time.monotonic()
-                i = 0
-                n = self._read(src, buffers[0][0], job)
-                while n:
-                    chunk = buffers[i % len(buffers)][1][:n]
-                    hashing = self._hasher().submit(h.update, chunk) if big else None
-                    if hashing is None:
-                        h.update(chunk)
-                    try:
-                        view = chunk
-                        while view:
-                            w = os.write(fd, view)
-                            view = view[w:]
-                        done += n
-                        i += 1
-                        n = self._read(src, buffers[i % len(buffers)][0], job)
-                    finally:
-                        if hashing is not None:
-                            hashing.result()
-                    if self.cancel.is_set():
-                        raise Cancelled()
-                    if self.progress:
-                        self.progress(job, done, job.size)
-                    if self.max_rate_bps > 0:
-                        ahead = done / self.max_rate_bps - (time.monotonic() - t0)
-                        if ahead > 0 and self.cancel.wait(ahead):
-                            raise Cancelled()
-                st = os.stat(job.path)
-                os.utime(fd if os.utime in os.supports_fd else temp, ns=(st.st_atime_ns, st.st_mtime_ns))
+                pl.digest = stream(
+                    src, dst, job.size, self.cancel, self._hasher, self._on_chunk(job), self.max_rate_bps
+                )
+                src_st = os.fstat(src)
+                try:
+                    os.stat(job.path)  # still there when the copy completes?
+                except OSError as exc:
+                    raise SourceError(exc.errno, exc.strerror, job.path) from exc
+                if os.utime in os.supports_fd:
+                    os.utime(dst, ns=(src_st.st_atime_ns, src_st.st_mtime_ns))
             finally:
-                if fd >= 0:
-                    os.close(fd)
-        finally:
-            src.close()
-        return h.hexdigest()
-
-    @staticmethod
-    def _read(src: BinaryIO, buf: bytearray, job: Job) -> int:
-        try:
-            return src.readinto(buf) or 0  # type: ignore[attr-defined]
+                os.close(dst)
+            if os.utime not in os.supports_fd:  # Windows: by path, once closed
+                os.utime(
+                    os.path.join(self._mount_s, pl.temp_rel), ns=(src_st.st_atime_ns, src_st.st_mtime_ns)
+                )
+        except Cancelled:
+            if created:
+                self._remove_quietly(pl.temp_rel)
+            raise
+        except SourceError as exc:
+            if created:
+                self._remove_quietly(pl.temp_rel)
+            self._source_error(job, exc, result)
+            return False
         except OSError as exc:
-            raise _SourceError(exc.errno, exc.strerror, job.path) from exc
+            if created:
+                self._remove_quietly(pl.temp_rel)
+            self._drive_error(job, exc, "cannot write to", result)
+            return False
+        finally:
+            os.close(src)
+        if pl.digest != job.blake3:
+            # The source changed since it was recorded (maybe during this very copy: the bytes may mix two
+            # versions). Record the new version and copy that.
+            self._remove_quietly(pl.temp_rel)
+            if self.reingest:
+                self.reingest(job.path)  # the file's newest version, which the job takes below
+            reason = "source changed while copying; copying the new version"
+            with self.db.transaction():
+                self.db.defer_job(job.id, reason, count_attempt=True)
+            self._audit("copy", job, status="deferred", error=reason)
+            p.resets += 1  # copied in the next pass
+            return False
+        return True
+
+    def _on_chunk(self, job: Job) -> Callable[[int], None] | None:
+        progress = self.progress
+        if progress is None:
+            return None
+        return lambda done: progress(job, done, job.size)
 
     def _hasher(self) -> ThreadPoolExecutor:
         if self._hash_pool is None:
@@ -589,114 +652,114 @@ class DriveSyncer:
         return self._hash_pool
 
     def close(self) -> None:
-        """Stop the helper thread (called at the end of :meth:`drain`)."""
+        """Stop the helper thread and release the drive's descriptors (called at the end of :meth:`drain`)."""
         if self._hash_pool is not None:
             self._hash_pool.shutdown(wait=True)
             self._hash_pool = None
+        self.fs.close()
 
-    def _dest_error(self, job: Job, temp: str, exc: OSError, result: DrainResult) -> None:
-        self._check_gone(exc)
-        self._remove_quietly(temp, job.id)
-        if exc.errno == errno.ENOSPC:
-            reason = f"not enough space on {self.drive.name}"
-            with self.db.transaction():
-                self.db.defer_job(job.id, reason)
-            result.deferred += 1
-        elif exc.errno == errno.EROFS:
-            reason = f"{self.drive.name} is mounted read-only"
-            with self.db.transaction():
-                self.db.defer_job(job.id, reason)
-            result.deferred += 1
-        else:
-            reason = f"cannot write to {self.drive.name}: {exc.strerror}"
-            self._give_up(job, reason, result)
-            return None
-        result.reasons[reason] = result.reasons.get(reason, 0) + 1
-        self._audit("copy", job, status="deferred", error=reason)
-        log.warning("%s: %s", job.relpath, reason)
-        return None
-
-    def _give_up(self, job: Job, reason: str, result: DrainResult) -> None:
-        with self.db.transaction():
-            state = self.db.retry_or_fail(job.id, reason)
-        if state == "failed":
-            result.failed += 1
-            log.error("%s -> %s failed: %s", job.relpath, self.drive.name, reason)
-        else:
-            result.deferred += 1
-            log.warning("%s -> %s: %s (will retry)", job.relpath, self.drive.name, reason)
-        self._audit("copy", job, status=state, error=reason)
-
-    def _remove_quietly(self, rel: str, job_id: int) -> None:
+    def _remove_quietly(self, rel: str) -> None:
         try:
-            os.unlink(self._abs(rel))
-        except FileNotFoundError:
-            return
+            self.fs.unlink(rel)
         except OSError:
             return  # stays recorded in the job; removed at the drive's next arrival
 
-    def _commit(self, written: list[_Written], result: DrainResult) -> None:
+    def _commit(self, written: list[Plan], result: DrainResult, p: _Pass) -> None:
         """Make a batch durable, verify it from the device, rename into place and record it."""
-        try:
-            if not _syncfs(self.mount):
-                for w in written:
-                    with open(self._abs(w.temp_rel), "rb+") as fh:
-                        os.fsync(fh.fileno())
-        except OSError as exc:
-            self._check_gone(exc)
-            raise
+        written = self._make_durable(written, result)
         self._ensure_same_volume()  # before anything is renamed into place
-        good: list[tuple[_Written, int]] = []
-        dirs: set[str] = set()
 
-        def readback(w: _Written) -> str | OSError:
+        def readback_many(ws: list[Plan]) -> list[str | OSError]:
+            fs = DriveFS(self._mount_s, self._dev, self.drive.name)  # its descriptors are this thread's
+            out: list[str | OSError] = []
             try:
-                return hash_file(self._abs(w.temp_rel), drop_cache=True)
-            except OSError as exc:
-                return exc
-
-        def readback_many(ws: list[_Written]) -> list[str | OSError]:
-            return [readback(w) for w in ws]
+                for w in ws:
+                    try:
+                        out.append(fs.hash(w.temp_rel, drop_cache=True))
+                    except OSError as exc:
+                        out.append(exc)
+            finally:
+                fs.close()
+            return out
 
         # Reading back from the device waits on I/O: two readers keep the device busy. Two halves, not a
         # task per file: per-file futures cost more than reading back a small file.
         half = (len(written) + 1) // 2
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="usbsync-verify") as pool:
             parts = list(pool.map(readback_many, [written[:half], written[half:]]))
-        readbacks = parts[0] + parts[1]
-        for w, got in zip(written, readbacks, strict=True):
+        good: list[tuple[Plan, int]] = []
+        dirs: set[str] = set()
+        for w, got in zip(written, parts[0] + parts[1], strict=True):
             if isinstance(got, OSError):
-                self._check_gone(got)
+                self._remove_quietly(w.temp_rel)
+                self._drive_error(w.job, got, "cannot read back the copy from", result)
+                continue
             if got != w.digest:
-                self._remove_quietly(w.temp_rel, w.job.id)
+                self._remove_quietly(w.temp_rel)
                 self._give_up(w.job, "verification failed: the drive returned different bytes", result)
                 continue
-            dest = self._abs(w.dest_rel)
             try:
-                if not w.replaces and os.path.lexists(dest):
+                try:
+                    self.fs.rename(w.temp_rel, w.dest_rel, replace=w.replaces)
+                except FileExistsError:
                     # Someone wrote there since we chose the name; never overwrite what we did not write.
-                    w.dest_rel, _ = self._choose_dest(w.job)
-                    dest = self._abs(w.dest_rel)
-                os.replace(self._abs(w.temp_rel), dest)
-                mtime_ns = os.stat(dest).st_mtime_ns
+                    w.dest_rel, _ = self.plan.choose_dest(w.job)
+                    self.fs.rename(w.temp_rel, w.dest_rel, replace=False)
+                st = self.fs.lstat(w.dest_rel)
+                if st is None:
+                    raise FileNotFoundError(errno.ENOENT, "gone after the rename", w.dest_rel)
             except OSError as exc:
-                self._check_gone(exc)
-                self._remove_quietly(w.temp_rel, w.job.id)
-                self._give_up(w.job, f"cannot move the copy into place: {exc.strerror}", result)
+                self._remove_quietly(w.temp_rel)
+                self._drive_error(w.job, exc, "cannot move the copy into place on", result)
                 continue
-            dirs.add(os.path.dirname(dest))
-            good.append((w, mtime_ns))
+            dirs.add(os.path.dirname(w.dest_rel))
+            good.append((w, st.st_mtime_ns))
         try:
             for d in dirs:
-                fsync_dir(d)
+                self.fs.fsync_dir(d)
         except OSError as exc:
             self._check_gone(exc)
             raise
+        stale: list[Plan] = []
         with self.db.transaction():
             for w, mtime_ns in good:
                 j = w.job
-                self.db.record_copy(self.drive.id, w.dest_rel, j.path, j.relpath, j.blake3, j.size, mtime_ns)
-                self.db.finish_job(j.id, "replaced" if w.replaces else "copied", w.dest_rel, j.blake3)
+                # The copy is verified content w.digest: recorded as ours whatever became of the job.
+                self.db.record_copy(self.drive.id, w.dest_rel, j.path, j.relpath, w.digest, j.size, mtime_ns)
+                if not self.db.finish_job(j.id, "replaced" if w.replaces else "copied", w.dest_rel, w.digest):
+                    stale.append(w)
+                    continue
+                f = self.db.file_by_path(j.path)
+                if f is not None and f.blake3 != w.digest:
+                    p.newer += 1  # finish_job queued the newer version: it follows in this drain
+        for w in stale:
+            log.info(
+                "%s: copied an older version to %s; the newer version follows", w.job.relpath, w.dest_rel
+            )
+        self._report(good, result)
+
+    def _make_durable(self, written: list[Plan], result: DrainResult) -> list[Plan]:
+        """``syncfs`` the volume (else fsync each temp file). If that fails with the volume still there, fsync
+        each file to find which cannot be written: those are counted attempts, the rest go on. Returns the
+        files that are durable."""
+        try:
+            if self.fs.syncfs():
+                return written
+        except OSError as exc:
+            self._check_gone(exc)
+            log.warning("%s: syncfs failed (%s); checking each file", self.drive.name, _describe(exc))
+        durable: list[Plan] = []
+        for w in written:
+            try:
+                self.fs.fsync_file(w.temp_rel)
+            except OSError as exc:
+                self._remove_quietly(w.temp_rel)
+                self._drive_error(w.job, exc, "cannot make the copy durable on", result)
+                continue
+            durable.append(w)
+        return durable
+
+    def _report(self, good: list[tuple[Plan, int]], result: DrainResult) -> None:
         # Every file is in the audit CSV; the human log names files one by one only for small batches.
         per_file = logging.INFO if len(good) <= LOG_EACH_UP_TO else logging.DEBUG
         for w, _ in good:

@@ -19,6 +19,7 @@ from usbsync_gui.core.copier import DrainResult, DriveSyncer, ProgressFn, Target
 from usbsync_gui.core.identity import SecretStore, token_matches
 from usbsync_gui.core.ingest import Ingestor, IngestStats
 from usbsync_gui.core.paths import AppPaths
+from usbsync_gui.core.source_paths import SourceFolders
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.volumes import MarkerError, Volume, list_volumes, read_marker
 from usbsync_gui.platform import VolumeInfo, probe_volume
@@ -143,6 +144,7 @@ class SyncService:
         self.audit = audit if audit is not None else AuditLog(paths.log_dir / AUDIT_FILE)
         self.classifier = Classifier(config.categories, config.rules)
         self.ingestor = Ingestor(self.db, config, self.classifier, self.audit)
+        self.sources = SourceFolders(config.sources)  # the one rule for reading a source, copier included
         self._secret: bytes | None = None
 
     def close(self) -> None:
@@ -209,7 +211,9 @@ class SyncService:
     ) -> DrainResult:
         """Copy what can go now to one drive (see :meth:`DriveSyncer.drain`)."""
         rate = self.config.max_copy_rate_mib_s * (1 << 20)
-        syncer = DriveSyncer(self.db, target, self.audit, cancel, self.reingest, rate, progress)
+        syncer = DriveSyncer(
+            self.db, target, self.audit, cancel, self.reingest, rate, progress, sources=self.sources
+        )
         result = syncer.drain()
         if result.copied or result.duplicates:
             log.info(

@@ -7,33 +7,59 @@ the engine's thread, because a worker busy in a slot cannot receive queued signa
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.copier import CancelEvent, DrainResult, Target
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
-from usbsync_gui.core.state import Job
+from usbsync_gui.core.state import Job, is_damage
 from usbsync_gui.core.units import plural
 
 log = logging.getLogger(__name__)
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 PROGRESS_INTERVAL_S = 0.1  # at most 10 progress signals a second per drive: enough for a bar, no flood
+
+
+def _guarded(method: _F) -> _F:
+    """For worker slots: an exception is logged in one line, never raised into Qt's event loop (which would only
+    print a traceback); a damaged state database is reported by the worker's ``database_damaged`` signal and
+    its connection closed, so the engine can set the file aside and rebuild it."""
+
+    @functools.wraps(method)
+    def guarded(self: IngestWorker, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except Exception as exc:
+            if is_damage(exc):
+                self.close()
+                self.database_damaged.emit(str(exc))
+            else:
+                log.error("%s stopped: %s", method.__name__, exc)
+                log.debug("details", exc_info=True)
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 class IngestWorker(QObject):
     """Scans and ingests. Signals: ``jobs_queued(list[str] drive ids)``, ``fresh(list[str] paths)``,
-    ``scan_done(int files seen, int queued)``."""
+    ``scan_done(int files seen, int queued)``, ``database_damaged(str detail)``."""
 
     jobs_queued = Signal(list)
     fresh = Signal(list)
     scan_done = Signal(int, int)
+    database_damaged = Signal(str)
 
     def __init__(self, paths: AppPaths, config: Config, audit: AuditLog):
         super().__init__()
@@ -48,6 +74,7 @@ class IngestWorker(QObject):
         return self._svc
 
     @Slot(object)
+    @_guarded
     def set_config(self, config: Config) -> None:
         self._config = config
         if self._svc is not None:
@@ -58,6 +85,7 @@ class IngestWorker(QObject):
             self.jobs_queued.emit([d.id for d in config.drives])
 
     @Slot()
+    @_guarded
     def scan(self) -> None:
         t0 = time.monotonic()
         stats = self._service().scan(min_age_s=self._config.stability_window_s)
@@ -75,6 +103,7 @@ class IngestWorker(QObject):
         self.scan_done.emit(stats.seen, stats.jobs_queued)
 
     @Slot(list)
+    @_guarded
     def ingest(self, paths: list[str]) -> None:
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
         if stats.jobs_queued:
@@ -98,11 +127,17 @@ class IngestWorker(QObject):
 
 class CopyWorker(QObject):
     """Drains one drive's queue; the only writer to that drive. Signals: ``progress(drive id, file path,
-    bytes done, bytes total)``, ``drained(drive id, DrainResult)``, ``drive_gone(drive id)``."""
+    bytes done, bytes total)``, ``drained(drive id, DrainResult)``, ``drive_gone(drive id)``.
+
+    Events, not clocks: a drain runs when asked (:meth:`request` + the ``drain`` slot), again at once when it
+    queued newer versions of sources changed under their copies, and, only while a job is backing off after an
+    error, when the earliest one is due (a single-shot timer for ``StateDB.next_retry_at``; none otherwise).
+    """
 
     progress = Signal(str, str, int, int)
     drained = Signal(str, object)
     drive_gone = Signal(str)
+    database_damaged = Signal(str)
 
     def __init__(self, paths: AppPaths, config: Config, audit: AuditLog, target: Target):
         super().__init__()
@@ -115,6 +150,7 @@ class CopyWorker(QObject):
         self._last_progress = 0.0
         self._again = threading.Event()
         self._busy = False
+        self._retry: QTimer | None = None  # made in this worker's thread, at the first backoff
 
     def _on_progress(self, job: Job, done: int, total: int) -> None:
         now = time.monotonic()
@@ -132,22 +168,69 @@ class CopyWorker(QObject):
             return
         self._busy = True
         try:
-            if self._svc is None:
-                self._svc = SyncService(self._paths, self._config, self._audit)
             while not self.cancel.is_set():
                 self._again.clear()
-                result: DrainResult = self._svc.drain(self.target, self.cancel, self._on_progress)
+                result = self._drain_once()
                 self.drained.emit(self.target.drive.id, result)
+                if result.damaged:
+                    self.close()  # the engine sets the file aside and starts this drive again
+                    self.database_damaged.emit(result.error)
+                    return
                 if result.drive_gone:
                     self.drive_gone.emit(self.target.drive.id)
+                    return
+                if result.error or not (self._again.is_set() or result.again):
                     break
-                if not self._again.is_set():
-                    break
+            if not self.cancel.is_set():
+                self._arm_retry()
         finally:
             self._busy = False
 
+    def _drain_once(self) -> DrainResult:
+        """One drain; an error (the database cannot be opened, ...) is logged in one line and returned in
+        ``DrainResult.error``, never raised into the event loop."""
+        try:
+            if self._svc is None:
+                self._svc = SyncService(self._paths, self._config, self._audit)
+            return self._svc.drain(self.target, self.cancel, self._on_progress)
+        except Exception as exc:  # a slot must not raise: Qt would only print it
+            reason = f"copying to {self.target.drive.name} stopped: {exc}"
+            log.error("%s", reason)
+            return DrainResult(error=reason, damaged=is_damage(exc))
+
+    def _arm_retry(self) -> None:
+        """Arm the single-shot timer for the earliest job backing off on this drive, or stop it if none is."""
+        try:
+            at = self._svc.db.next_retry_at(self.target.drive.id) if self._svc is not None else None
+        except Exception as exc:  # the next event drains anyway
+            log.warning("%s: cannot read when to retry: %s", self.target.drive.name, exc)
+            at = None
+        if at is None:
+            if self._retry is not None:
+                self._retry.stop()
+            return
+        if self._retry is None:
+            self._retry = QTimer(self)
+            self._retry.setSingleShot(True)
+            self._retry.timeout.connect(self._retry_due)
+        # +50 ms: next_jobs compares not_before with its own clock; never wake a hair too early.
+        self._retry.start(max(0, int((at - time.time()) * 1000)) + 50)
+
+    @Slot()
+    def _retry_due(self) -> None:
+        self.request()
+        self.drain()
+
+    def retry_at_ms(self) -> int | None:
+        """Milliseconds until the armed retry timer fires, or None when none is armed (for tests and status)."""
+        if self._retry is None or not self._retry.isActive():
+            return None
+        return int(self._retry.remainingTime())
+
     @Slot()
     def close(self) -> None:
+        if self._retry is not None:
+            self._retry.stop()
         if self._svc is not None:
             self._svc.close()
             self._svc = None
