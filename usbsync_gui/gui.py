@@ -92,6 +92,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     ctx = ViewContext(paths, config, db, engine)
     tray = TrayController(ctx, app)
     engine.command_hook = tray.on_command
+    engine.database_rebuilt.connect(lambda _message: ctx.reopen_db())
     restore = install_quit_signals(app)
     engine.start()
     tray.show()
@@ -100,7 +101,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     finally:
         tray.close()
         ok = engine.stop()
-        db.close()
+        ctx.db.close()
         restore()
     return 0 if ok else 1
 

@@ -47,3 +47,24 @@ def test_long_names_fit_each_filesystem(usbsync, make_drive):
     assert on_ext4[deep_rel] == png_bytes(4)  # ext4 keeps the path as it is
     [deep_on_stick] = [k for k in on_stick if k.endswith("/IMG_0001.png")]
     assert len(("USBSync/" + deep_on_stick).encode("utf-16-le")) // 2 <= 255 and deep_on_stick != deep_rel
+
+
+def test_a_drive_remounted_writable_while_running_gets_its_files(usbsync, make_drive):
+    """The engine notices a remount in place (read-only -> writable, as after a lock switch) as a new mounting."""
+    import signal
+
+    from tests.e2e.conftest import stop, wait_for
+
+    photos = make_drive("PHOTOS")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    subprocess.run(["mount", "-o", "remount,ro", str(photos.mountpoint)], check=True)
+    usbsync.source.mkdir(parents=True, exist_ok=True)
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    proc = usbsync.start()
+    try:
+        wait_for(lambda: "mounted read-only" in usbsync.log(), timeout=20)
+        subprocess.run(["mount", "-o", "remount,rw", str(photos.mountpoint)], check=True)
+        wait_for(lambda: photos.files() == {"a.png": png_bytes(1)}, timeout=20)
+    finally:
+        rc, out = stop(proc, signal.SIGTERM)
+    assert rc == 0, out

@@ -86,3 +86,31 @@ def test_engine_starts_on_a_damaged_database_and_stops_cleanly(usbsync, make_dri
     assert "Traceback" not in out
     assert "set aside as state.db.damaged-" in out
     assert sorted(stick.files()) == ["a.png", "b.png"]
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage page"])
+def test_damage_while_running_is_noticed_set_aside_and_rebuilt(usbsync, make_drive, how):
+    stick = make_drive("PHOTOS")
+    usbsync("register-drive", str(stick.mountpoint), "--name", "Photos", "--category", "images")
+    usbsync.source.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        (usbsync.source / f"p{i}.png").write_bytes(png_bytes(i))
+    proc = usbsync.start()
+    try:
+        wait_for(lambda: len(stick.files()) == 3, timeout=30)
+        time.sleep(0.5)  # idle: its last transactions committed
+        _damage(usbsync.home / "state" / "state.db", how)
+        # New work touches the damaged tables: the engine must notice, set the file aside and go on.
+        for i in range(3, 6):
+            (usbsync.source / f"p{i}.png").write_bytes(png_bytes(i))
+        wait_for(lambda: len(stick.files()) == 6, timeout=30)
+        wait_for(lambda: "set aside as state.db.damaged-" in usbsync.log(), timeout=10)
+        assert "setting it aside and rebuilding it" in usbsync.log()  # noticed by the running engine
+        data = usbsync.json("status")
+        assert [n for n in data["notices"] if n["kind"] == "database_rebuilt"], data
+    finally:
+        rc, out = stop(proc, signal.SIGTERM)
+    assert rc == 0, out
+    assert "Traceback" not in out, out
+    files = stick.files()
+    assert sorted(files) == [f"p{i}.png" for i in range(6)]  # adopted, not copied twice as "p0 (1).png"

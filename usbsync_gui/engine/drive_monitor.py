@@ -24,6 +24,11 @@ Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
 RECHECK_MS = (250, 1000)
 
 
+def _remounted(known: Volume, now: Volume | None) -> bool:
+    """True when the volume known at a mount point is gone or is no longer the same mounting."""
+    return now is None or (now.device, now.read_only) != (known.device, known.read_only)
+
+
 class DriveMonitor(QObject):
     """Emits ``volume_added(ConnectedVolume)`` for each newly mounted volume (registered drive or not) and
     ``volume_removed(str mountpoint, str drive_id)`` (drive id empty for unregistered volumes).
@@ -97,7 +102,9 @@ class DriveMonitor(QObject):
             log.warning("cannot list mounted volumes: %s", exc)
             return
         current: dict[str, Volume] = {v.mountpoint: v for v in volumes}
-        for mount in [m for m in self._known if m not in current]:
+        # Gone, or mounted anew in place: another device, or remounted read-only / writable (``mount -o
+        # remount,rw`` after a lock switch): announced as removed, then added again with what it is now.
+        for mount in [m for m in self._known if _remounted(self._known[m].volume, current.get(m))]:
             cv = self._known.pop(mount)
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
         new = [v for m, v in current.items() if m not in self._known]

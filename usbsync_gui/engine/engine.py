@@ -8,13 +8,15 @@ looks up a QApplication and never touches widgets.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shlex
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
@@ -25,7 +27,7 @@ from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.registration import identify_unverified
 from usbsync_gui.core.service import ConnectedVolume, identify_volumes, target_for
-from usbsync_gui.core.state import open_checked
+from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
@@ -38,11 +40,32 @@ from usbsync_gui.platform.events import create_volume_events
 log = logging.getLogger(__name__)
 
 CONFIG_POLL_MS = 2000
+WATCHING_INCOMPLETE = "watching_incomplete"  # notice kind: the inotify watch limit left folders unwatched
 STOP_TIMEOUT_MS = 10_000
 
 
 def _quote(name: str) -> str:
     return shlex.quote(name)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _recovers_damage(method: _F) -> _F:
+    """For the engine's slots that touch the state database: damage (SQLITE_CORRUPT/NOTADB) starts the
+    rebuild (:meth:`Engine.report_damage`) instead of a traceback from inside Qt's event loop."""
+
+    @functools.wraps(method)
+    def guarded(self: Engine, *args: Any) -> Any:
+        try:
+            return method(self, *args)
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            self.report_damage(str(exc))
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 class _Slot:
@@ -74,6 +97,7 @@ class Engine(QObject):
     )  # drive id: everything for it is verified on it ("safe to unplug" once ejected)
     drive_ejected = Signal(str)  # drive id: unmounted by usbsync, safe to unplug
     paused_changed = Signal(bool)
+    database_rebuilt = Signal(str)  # the one-line message: the damaged state database was set aside
     _scan = Signal()
     _ingest = Signal(list)
     _track = Signal(list)
@@ -118,6 +142,7 @@ class Engine(QObject):
         self.monitor.volume_added.connect(self._on_volume_added)
         self.monitor.volume_removed.connect(self._on_volume_removed)
         self._stopped = False
+        self._recovering = False
         self._control: ControlServer | None = None
         self.paused = False
         # Extra commands for the channel (the tray app's "show"); returns None for commands it does not know.
@@ -133,14 +158,8 @@ class Engine(QObject):
         if recovered:
             log.info("%s left copying by an earlier stop went back to pending", plural(recovered, "job"))
         self._log_summary()
-        ingest = IngestWorker(self.paths, self.config, self.audit)
-        self._ingest_slot = self._spawn(ingest, "ingest")
-        self._scan.connect(ingest.scan)
-        self._ingest.connect(ingest.ingest)
-        self._new_config.connect(ingest.set_config)
-        ingest.jobs_queued.connect(self._on_jobs_queued)
         self._start_watcher()
-        ingest.fresh.connect(self._track)
+        self._start_ingest()
         self._scan.emit()  # startup scan: what arrived while we were stopped
         self.monitor.start()
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
@@ -148,12 +167,51 @@ class Engine(QObject):
         self._config_timer.start(CONFIG_POLL_MS)
         self._control = ControlServer(self.paths.control_endpoint, self._on_command, self)
 
+    def _start_ingest(self) -> None:
+        ingest = IngestWorker(self.paths, self.config, self.audit)
+        self._ingest_slot = self._spawn(ingest, "ingest")
+        self._scan.connect(ingest.scan)
+        self._ingest.connect(ingest.ingest)
+        self._new_config.connect(ingest.set_config)
+        ingest.jobs_queued.connect(self._on_jobs_queued)
+        ingest.fresh.connect(self._track)
+        ingest.database_damaged.connect(self.report_damage)
+
+    def _stop_ingest(self) -> bool:
+        slot, self._ingest_slot = self._ingest_slot, None
+        if slot is None:
+            return True
+        worker: IngestWorker = slot.worker  # type: ignore[assignment]
+        for signal, receiver in (
+            (self._scan, worker.scan),
+            (self._ingest, worker.ingest),
+            (self._new_config, worker.set_config),
+        ):
+            signal.disconnect(receiver)
+        return self._reap(slot)
+
     def _start_watcher(self) -> None:
         watcher = SourceWatcher(list(self.config.sources), self.config.stability_window_s)
         self._watch = self._spawn(watcher, "watcher", start=watcher.start)
         watcher.files_ready.connect(self._ingest)
         watcher.rescan_requested.connect(self._scan)
+        watcher.watching_incomplete.connect(self._on_watching_incomplete)
+        watcher.watching_complete.connect(self._on_watching_complete)
         self._track.connect(watcher.track)
+
+    @Slot(str, list)
+    @_recovers_damage
+    def _on_watching_incomplete(self, message: str, folders: list[str]) -> None:
+        # The watcher logs the warning (once per episode) and rescans those folders itself meanwhile.
+        with self.db.transaction():
+            self.db.set_notice(WATCHING_INCOMPLETE, message)
+
+    @Slot()
+    @_recovers_damage
+    def _on_watching_complete(self) -> None:
+        with self.db.transaction():
+            if self.db.clear_notice(WATCHING_INCOMPLETE):
+                log.info("every folder of the sources is watched again")
 
     def _stop_watcher(self) -> None:
         if self._watch is None:
@@ -198,17 +256,18 @@ class Engine(QObject):
         for s in list(self._copy.values()):
             ok = self._reap(s) and ok
         self._copy.clear()
-        if self._ingest_slot is not None:
-            ok = self._reap(self._ingest_slot) and ok
-            self._ingest_slot = None
-        counts = self.db.counts()
-        log.info(
-            "stopped in %.1f s: %d waiting, %d failed, %d synced",
-            time.monotonic() - t0,
-            counts["pending"] + counts["copying"],
-            counts["failed"],
-            counts["done"],
-        )
+        ok = self._stop_ingest() and ok
+        try:
+            counts = self.db.counts()
+            log.info(
+                "stopped in %.1f s: %d waiting, %d failed, %d synced",
+                time.monotonic() - t0,
+                counts["pending"] + counts["copying"],
+                counts["failed"],
+                counts["done"],
+            )
+        except sqlite3.DatabaseError as exc:  # damaged: the next start sets it aside; nothing to add here
+            log.info("stopped in %.1f s (state database: %s)", time.monotonic() - t0, exc)
         if self._control is not None:
             self._control.close()
         self.db.close()
@@ -225,6 +284,7 @@ class Engine(QObject):
     # -- drives -----------------------------------------------------------------------------------------------
 
     @Slot(object)
+    @_recovers_damage
     def _on_volume_added(self, cv: ConnectedVolume) -> None:
         v = cv.volume
         if cv.drive is None:
@@ -263,6 +323,7 @@ class Engine(QObject):
         worker.progress.connect(self.copy_progress)
         worker.drained.connect(self._on_drained)
         worker.drive_gone.connect(self.monitor.drive_lost)
+        worker.database_damaged.connect(self.report_damage)
         self._copy[drive.id] = slot
         self._request_drain(drive.id)
 
@@ -291,11 +352,12 @@ class Engine(QObject):
             self._request_drain(d)
 
     @Slot(str, object)
+    @_recovers_damage
     def _on_drained(self, drive_id: str, result: DrainResult) -> None:
         self._bytes_copied += result.bytes_copied
         self.drive_drained.emit(drive_id, result)
         drive = self.config.drive_by_id(drive_id)
-        if drive is None or result.drive_gone or result.cancelled:
+        if drive is None or result.drive_gone or result.cancelled or result.damaged:
             return
         left = self.db.per_drive().get(drive_id, {})
         if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
@@ -456,6 +518,7 @@ class Engine(QObject):
         )
 
     @Slot()
+    @_recovers_damage
     def emit_heartbeat(self) -> dict[str, object]:
         counts = self.db.counts()
         connected_names = [d.name for d in (self.config.drive_by_id(i) for i in self._copy) if d is not None]
@@ -504,6 +567,7 @@ class Engine(QObject):
         QMetaObject.invokeMethod(self, "_on_secret_loaded", Qt.ConnectionType.QueuedConnection)
 
     @Slot()
+    @_recovers_damage
     def _on_keyring_locked(self) -> None:
         if self._stopped or self._secret is not None:
             return
@@ -523,6 +587,7 @@ class Engine(QObject):
         return self._secret
 
     @Slot()
+    @_recovers_damage
     def _on_secret_loaded(self) -> None:
         if self._stopped:
             return
@@ -540,3 +605,45 @@ class Engine(QObject):
     def stop_secret_loader(self) -> None:
         """End a wait for the keyring (at quit; :meth:`stop` should call it too). Returns at once."""
         self._secret_waiter.cancel()
+
+    # -- a state database damaged while running ---------------------------------------------------------------
+
+    @Slot(str)
+    def report_damage(self, detail: str) -> None:
+        """Someone (a worker, a view, this engine) met a damaged state database (SQLITE_CORRUPT/NOTADB): stop
+        the workers that write it, set it aside, start a fresh one and rebuild it by a scan of the sources and
+        the drives (copies already on them are adopted by content). Runs once per damage; never a crash loop.
+        """
+        if self._stopped or self._recovering:
+            return
+        try:  # reports can arrive late (a worker's, after another already started the rebuild): check first
+            healthy = [r[0] for r in self.db.conn.execute("PRAGMA quick_check(1)")] == ["ok"]
+        except sqlite3.Error:
+            healthy = False
+        if healthy:
+            log.info("the state database checks out after a report of damage (%s); carrying on", detail)
+            return
+        self._recovering = True
+        try:
+            log.error("the state database is damaged (%s): setting it aside and rebuilding it", detail)
+            for drive_id, slot in list(self._copy.items()):
+                slot.worker.cancel.cancel("the state database is being rebuilt")  # type: ignore[attr-defined]
+                self._reap(slot)
+                del self._copy[drive_id]
+            self._stop_ingest()
+            self.db.close()
+            try:
+                self.db, message = rebuild(self.paths.state_db, detail)
+            except OSError as exc:
+                # Cannot rename it (Windows: another process has it open): keep going read-only is not
+                # possible, so stop rather than loop on the same error.
+                log.error("cannot set the damaged state database aside: %s; stopping", exc)
+                self.db = StateDB(self.paths.state_db)
+                QCoreApplication.exit(1)
+                return
+            log.error("%s", message)
+            self.database_rebuilt.emit(message)
+            self._start_ingest()
+            self.sync_now()  # scan (the rebuild) and start the connected drives again
+        finally:
+            self._recovering = False

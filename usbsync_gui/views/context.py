@@ -21,6 +21,11 @@ class ViewContext:
     engine: Engine | None = None
     _config_mtime: float = field(default=0.0, repr=False)
 
+    def reopen_db(self) -> None:
+        """Open the state database again (after the engine set a damaged one aside and started a new one)."""
+        self.db.close()
+        self.db = StateDB(self.paths.state_db)
+
     def drive_names(self) -> dict[str, str]:
         return {d.id: d.name for d in self.config.drives}
 

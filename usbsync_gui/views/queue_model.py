@@ -46,6 +46,15 @@ class JobTableModel(QAbstractTableModel):
 
     # -- filtering --------------------------------------------------------------------------------------------
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    def set_connection(self, conn: sqlite3.Connection) -> None:
+        """Read from ``conn`` from now on (the state database was replaced)."""
+        self._conn = conn
+        self.refresh()
+
     def set_filter(self, drive_id: str | None = None, states: tuple[str, ...] | None = None) -> None:
         self._drive = drive_id
         self._states = states or WAITING_STATES

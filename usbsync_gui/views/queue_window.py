@@ -98,6 +98,8 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
 
     @Slot()
     def refresh(self) -> None:
+        if self.model.connection is not self.ctx.db.conn:  # the state database was rebuilt meanwhile
+            self.model.set_connection(self.ctx.db.conn)
         self.ctx.reload_config()
         self._fill_drives()
         self.model.set_drive_names(self.ctx.drive_names())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from typing import Any
 
@@ -13,6 +14,7 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
 from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.state import is_damage
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog
 from usbsync_gui.views.notifications import NotificationCenter, Sender, freedesktop_sender
@@ -122,6 +124,15 @@ class TrayController(QObject):
 
     @Slot()
     def refresh(self) -> None:
+        try:
+            self._refresh()
+        except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise
+            if self.ctx.engine is not None:  # the engine sets it aside and rebuilds it; we read the new one
+                self.ctx.engine.report_damage(str(exc))
+
+    def _refresh(self) -> None:
         config = self.ctx.reload_config()
         self.notifications.enabled.update(config.notifications)
         db = self.ctx.db
