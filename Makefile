@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed-run
 RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
-            dbus gnome-keyring
+            dbus gnome-keyring xfsprogs passwd btrfs-progs
 
-.PHONY: run test lint bench deps sysdeps clean screenshots dist
+.PHONY: run test faults lint bench deps sysdeps clean screenshots dist
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -44,7 +44,17 @@ test: sysdeps $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --platform win32 $(WIN_MODULES)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen USBSYNC_FAULTS=subset $(PY) -m pytest -q
+
+# The fault-injection suite at full counts (tests/faults; `make test` runs a seeded subset of it), then
+# docs/reliability.md from its results. Replay one run: USBSYNC_FAULT_SEED=<seed> pytest tests/faults -k <fault>.
+FAULT_RESULTS := build/faults/results.jsonl
+faults: sysdeps $(STAMP)
+	mkdir -p $(dir $(FAULT_RESULTS)) && rm -f $(FAULT_RESULTS)
+	QT_QPA_PLATFORM=offscreen USBSYNC_FAULTS=full USBSYNC_FAULT_RESULTS=$(FAULT_RESULTS) \
+	  $(PY) -m pytest -q tests/faults; status=$$?; \
+	  $(PY) scripts/reliability_report.py $(FAULT_RESULTS) --out docs/reliability.md --command "make faults"; \
+	  exit $$status
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench

@@ -24,7 +24,14 @@ DEFAULT_DRIVE_FOLDER = "USBSync"
 DEFAULT_STABILITY_WINDOW_S = 2.0
 DEFAULT_RESCAN_INTERVAL_S = 2 * 60 * 60
 DEFAULT_HEARTBEAT_INTERVAL_S = 5 * 60
-NOTIFICATION_KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing", "problems")
+NOTIFICATION_KINDS = (
+    "drive_wanted",
+    "safe_to_unplug",
+    "drive_full",
+    "failures",
+    "source_missing",
+    "problems",
+)
 DEFAULT_VOLUME_POLL_S = 5.0  # safety net only: OS signals report mounts within milliseconds
 
 # Partial downloads, editor lock files and OS litter: copying them would ship half-files and junk.
