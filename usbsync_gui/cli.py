@@ -227,7 +227,7 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
             results = _scan_and_drain(paths, config, svc)
         else:
             svc.queue_for_drives()
-            results = svc.drain_all()
+            results = svc.drain_all(sweep=True)
         counts = svc.db.counts()
     finally:
         svc.close()
@@ -257,14 +257,16 @@ def _scan_and_drain(paths: AppPaths, config: Config, svc: SyncService) -> dict[s
 
     def copy_loop() -> None:
         dsvc = SyncService(paths, config, svc.audit)
+        first = True  # this run's first drain of each drive sweeps its unrecorded temp files
         try:
             while True:
                 last_round = not scanning.is_set()
                 committed.clear()
                 moved = 0
-                for target, r in dsvc.drain_all().items():
+                for target, r in dsvc.drain_all(sweep=first).items():
                     results.setdefault(target, DrainResult()).merge(r)
                     moved += r.copied + r.duplicates
+                first = False
                 if last_round:
                     break
                 if not moved:

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import png_bytes
 from tests.e2e.conftest import USBSYNC
 
 
@@ -42,9 +43,15 @@ def test_secret_lives_in_the_keyring_not_in_a_file(usbsync, make_drive, tmp_path
     assert vol["status"] == "registered"
     assert not (usbsync.home / "state" / "identity.key").exists()
     assert "no OS keyring" not in p.stderr
-    # Without that keyring (another session, no Secret Service), the secret is not there: the stick does not
-    # verify, and a fresh fallback secret is made (and warned about) instead.
-    v2 = next(
-        v for v in usbsync.json("list-connected")["volumes"] if v["mountpoint"] == str(stick.mountpoint)
-    )
-    assert v2["status"] == "look-alike"
+    # From a session that cannot reach that keyring (ssh, cron: no session bus) the secret cannot be read, and
+    # no new one may be made: a fresh secret would turn every registered drive into a look-alike (and a drive
+    # registered from there into one in the desktop session). The stick is "keyring locked", nothing written.
+    p2 = usbsync("list-connected", "--json")
+    v2 = next(v for v in json.loads(p2.stdout)["volumes"] if v["mountpoint"] == str(stick.mountpoint))
+    assert v2["status"] == "keyring locked", v2
+    assert "keyring" in p2.stderr, p2.stderr
+    assert not (usbsync.home / "state" / "identity.key").exists()
+    usbsync.source.mkdir(parents=True, exist_ok=True)
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    p3 = usbsync("sync-once", check=2)
+    assert "keyring" in p3.stderr and stick.files() == {}

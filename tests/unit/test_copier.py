@@ -3,9 +3,21 @@
 import os
 import threading
 
+import pytest
+
 from tests.conftest import png_bytes
 from tests.unit.helpers import make_service
 from usbsync_gui.core.hashing import hash_file
+
+
+@pytest.fixture
+def fixed_temp_token(monkeypatch):
+    """Temp names carry a random token; pin it where a test plants a link exactly where the copier writes."""
+    import types
+
+    from usbsync_gui.core import copy_plan
+
+    monkeypatch.setattr(copy_plan, "secrets", types.SimpleNamespace(token_hex=lambda n: "0" * (2 * n)))
 
 
 def _files(root):
@@ -294,24 +306,24 @@ def _outside(tmp_path):
     return victim
 
 
-def test_planted_temp_link_is_not_followed(tmp_path):
-    # Item 3: USBSync/.usbsync-1.part -> a file outside the drive: never truncated or written.
+def test_planted_temp_link_is_not_followed(tmp_path, fixed_temp_token):
+    # Item 3: USBSync/.usbsync-1-00000000.part -> a file outside the drive: never truncated or written.
     svc, src, target = make_service(tmp_path)
     victim = _outside(tmp_path)
     (src / "a.png").write_bytes(png_bytes(1))
     (src / "b.png").write_bytes(png_bytes(2))
     svc.scan()
     (target.mountpoint / "USBSync").mkdir()
-    (target.mountpoint / "USBSync" / ".usbsync-1.part").symlink_to(victim)
+    (target.mountpoint / "USBSync" / ".usbsync-1-00000000.part").symlink_to(victim)
     r = svc.drain(target)
     assert victim.read_bytes() == b"precious, outside the drive"
     assert r.copied == 1 and not r.drive_gone  # the queue moves on
     job = svc.db.list_jobs(["pending"])[0]
     assert job.relpath == "a.png" and job.attempts == 1
     assert job.last_error == (
-        "USBSync/.usbsync-1.part on Photos is a symbolic link; usbsync does not follow links on a drive"
+        "USBSync/.usbsync-1-00000000.part on Photos is a symbolic link; usbsync does not follow links on a drive"
     )
-    assert (target.mountpoint / "USBSync" / ".usbsync-1.part").is_symlink()
+    assert (target.mountpoint / "USBSync" / ".usbsync-1-00000000.part").is_symlink()
     svc.close()
 
 
@@ -519,10 +531,12 @@ def test_worker_arms_a_retry_timer_only_while_a_job_backs_off(tmp_path, qtbot):
     from usbsync_gui.engine.workers import CopyWorker
 
     svc, src, target = make_service(tmp_path)
-    (src / "a.png").write_bytes(png_bytes(1))
+    (src / "sub").mkdir()
+    (src / "sub" / "a.png").write_bytes(png_bytes(1))
     svc.scan()
     (target.mountpoint / "USBSync").mkdir()
-    planted = target.mountpoint / "USBSync" / ".usbsync-1.part"
+    (tmp_path / "nowhere").mkdir()
+    planted = target.mountpoint / "USBSync" / "sub"  # a link where its folder goes: a counted attempt
     planted.symlink_to(tmp_path / "nowhere")
     worker = CopyWorker(svc.paths, svc.config, svc.audit, target)
     try:
@@ -540,3 +554,72 @@ def test_worker_arms_a_retry_timer_only_while_a_job_backs_off(tmp_path, qtbot):
     finally:
         worker.close()
         svc.close()
+
+
+def test_a_duplicate_follows_when_the_copy_it_relied_on_is_replaced(tmp_path):
+    """Two sources with the same content: one is copied, the other finished as a duplicate of that copy. When
+    the first source changes and its copy on the drive is replaced, the duplicate has no copy any more: it must
+    be copied again, not stay 'done' with its content nowhere on the drive."""
+    svc, src, target = make_service(tmp_path)
+    (src / "one.png").write_bytes(png_bytes(7))
+    (src / "two.png").write_bytes(png_bytes(7))
+    svc.scan()
+    r = svc.drain(target)
+    assert (r.copied, r.duplicates) == (1, 1)
+    copied = next(j for j in svc.db.list_jobs(["done"]) if j.result == "copied")
+    os.utime(copied.path, ns=(1, 1))
+    with open(copied.path, "wb") as fh:
+        fh.write(png_bytes(8))
+    svc.scan()
+    svc.drain(target)
+    on_drive = [p.read_bytes() for p in (target.mountpoint / "USBSync").iterdir()]
+    assert png_bytes(8) in on_drive and png_bytes(7) in on_drive, [len(b) for b in on_drive]
+    assert svc.db.counts()["pending"] == 0
+    svc.close()
+
+
+def test_a_temp_file_whose_record_was_lost_is_swept_and_its_name_not_reused(tmp_path):
+    """After `usbsync clear` (or a rebuilt database) job ids start at 1 again while a temp file of the old
+    database may still be on the drive: it must not make the new job fail, and it must go."""
+    svc, src, target = make_service(tmp_path)
+    (target.mountpoint / "USBSync").mkdir()
+    stale = target.mountpoint / "USBSync" / ".usbsync-1.part"
+    stale.write_bytes(b"half a file from before")
+    (src / "a.png").write_bytes(png_bytes(1))
+    svc.scan()
+    r = svc.drain(target, sweep=True)  # the drive's arrival
+    assert (r.copied, r.failed) == (1, 0)
+    assert _files(target.mountpoint) == ["USBSync/a.png"]
+    svc.close()
+
+
+def test_reingest_does_not_hold_the_write_lock_while_it_hashes(tmp_path, monkeypatch):
+    """A source changed under its copy is re-ingested: its hashing (seconds for a big video) must not keep
+    other writers (the ingest worker, another drive, the GUI) out of the database."""
+    import sqlite3
+
+    from usbsync_gui.core.ingest import Ingestor
+
+    svc, src, _target = make_service(tmp_path)
+    (src / "a.png").write_bytes(png_bytes(1))
+    svc.scan()
+    blocked: list[str] = []
+    real = Ingestor._analyse
+
+    def analyse_while_another_writes(self, todo):
+        other = sqlite3.connect(svc.db.path, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            blocked.append(str(exc))
+        finally:
+            other.close()
+        return real(self, todo)
+
+    monkeypatch.setattr(Ingestor, "_analyse", analyse_while_another_writes)
+    (src / "a.png").write_bytes(png_bytes(2))
+    svc.reingest(str(src / "a.png"))
+    assert blocked == []
+    assert svc.db.file_by_path(str(src / "a.png")).size == len(png_bytes(2))
+    svc.close()

@@ -124,7 +124,7 @@ def _queue_for_absent_drive(paths, n=3, failed=0):
             )
             db.enqueue(fid, ["d1"], f"h{i}", 69)
         for j in db.next_jobs("d1", failed):
-            db.fail_job(j.id, "verification failed: the drive returned different bytes")
+            db.fail_job(j.id, "verification failed: the drive returned different bytes", j.blake3)
     return db
 
 
@@ -144,7 +144,8 @@ def test_tray_says_which_drive_is_wanted_and_notifies_once(paths, qtbot, qapp):
         tray.notifications.flush(force=True)
         assert len(sent) == 1  # nothing new waiting: no second notification
         with db.transaction():
-            db.fail_job(db.next_jobs("d1", 1)[0].id, "cannot read the source: Permission denied")
+            j = db.next_jobs("d1", 1)[0]
+            db.fail_job(j.id, "cannot read the source: Permission denied", j.blake3)
         tray.refresh()
         assert tray.look.state == "attention" and "1 file could not be copied" in tray.look.tooltip
     finally:

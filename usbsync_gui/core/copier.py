@@ -39,6 +39,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -106,6 +107,14 @@ class DriveGone(Exception):
     """The drive disappeared mid-operation (unplugged, unmounted, or a stale FUSE mount)."""
 
 
+class DriveFailing(Exception):
+    """The drive is still mounted but failed :data:`FAILING_AFTER` different files in a row with I/O errors
+    (it went read-only underneath, or is dying): the drive's fault, not the files'. ``str()`` says so."""
+
+
+FAILING_AFTER = 2  # different files failing in a row on one drive before the drive itself is suspected
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a drive is mounted right now. ``require_mount`` is False only where a plain folder stands in for a
@@ -135,6 +144,9 @@ class DrainResult:
     again: bool = False
     error: str = ""
     damaged: bool = False  # the error was a damaged state database (the engine sets it aside and rebuilds)
+    failing: str = (
+        ""  # the drive failed several files in a row while mounted: why (retried at its next arrival)
+    )
     reasons: dict[str, int] = field(default_factory=dict)
 
     def merge(self, later: DrainResult) -> None:
@@ -149,6 +161,7 @@ class DrainResult:
         self.again = later.again
         self.error = later.error or self.error
         self.damaged = self.damaged or later.damaged
+        self.failing = later.failing or self.failing
         self.reasons = dict(later.reasons)
 
     def note(self, reason: str) -> None:
@@ -187,6 +200,7 @@ class DriveSyncer:
         max_rate_bps: bandwidth limit in bytes/second (0 = unlimited).
         progress: called per chunk with (job, bytes done, total bytes).
         sources: the source folders; sources are opened only through :meth:`SourceFolders.open`.
+        sweep: at the drive's arrival: also remove unrecorded temp files (:meth:`sweep_temps`).
     """
 
     def __init__(
@@ -200,6 +214,7 @@ class DriveSyncer:
         progress: ProgressFn | None = None,
         *,
         sources: SourceFolders,
+        sweep: bool = False,
     ):
         self.db = db
         self.target = target
@@ -212,12 +227,14 @@ class DriveSyncer:
         self.max_rate_bps = max_rate_bps
         self.progress = progress
         self.sources = sources
+        self.sweep = sweep
         self._hash_pool: ThreadPoolExecutor | None = None
         self._dev = -1  # st_dev of the volume, pinned when a drain starts
         self._rules = rules_for(target.fs_type)
         self._max_file = max_file_size(target.fs_type)
         self.fs = DriveFS(self._mount_s, -1, self.drive.name)
         self.plan = Planner(db, self.drive.id, self.drive.folder, self.fs, self._rules)
+        self._failed_in_a_row: set[int] = set()  # job ids whose last try failed on the drive, since a success
 
     # -- the volume -------------------------------------------------------------------------------------------
 
@@ -270,6 +287,32 @@ class DriveSyncer:
                 status,
                 error,
             )
+
+    def sweep_temps(self) -> int:
+        """Remove every temp file (``.usbsync-*.part``) under the drive's folder. Called at a drive's arrival,
+        when no copy to it is in flight (this syncer is its only writer), so none is live: it finds those whose
+        record was lost with the database (rebuilt, cleared, or a power cut before the record was durable).
+        Links are not followed (the folder itself included). Returns how many were removed."""
+        top = self.fs.lstat(self.drive.folder)
+        if top is None or not stat.S_ISDIR(top.st_mode):
+            return 0
+        removed = 0
+        for dirpath, _dirs, files in os.walk(os.path.join(self._mount_s, self.drive.folder)):
+            for name in files:
+                if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+                    continue
+                rel = os.path.relpath(os.path.join(dirpath, name), self._mount_s).replace(os.sep, "/")
+                try:
+                    if self.fs.unlink(rel):
+                        removed += 1
+                except (LinkOnDrive, NotOnVolume, NotADirectoryError):
+                    continue
+                except OSError as exc:
+                    self._check_gone(exc)
+                    log.warning("cannot remove stale temporary file %s: %s", rel, _describe(exc))
+        if removed:
+            log.info("%s: removed %d stale temporary file(s)", self.drive.name, removed)
+        return removed
 
     def cleanup_temps(self) -> int:
         """Remove temp files a crash or removal left on this drive (recorded in the jobs). Returns how many."""
@@ -336,7 +379,8 @@ class DriveSyncer:
     def _fail(self, job: Job, reason: str, result: DrainResult) -> None:
         """Failed at once: retrying cannot help."""
         with self.db.transaction():
-            self.db.fail_job(job.id, reason)
+            if not self.db.fail_job(job.id, reason, job.blake3):
+                return  # a newer version meanwhile: it gets its own chance
         result.failed += 1
         result.note(reason)
         log.error("%s: %s", job.relpath, reason)
@@ -391,6 +435,18 @@ class DriveSyncer:
             self._give_up(job, str(exc), result, started)
         else:
             self._give_up(job, f"{doing} {self.drive.name}: {_describe(exc)}", result, started)
+            self._suspect_drive(job, _describe(exc))
+
+    def _suspect_drive(self, job: Job, what: str) -> None:
+        """One more file failed on the drive. A bad block fails one file, and the queue moves on; several
+        different files in a row, with none copied between, is the drive itself: raise DriveFailing, so the
+        rest wait uncounted for the drive's next arrival instead of each burning its attempts."""
+        self._failed_in_a_row.add(job.id)
+        if len(self._failed_in_a_row) >= FAILING_AFTER:
+            raise DriveFailing(
+                f"{self.drive.name} failed {len(self._failed_in_a_row)} files in a row ({what}): it may be "
+                "write-protected or failing; unplug it and plug it in again to retry"
+            )
 
     # -- the queue --------------------------------------------------------------------------------------------
 
@@ -420,6 +476,8 @@ class DriveSyncer:
             self._dev = self._identify()
             self.fs.dev = self._dev
             self.cleanup_temps()
+            if self.sweep:
+                self.sweep_temps()
             for _ in range(MAX_PASSES):
                 last = self._drain_pass(result)
                 result.again = last.newer > 0
@@ -428,6 +486,9 @@ class DriveSyncer:
         except DriveGone as exc:
             result.drive_gone = True
             log.warning("drive %s removed: %s", self.drive.name, exc)
+        except DriveFailing as exc:
+            result.failing = str(exc)
+            log.error("%s", exc)
         except Cancelled:
             result.cancelled = True
         except Exception as exc:  # reported, never raised into the caller's event loop
@@ -525,13 +586,18 @@ class DriveSyncer:
                     written.append(pl)
             if written:
                 self._commit(written, result, p)
-        except (DriveGone, Cancelled) as exc:
+        except (DriveGone, DriveFailing, Cancelled) as exc:
             # Everything of this batch still in flight goes back to pending without counting a try. After a
             # removal the temp files stay recorded and are removed at the drive's next arrival.
-            reason = "drive removed" if isinstance(exc, DriveGone) else self._cancel_reason()
+            if isinstance(exc, DriveGone):
+                reason = "drive removed"
+            elif isinstance(exc, DriveFailing):
+                reason = str(exc)
+            else:
+                reason = self._cancel_reason()
             if isinstance(exc, Cancelled):
                 for w in written:
-                    self._remove_quietly(w.temp_rel)
+                    self._remove_quietly(w.temp_rel, w.job.id)
             self._back_to_pending(reason)
             raise
         except Exception as exc:
@@ -612,16 +678,16 @@ class DriveSyncer:
                 )
         except Cancelled:
             if created:
-                self._remove_quietly(pl.temp_rel)
+                self._remove_quietly(pl.temp_rel, pl.job.id)
             raise
         except SourceError as exc:
             if created:
-                self._remove_quietly(pl.temp_rel)
+                self._remove_quietly(pl.temp_rel, pl.job.id)
             self._source_error(job, exc, result)
             return False
         except OSError as exc:
             if created:
-                self._remove_quietly(pl.temp_rel)
+                self._remove_quietly(pl.temp_rel, pl.job.id)
             self._drive_error(job, exc, "cannot write to", result)
             return False
         finally:
@@ -629,7 +695,7 @@ class DriveSyncer:
         if pl.digest != job.blake3:
             # The source changed since it was recorded (maybe during this very copy: the bytes may mix two
             # versions). Record the new version and copy that.
-            self._remove_quietly(pl.temp_rel)
+            self._remove_quietly(pl.temp_rel, pl.job.id)
             if self.reingest:
                 self.reingest(job.path)  # the file's newest version, which the job takes below
             reason = "source changed while copying; copying the new version"
@@ -658,11 +724,15 @@ class DriveSyncer:
             self._hash_pool = None
         self.fs.close()
 
-    def _remove_quietly(self, rel: str) -> None:
+    def _remove_quietly(self, rel: str, job_id: int) -> None:
+        """Remove a temp file; only once it is gone is it no longer recorded in its job (a read-only or failing
+        drive keeps it, and it is removed at the drive's next arrival)."""
         try:
             self.fs.unlink(rel)
         except OSError:
-            return  # stays recorded in the job; removed at the drive's next arrival
+            return
+        with self.db.transaction():
+            self.db.clear_temp(job_id)
 
     def _commit(self, written: list[Plan], result: DrainResult, p: _Pass) -> None:
         """Make a batch durable, verify it from the device, rename into place and record it."""
@@ -691,12 +761,13 @@ class DriveSyncer:
         dirs: set[str] = set()
         for w, got in zip(written, parts[0] + parts[1], strict=True):
             if isinstance(got, OSError):
-                self._remove_quietly(w.temp_rel)
+                self._remove_quietly(w.temp_rel, w.job.id)
                 self._drive_error(w.job, got, "cannot read back the copy from", result)
                 continue
             if got != w.digest:
-                self._remove_quietly(w.temp_rel)
+                self._remove_quietly(w.temp_rel, w.job.id)
                 self._give_up(w.job, "verification failed: the drive returned different bytes", result)
+                self._suspect_drive(w.job, "the drive returned different bytes")
                 continue
             try:
                 try:
@@ -709,7 +780,7 @@ class DriveSyncer:
                 if st is None:
                     raise FileNotFoundError(errno.ENOENT, "gone after the rename", w.dest_rel)
             except OSError as exc:
-                self._remove_quietly(w.temp_rel)
+                self._remove_quietly(w.temp_rel, w.job.id)
                 self._drive_error(w.job, exc, "cannot move the copy into place on", result)
                 continue
             dirs.add(os.path.dirname(w.dest_rel))
@@ -724,6 +795,10 @@ class DriveSyncer:
         with self.db.transaction():
             for w, mtime_ns in good:
                 j = w.job
+                if w.replaces:  # duplicates that relied on the old content there have no copy any more
+                    p.newer += self.db.reopen_at(
+                        self.drive.id, w.dest_rel, "its copy on the drive was replaced by a newer version"
+                    )
                 # The copy is verified content w.digest: recorded as ours whatever became of the job.
                 self.db.record_copy(self.drive.id, w.dest_rel, j.path, j.relpath, w.digest, j.size, mtime_ns)
                 if not self.db.finish_job(j.id, "replaced" if w.replaces else "copied", w.dest_rel, w.digest):
@@ -753,13 +828,15 @@ class DriveSyncer:
             try:
                 self.fs.fsync_file(w.temp_rel)
             except OSError as exc:
-                self._remove_quietly(w.temp_rel)
+                self._remove_quietly(w.temp_rel, w.job.id)
                 self._drive_error(w.job, exc, "cannot make the copy durable on", result)
                 continue
             durable.append(w)
         return durable
 
     def _report(self, good: list[tuple[Plan, int]], result: DrainResult) -> None:
+        if good:
+            self._failed_in_a_row.clear()
         # Every file is in the audit CSV; the human log names files one by one only for small batches.
         per_file = logging.INFO if len(good) <= LOG_EACH_UP_TO else logging.DEBUG
         for w, _ in good:

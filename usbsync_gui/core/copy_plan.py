@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import stat
 from dataclasses import dataclass
 from typing import Literal
@@ -40,9 +41,11 @@ def max_file_size(fs_type: str) -> int:
 
 
 def temp_for(job: Job, dest: str) -> str:
-    """The hidden temp file beside ``dest`` for ``job`` (``dir/.usbsync-<job id>.part``)."""
+    """The hidden temp file beside ``dest`` for ``job``: ``dir/.usbsync-<job id>-<8 random hex>.part``. The
+    random part keeps names unique across databases: job ids start again at 1 after ``usbsync clear`` or a
+    rebuilt database, while a temp file of the old one may still be on the drive."""
     d = os.path.dirname(dest)
-    name = f"{TEMP_PREFIX}{job.id}{TEMP_SUFFIX}"
+    name = f"{TEMP_PREFIX}{job.id}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
     return f"{d}/{name}" if d else name
 
 

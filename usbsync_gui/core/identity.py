@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SERVICE = "usbsync"
 SECRET_FILE = "identity.key"
+# Written (no secret in it: the backend's name) once the secret lives in a keyring. A session that cannot see
+# any keyring (ssh, cron: no session bus) must then not make a new secret: it would orphan every drive.
+KEYRING_RECORD = "identity.in-keyring"
 TOKEN_VERSION = "v1"
 LOCKED_MESSAGE = "the keyring is locked: unlock it (log in to the desktop session) and run again"
 SECRETS_BUS_NAME = "org.freedesktop.secrets"
@@ -123,6 +126,7 @@ class SecretStore:
                 # A keyring is there but failed: making a secret elsewhere would orphan every registered drive.
                 raise KeyringLocked(f"{type(backend).__name__} cannot be read now: {exc}") from exc
         self.where = f"keyring ({type(backend).__name__})"
+        self._note_keyring(type(backend).__name__)
         try:
             return base64.b64decode(stored, validate=True)
         except ValueError as exc:
@@ -166,18 +170,55 @@ class SecretStore:
         except SecretStorageException as exc:
             raise KeyringLocked(f"the Secret Service cannot be read now: {exc}") from exc
 
+    def _note_keyring(self, backend: str) -> None:
+        record = self.state_dir / KEYRING_RECORD
+        if not record.exists():
+            with suppress(OSError):  # only a guard for other sessions; the secret itself is safe
+                self.state_dir.mkdir(parents=True, exist_ok=True)
+                record.write_text(backend + "\n")
+
+    @staticmethod
+    def _decode(path: Path, text: str) -> bytes:
+        try:
+            value = base64.b64decode(text.strip(), validate=True)
+        except ValueError:
+            value = b""
+        if len(value) != 32:
+            raise OSError(
+                f"{path}: not a usbsync identity secret (damaged?); registered drives cannot be checked"
+            )
+        return value
+
     def _from_file(self) -> bytes:
         path = self.fallback_file
         self.where = str(path)
         try:
-            return base64.b64decode(path.read_text().strip())
+            return self._decode(path, path.read_text())
         except FileNotFoundError:
             pass
+        record = self.state_dir / KEYRING_RECORD
+        if record.exists():
+            where = record.read_text().strip() or "a keyring"
+            raise KeyringLocked(
+                f"the drive identity secret is in your keyring ({where}), which this session cannot reach "
+                "(no session bus?): run usbsync in your desktop session"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         value = base64.b64encode(secrets.token_bytes(32)).decode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Made complete before it has its name (link(2) fails if another process made one meanwhile: use
+        # theirs), so no reader ever sees an empty or half-written secret.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return self._decode(path, path.read_text())
+        finally:
+            tmp.unlink(missing_ok=True)
         # Said once, when the file is made; the engine's startup summary says where the secret lives each time.
         log.warning(
             "no OS keyring is available: the drive identity secret is kept in %s (readable only by you). "

@@ -375,14 +375,17 @@ class Ingestor:
         min_age_s: float = 0.0,
         recheck: bool = False,
     ) -> None:
-        """Ingest one path (absolute), in the caller's transaction. ``forced`` skips the include/exclude
-        patterns (manifest entries); ``recheck`` rehashes even when size and mtime are unchanged. Files
-        modified less than ``min_age_s`` seconds ago are put in ``stats.fresh`` instead."""
+        """Ingest one path (absolute). It is checked, classified and hashed outside any transaction (a
+        multi-GB file takes seconds to hash; other writers must not wait on it), then recorded in a short
+        transaction of its own: call it outside a transaction. ``forced`` skips the include/exclude patterns
+        (manifest entries); ``recheck`` rehashes even when size and mtime are unchanged. Files modified less
+        than ``min_age_s`` seconds ago are put in ``stats.fresh`` instead."""
         self._load_refused()
         todo = self._check(path, stats, forced, min_age_s, recheck)
         if todo is not None:
             outcome = self._analyse(todo)
-            self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
+            with self.db.transaction():
+                self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
 
     # -- many files -------------------------------------------------------------------------------------------
 

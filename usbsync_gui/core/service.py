@@ -172,9 +172,7 @@ class SyncService:
 
     def reingest(self, path: str) -> None:
         """Record the current version of ``path`` after its content changed under a copy."""
-        stats = IngestStats()
-        with self.db.transaction():
-            self.ingestor.ingest_file(Path(path), stats, forced=True, recheck=True)
+        self.ingestor.ingest_file(Path(path), IngestStats(), forced=True, recheck=True)
 
     def secret(self) -> bytes:
         if self._secret is None:
@@ -208,11 +206,20 @@ class SyncService:
         target: Target,
         cancel: threading.Event | None = None,
         progress: ProgressFn | None = None,
+        sweep: bool = False,
     ) -> DrainResult:
-        """Copy what can go now to one drive (see :meth:`DriveSyncer.drain`)."""
+        """Copy what can go now to one drive (see :meth:`DriveSyncer.drain`); ``sweep`` at its arrival."""
         rate = self.config.max_copy_rate_mib_s * (1 << 20)
         syncer = DriveSyncer(
-            self.db, target, self.audit, cancel, self.reingest, rate, progress, sources=self.sources
+            self.db,
+            target,
+            self.audit,
+            cancel,
+            self.reingest,
+            rate,
+            progress,
+            sources=self.sources,
+            sweep=sweep,
         )
         result = syncer.drain()
         if result.copied or result.duplicates:
@@ -231,13 +238,15 @@ class SyncService:
         self,
         cancel: threading.Event | None = None,
         on_result: Callable[[Target, DrainResult], None] | None = None,
+        sweep: bool = False,
     ) -> dict[str, DrainResult]:
-        """Drain every connected registered drive, one after another. Returns results by drive name."""
+        """Drain every connected registered drive, one after another (``sweep``: the first drain of this run,
+        see :meth:`DriveSyncer.sweep_temps`). Returns results by drive name."""
         out: dict[str, DrainResult] = {}
         for t in self.connected_targets():
             if cancel is not None and cancel.is_set():
                 break
-            out[t.drive.name] = r = self.drain(t, cancel)
+            out[t.drive.name] = r = self.drain(t, cancel, sweep=sweep)
             if on_result:
                 on_result(t, r)
         return out

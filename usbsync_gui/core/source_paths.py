@@ -148,7 +148,7 @@ class SourceFolders:
                 now = os.path.realpath(opened)
                 if not self.inside(now):
                     raise Refused(s, _leaves(now))
-            if hasattr(os, "set_blocking"):
+            if getattr(os, "O_NONBLOCK", 0):  # undo it where it was used (Windows has none, and no pipes API)
                 os.set_blocking(fd, True)
         except BaseException:
             os.close(fd)

@@ -236,7 +236,7 @@ _JOB_COLUMNS = """j.id, j.file_id, j.drive_id, j.state, j.blake3, j.size, j.atte
 # Back to pending: the job takes the file's newest version (its hash and size) and, if that changed, starts
 # its count of attempts afresh. Used by every transition to pending so no path leaves a stale version queued.
 _TO_PENDING = (
-    "state='pending', temp_relpath=NULL,"
+    "state='pending',"
     " blake3=(SELECT f.blake3 FROM files f WHERE f.id=jobs.file_id),"
     " size=(SELECT f.size FROM files f WHERE f.id=jobs.file_id),"
     " attempts=CASE WHEN blake3=(SELECT f.blake3 FROM files f WHERE f.id=jobs.file_id) THEN {attempts} ELSE 0 END"
@@ -493,7 +493,7 @@ class StateDB:
     def defer_copying(self, drive_id: str, reason: str) -> int:
         """Every job of ``drive_id`` still ``copying`` back to pending (try not counted). Returns how many.
         Temp files stay recorded (removed at the drive's next arrival)."""
-        sql = _TO_PENDING.format(attempts="MAX(attempts-1, 0)").replace(" temp_relpath=NULL,", "")
+        sql = _TO_PENDING.format(attempts="MAX(attempts-1, 0)")
         cur = self.conn.execute(
             f"UPDATE jobs SET {sql}, last_error=?, updated_at=? WHERE drive_id=? AND state='copying'",
             (reason, time.time(), drive_id),
@@ -522,8 +522,7 @@ class StateDB:
         now = time.time()
         if attempts >= MAX_ATTEMPTS:
             self.conn.execute(
-                "UPDATE jobs SET state='failed', last_error=?, temp_relpath=NULL, not_before=NULL, updated_at=?"
-                " WHERE id=?",
+                "UPDATE jobs SET state='failed', last_error=?, not_before=NULL, updated_at=? WHERE id=?",
                 (reason, now, job_id),
             )
             return "failed"
@@ -534,12 +533,15 @@ class StateDB:
         )
         return "pending"
 
-    def fail_job(self, job_id: int, reason: str) -> None:
-        self.conn.execute(
-            "UPDATE jobs SET state='failed', last_error=?, temp_relpath=NULL, not_before=NULL, updated_at=?"
-            " WHERE id=?",
-            (reason, time.time(), job_id),
+    def fail_job(self, job_id: int, reason: str, expect: str) -> bool:
+        """Failed at once (retrying cannot help, e.g. too big for the drive's filesystem). Compare-and-set: only
+        a pending job for content ``expect``; returns False otherwise (a new version gets its own chance)."""
+        cur = self.conn.execute(
+            "UPDATE jobs SET state='failed', last_error=?, not_before=NULL, updated_at=?"
+            " WHERE id=? AND state IN ('pending', 'copying') AND blake3=?",
+            (reason, time.time(), job_id, expect),
         )
+        return cur.rowcount == 1
 
     def finish_job(
         self, job_id: int, result: str, dest_relpath: str, delivered: str, note: str | None = None
@@ -575,7 +577,7 @@ class StateDB:
         n = 0
         for job_id in job_ids:
             cur = self.conn.execute(
-                "UPDATE jobs SET state='removed', last_error='removed from the queue', temp_relpath=NULL,"
+                "UPDATE jobs SET state='removed', last_error='removed from the queue',"
                 " not_before=NULL, updated_at=? WHERE id=? AND state IN ('pending', 'failed')",
                 (now, job_id),
             )
@@ -597,11 +599,38 @@ class StateDB:
 
     def recover(self) -> int:
         """Put jobs left ``copying`` by a crash back to pending. Returns how many. Call only under the lock."""
-        sql = _TO_PENDING.format(attempts="MAX(attempts-1, 0)").replace(" temp_relpath=NULL,", "")
+        sql = _TO_PENDING.format(attempts="MAX(attempts-1, 0)")
         cur = self.conn.execute(
             f"UPDATE jobs SET {sql}, last_error='interrupted (usbsync stopped during the copy)', updated_at=?"
             " WHERE state='copying'",
             (time.time(),),
+        )
+        return cur.rowcount
+
+    def retry_jobs(self, job_ids: Iterable[int]) -> int:
+        """Retry: the given failed jobs back to pending for their file's newest version, attempts afresh.
+        Returns how many."""
+        now = time.time()
+        n = 0
+        for job_id in job_ids:
+            n += self.conn.execute(
+                f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=NULL, not_before=NULL,"
+                " updated_at=? WHERE id=? AND state='failed'",
+                (now, job_id),
+            ).rowcount
+        return n
+
+    def reopen_at(self, drive_id: str, dest_relpath: str, reason: str) -> int:
+        """The file at ``dest_relpath`` on ``drive_id`` is about to hold other content (usbsync replaces its
+        own copy with a newer version) or changed on the drive: done jobs of *other* files whose verified copy
+        was that file (duplicates of it) have no copy any more and go back to pending. Returns how many."""
+        now = time.time()
+        cur = self.conn.execute(
+            f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=?, not_before=NULL, updated_at=?"
+            " WHERE drive_id=? AND dest_relpath=? AND state='done' AND result='duplicate'"
+            " AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.file_id=jobs.file_id AND k.drive_id=jobs.drive_id"
+            " AND k.state NOT IN ('done', 'removed'))",
+            (reason, now, drive_id, to_db(dest_relpath)),
         )
         return cur.rowcount
 
@@ -633,11 +662,13 @@ class StateDB:
             )
         ]
 
-    def forget_copy(self, drive_id: str, dest_relpath: str) -> None:
-        """The file at ``dest_relpath`` is no longer the verified copy recorded (changed or gone on the drive)."""
+    def forget_copy(self, drive_id: str, dest_relpath: str) -> int:
+        """The file at ``dest_relpath`` is no longer the verified copy recorded (changed or gone on the drive):
+        forget it, and reopen the duplicates that relied on it (:meth:`reopen_at`). Returns jobs reopened."""
         self.conn.execute(
             "DELETE FROM copies WHERE drive_id=? AND dest_relpath=?", (drive_id, to_db(dest_relpath))
         )
+        return self.reopen_at(drive_id, dest_relpath, "its copy on the drive was changed there")
 
     def record_copy(
         self,

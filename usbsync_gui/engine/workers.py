@@ -151,6 +151,8 @@ class CopyWorker(QObject):
         self._again = threading.Event()
         self._busy = False
         self._retry: QTimer | None = None  # made in this worker's thread, at the first backoff
+        self._arrived = True  # the first drain is the drive's arrival: it sweeps unrecorded temp files
+        self._failing = ""  # the drive failed file after file: nothing more until it is plugged in again
 
     def _on_progress(self, job: Job, done: int, total: int) -> None:
         now = time.monotonic()
@@ -164,7 +166,7 @@ class CopyWorker(QObject):
 
     @Slot()
     def drain(self) -> None:
-        if self._busy:
+        if self._busy or self._failing:
             return
         self._busy = True
         try:
@@ -179,6 +181,9 @@ class CopyWorker(QObject):
                 if result.drive_gone:
                     self.drive_gone.emit(self.target.drive.id)
                     return
+                if result.failing:
+                    self._failing = result.failing  # its files wait (uncounted) for its next arrival
+                    return
                 if result.error or not (self._again.is_set() or result.again):
                     break
             if not self.cancel.is_set():
@@ -192,7 +197,8 @@ class CopyWorker(QObject):
         try:
             if self._svc is None:
                 self._svc = SyncService(self._paths, self._config, self._audit)
-            return self._svc.drain(self.target, self.cancel, self._on_progress)
+            sweep, self._arrived = self._arrived, False
+            return self._svc.drain(self.target, self.cancel, self._on_progress, sweep=sweep)
         except Exception as exc:  # a slot must not raise: Qt would only print it
             reason = f"copying to {self.target.drive.name} stopped: {exc}"
             log.error("%s", reason)

@@ -4,7 +4,6 @@ and state, retry / remove / reveal, and totals per drive."""
 from __future__ import annotations
 
 import os
-import time
 
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
@@ -112,21 +111,15 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
     def _selected_rows(self) -> list[int]:
         return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
 
-    def _write(self, sql: str, params: list[tuple[object, ...]]) -> None:
-        # The GUI's connection is for reading; edits go through a short write transaction of their own.
-        from usbsync_gui.core.state import StateDB
-
-        with StateDB(self.ctx.paths.state_db) as db, db.transaction() as c:
-            c.executemany(sql, params)
-
     @Slot()
     def on_retry(self) -> None:
         ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
-        now = time.time()
-        self._write(
-            "UPDATE jobs SET state='pending', attempts=0, updated_at=? WHERE id=? AND state='failed'",
-            [(now, i) for i in ids],
-        )
+        from usbsync_gui.core.state import StateDB
+
+        with StateDB(self.ctx.paths.state_db) as db, db.transaction():
+            db.retry_jobs(
+                ids
+            )  # the state machine's own transition: the file's newest version, attempts afresh
         if self.ctx.engine is not None:
             self.ctx.engine.sync_now()
         self.model.refresh()
