@@ -315,7 +315,17 @@ class FaultUsbsync(Usbsync):
             start_new_session=True,
         )
         fh.close()
+        proc.output_file = out  # type: ignore[attr-defined]  (its output, for a crash report)
         return proc
+
+
+def _tail(proc: subprocess.Popen, n: int = 800) -> str:
+    """The last ``n`` characters ``proc`` wrote (its output file), for a crash report."""
+    path = getattr(proc, "output_file", None)
+    try:
+        return path.read_text(errors="replace")[-n:] if path is not None else ""
+    except OSError:
+        return ""
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -631,7 +641,10 @@ class Scenario:
             )
             return None
         if expect_zero and sig == signal.SIGTERM and rc != 0:
-            self.counts.add("crashed", f"usbsync {proc.args[-1]} exited {rc} after SIGTERM (must be 0)")
+            self.counts.add(
+                "crashed",
+                f"usbsync {proc.args[-1]} exited {rc} after SIGTERM (must be 0); last output: {_tail(proc)!r}",
+            )
         return rc
 
     def kill9(self, proc: subprocess.Popen[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,18 @@ def _used_pages(db: str) -> list[int]:
     except sqlite3.Error:
         pass
     return list(range(2, max(3, os.path.getsize(db) // PAGE + 1)))
+
+
+def _healthy(db: Path) -> bool:
+    """``PRAGMA integrity_check`` of the database file says ok (read-only: nothing is changed)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return [r[0] for r in conn.execute("PRAGMA integrity_check")] == ["ok"]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _damage(sc: Scenario, how: str) -> str:
@@ -77,6 +90,13 @@ def _db_fault(sc: Scenario, how: str) -> None:
         sc.add_new_sources()
         sc.wait_converged(10, engine)
         sc.stop_engine(engine)
+        if not list((sc.home / "state").glob("state.db.damaged-*")) and _healthy(
+            sc.home / "state" / "state.db"
+        ):
+            # Not noticed while running because nothing read that page, and SQLite's checkpoint at the stop
+            # wrote the page's good copy from the WAL back over the garbage: there is no damage left to find.
+            sc.notes["healed_by_checkpoint"] = True
+            sc.damage_expected = False
         sc.usb("sync-once")  # found at the next start at the latest
         sc.finish()
     st = sc.usb("status")
