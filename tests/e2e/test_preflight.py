@@ -68,3 +68,33 @@ def test_a_drive_remounted_writable_while_running_gets_its_files(usbsync, make_d
     finally:
         rc, out = stop(proc, signal.SIGTERM)
     assert rc == 0, out
+
+
+def test_space_freed_and_a_quick_replug_while_running_lets_the_waiting_files_go(usbsync, make_drive):
+    """A full drive: files wait for space. The user frees space and re-plugs the stick at once (same place,
+    same device): whether or not the engine saw it leave, its files must go."""
+    import os
+    import signal
+
+    from tests.e2e.conftest import stop, wait_for
+
+    photos = make_drive("PHOTOS", size_mib=16)
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    filler = photos.mountpoint / "filler.bin"
+    free = os.statvfs(photos.mountpoint).f_bavail * os.statvfs(photos.mountpoint).f_frsize
+    filler.write_bytes(b"\0" * (free - (1 << 20)))  # ~1 MiB left
+    usbsync.source.mkdir(parents=True, exist_ok=True)
+    big = [png_bytes(i) + bytes(700_000) for i in range(3)]  # 2.1 MB: does not fit
+    for i, data in enumerate(big):
+        (usbsync.source / f"b{i}.png").write_bytes(data)
+    proc = usbsync.start()
+    try:
+        wait_for(lambda: "not enough space on Photos" in usbsync.log(), timeout=20)
+        filler.unlink()
+        at = photos.mountpoint
+        subprocess.run(["umount", str(at)], check=True)  # the same loop device comes back (lowest free)
+        subprocess.run(["mount", "-o", "loop", str(photos.image), str(at)], check=True)
+        wait_for(lambda: photos.files() == {f"b{i}.png": big[i] for i in range(3)}, timeout=20)
+    finally:
+        rc, out = stop(proc, signal.SIGTERM)
+    assert rc == 0, out

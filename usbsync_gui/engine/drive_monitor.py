@@ -30,8 +30,9 @@ def _remounted(known: Volume, now: Volume | None) -> bool:
 
 
 class DriveMonitor(QObject):
-    """Emits ``volume_added(ConnectedVolume)`` for each newly mounted volume (registered drive or not) and
-    ``volume_removed(str mountpoint, str drive_id)`` (drive id empty for unregistered volumes).
+    """Emits ``volume_added(ConnectedVolume)`` for each newly mounted volume (registered drive or not),
+    ``volume_removed(str mountpoint, str drive_id)`` (drive id empty for unregistered volumes), and
+    ``mounts_changed()`` after each look an OS signal caused.
 
     Args:
         inspect: identifies volumes (reads markers, verifies tokens).
@@ -42,6 +43,7 @@ class DriveMonitor(QObject):
 
     volume_added = Signal(object)
     volume_removed = Signal(str, str)
+    mounts_changed = Signal()  # after each look an OS signal caused (not the safety-net poll)
 
     def __init__(
         self,
@@ -87,13 +89,20 @@ class DriveMonitor(QObject):
 
     @Slot(str)
     def _on_event(self, source: str) -> None:
-        self._poll(source)
+        self._poll_for_event(source)
         for ms in RECHECK_MS:
-            QTimer.singleShot(ms, self, lambda s=source: self._poll(s))
+            QTimer.singleShot(ms, self, lambda s=source: self._poll_for_event(s))
 
     @Slot()
     def poll(self) -> None:
         self._poll("poll")
+
+    def _poll_for_event(self, trigger: str) -> None:
+        self._poll(trigger)
+        # The mount table changed. A stick pulled and put back at the same place between two looks is the
+        # same mount point, device and options, and Linux reuses mount IDs: only the drive's own checks
+        # (marker, device number) can tell. So every event asks each connected drive to look again.
+        self.mounts_changed.emit()
 
     def _poll(self, trigger: str) -> None:
         try:

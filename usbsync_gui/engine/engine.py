@@ -141,6 +141,7 @@ class Engine(QObject):
         self._config_timer.timeout.connect(self._check_config)
         self.monitor.volume_added.connect(self._on_volume_added)
         self.monitor.volume_removed.connect(self._on_volume_removed)
+        self.monitor.mounts_changed.connect(self._on_mounts_changed)
         self._stopped = False
         self._recovering = False
         self._control: ControlServer | None = None
@@ -337,6 +338,13 @@ class Engine(QObject):
         slot.worker.cancel.cancel("drive removed")  # type: ignore[attr-defined]
         self._reap(slot)
         self.drive_disconnected.emit(drive_id)
+
+    @Slot()
+    def _on_mounts_changed(self) -> None:
+        # Each drive re-checks its own volume (marker, device) at its next drain: cheap when nothing waits.
+        for drive_id, slot in list(self._copy.items()):
+            slot.worker.reconsider()  # type: ignore[attr-defined]
+            self._request_drain(drive_id)
 
     def _request_drain(self, drive_id: str) -> None:
         slot = self._copy.get(drive_id)

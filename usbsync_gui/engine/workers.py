@@ -164,6 +164,11 @@ class CopyWorker(QObject):
         """Thread-safe: ask for another drain pass (coalesced while one runs)."""
         self._again.set()
 
+    def reconsider(self) -> None:
+        """Thread-safe: the mount table changed; a drive judged failing gets another look at the next drain
+        (it may have been pulled and put back in the same place)."""
+        self._failing = ""
+
     @Slot()
     def drain(self) -> None:
         if self._busy or self._failing:
