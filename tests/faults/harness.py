@@ -94,9 +94,13 @@ def b3_file(path: bytes | str | Path) -> str:
 CATEGORY_OF_KIND = {"png": "images", "pdf": "documents", "mp4": "videos", "mp3": "audio"}
 
 
+MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
 def make_content(kind: str, rng: random.Random, size: int = 0) -> bytes:
-    """Bytes libmagic classifies as ``kind`` (png, pdf: by content; mp4: random bytes named .mp4, known by the
-    extension; mp3: an ID3 header), unique thanks to a random tail, about ``size`` bytes when given."""
+    """Bytes libmagic classifies as ``kind`` (png, pdf, mp4: by content; mp3: an ID3 header), unique thanks to
+    a random tail, about ``size`` bytes when given. (Random bytes alone are no video: now and then they match
+    a signature, e.g. a DOS .COM executable, and usbsync rightly leaves them unclassified.)"""
     tail = rng.randbytes(max(16, size))
     if kind == "png":
         return png_bytes(rng.randrange(1 << 24)) + tail
@@ -104,7 +108,7 @@ def make_content(kind: str, rng: random.Random, size: int = 0) -> bytes:
         return pdf_bytes(tail[:8].hex()) + tail
     if kind == "mp3":
         return mp3_bytes() + tail
-    return tail  # mp4: no magic; the extension decides
+    return MP4_HEADER + tail  # an ISO base media 'ftyp' box: video/mp4 to libmagic
 
 
 def category_of(data: bytes, name: bytes) -> str | None:
@@ -114,7 +118,7 @@ def category_of(data: bytes, name: bytes) -> str | None:
         return "documents"
     if data.startswith(b"ID3"):
         return "audio"
-    if name.lower().endswith(b".mp4"):
+    if data[4:8] == b"ftyp" or name.lower().endswith(b".mp4"):
         return "videos"
     return None
 
