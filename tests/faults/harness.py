@@ -43,6 +43,7 @@ import blake3
 
 from tests.conftest import mp3_bytes, pdf_bytes, png_bytes
 from tests.e2e.conftest import USBSYNC, Drive, Usbsync
+from usbsync_gui.core.config import DEFAULT_EXCLUDE
 
 COUNT_KEYS = (
     "lost",
@@ -56,16 +57,7 @@ COUNT_KEYS = (
     "sources_changed",
     "other",
 )
-DEFAULT_EXCLUDES = (
-    "*.part",
-    "*.crdownload",
-    "*.tmp",
-    "~$*",
-    ".~lock.*",
-    ".DS_Store",
-    "Thumbs.db",
-    "desktop.ini",
-)
+DEFAULT_EXCLUDES = DEFAULT_EXCLUDE  # the configuration's default: files usbsync is told not to sync
 TEMP_RE = re.compile(rb"^\.usbsync-.*\.part$")
 FOLDER = "USBSync"
 STOP_BOUND_S = 15.0  # SIGTERM to exit

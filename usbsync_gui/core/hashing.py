@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 import blake3
 
@@ -41,14 +42,7 @@ def hash_file(path: Path | str, drop_cache: bool = False) -> str:
             h = blake3.blake3(max_threads=blake3.blake3.AUTO)
             h.update_mmap(path)
             return h.hexdigest()
-        h = blake3.blake3()
-        buf, view = chunk_buffer()
-        while True:
-            n = fh.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
-        return h.hexdigest()
+        return _hash_stream(fh, blake3.blake3(), CHUNK, slot=0)
 
 
 BIG_CHUNK = 8 << 20  # large files: blake3's threads need big updates to help
@@ -65,11 +59,16 @@ def hash_fd(fd: int) -> str:
     size = os.fstat(fd).st_size
     big = size >= MMAP_THRESHOLD
     h = blake3.blake3(max_threads=blake3.blake3.AUTO) if big else blake3.blake3()
-    buf, view = chunk_buffer(BIG_CHUNK if big else CHUNK, slot=7)
     with open(fd, "rb", buffering=0, closefd=False) as fh:
-        while True:
-            n = fh.readinto(buf)
-            if not n:
-                break
-            h.update(view[:n])
+        return _hash_stream(fh, h, BIG_CHUNK if big else CHUNK, slot=7)
+
+
+def _hash_stream(fh: BinaryIO, h: blake3.blake3, size: int, slot: int) -> str:
+    """Feed ``fh`` to ``h`` in reads of ``size`` bytes (a reused per-thread buffer) and return the hex digest."""
+    buf, view = chunk_buffer(size, slot)
+    while True:
+        n = fh.readinto(buf)  # type: ignore[attr-defined]
+        if not n:
+            break
+        h.update(view[:n])
     return h.hexdigest()
