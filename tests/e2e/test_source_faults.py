@@ -143,3 +143,20 @@ def test_watch_limit_shows_in_status(usbsync):
         assert "watching incomplete" in text.lower() and "max_user_watches" in text, text
     finally:
         stop(proc)
+
+
+def test_a_name_that_is_not_utf8_dropped_while_running_lands(usbsync, make_drive):
+    """Found walking through as a user: the watcher's paths crossed to the ingest thread as a Qt list, whose
+    QString conversion dropped the undecodable byte, so 'caf\\xe9.png' became 'caf.png' and was never found."""
+    stick = make_drive("PHOTOS", fstype="exfat")
+    usbsync("register-drive", str(stick.mountpoint), "--name", "Photos", "--category", "images")
+    usbsync.source.mkdir(parents=True, exist_ok=True)
+    proc = usbsync.start()
+    try:
+        wait_for(lambda: "watching" in usbsync.log(), timeout=20)
+        with open(os.fsencode(usbsync.source) + b"/caf\xe9-latin1.png", "wb") as fh:
+            fh.write(png_bytes(7))
+        wait_for(lambda: stick.files() == {"caf_-latin1.png": png_bytes(7)}, timeout=20)
+    finally:
+        rc, out = stop(proc)
+    assert rc == 0 and "Traceback" not in out, out

@@ -99,8 +99,8 @@ class Engine(QObject):
     paused_changed = Signal(bool)
     database_rebuilt = Signal(str)  # the one-line message: the damaged state database was set aside
     _scan = Signal()
-    _ingest = Signal(list)
-    _track = Signal(list)
+    _ingest = Signal(object)  # list[str] of source paths: see IngestWorker.fresh for why not list
+    _track = Signal(object)
     _new_config = Signal(object)
 
     def __init__(self, paths: AppPaths, config: Config, app: QCoreApplication, parent: QObject | None = None):
@@ -200,7 +200,7 @@ class Engine(QObject):
         watcher.watching_complete.connect(self._on_watching_complete)
         self._track.connect(watcher.track)
 
-    @Slot(str, list)
+    @Slot(str, object)
     @_recovers_damage
     def _on_watching_incomplete(self, message: str, folders: list[str]) -> None:
         # The watcher logs the warning (once per episode) and rescans those folders itself meanwhile.

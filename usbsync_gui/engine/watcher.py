@@ -214,10 +214,10 @@ class SourceWatcher(QObject):
             (a notice left by an earlier run can be lowered), and when an incomplete watch becomes whole.
     """
 
-    files_ready = Signal(list)
+    files_ready = Signal(object)  # list[str]: not list, whose QString conversion drops undecodable bytes
     rescan_requested = Signal()
     source_missing = Signal(str)
-    watching_incomplete = Signal(str, list)
+    watching_incomplete = Signal(str, object)
     watching_complete = Signal()
 
     def __init__(self, sources: list[Path], stability_window_s: float, parent: QObject | None = None):
@@ -417,7 +417,7 @@ class SourceWatcher(QObject):
             self._observer = None
         logging.getLogger("watchdog").removeHandler(self._detector)
 
-    @Slot(list)
+    @Slot(object)
     def track(self, paths: list[str]) -> None:
         """Watch ``paths`` (still being written) until they hold still for the stability window."""
         for p in paths:

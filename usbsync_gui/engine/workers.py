@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.copier import CancelEvent, DrainResult, Target
+from usbsync_gui.core.fs_text import for_display
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import Job, is_damage
@@ -57,7 +58,9 @@ class IngestWorker(QObject):
     ``scan_done(int files seen, int queued)``, ``database_damaged(str detail)``."""
 
     jobs_queued = Signal(list)
-    fresh = Signal(list)
+    # Source paths cross threads as Python objects: a list or str argument becomes QString, which drops the
+    # undecodable bytes of a name that is not valid UTF-8 (PEP 383 surrogates), and the file is never found.
+    fresh = Signal(object)  # list[str] of paths
     scan_done = Signal(int, int)
     database_damaged = Signal(str)
 
@@ -102,7 +105,7 @@ class IngestWorker(QObject):
         self.jobs_queued.emit(sorted({d.id for d in self._config.drives}))
         self.scan_done.emit(stats.seen, stats.jobs_queued)
 
-    @Slot(list)
+    @Slot(object)
     @_guarded
     def ingest(self, paths: list[str]) -> None:
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
@@ -158,7 +161,7 @@ class CopyWorker(QObject):
         now = time.monotonic()
         if done >= total or now - self._last_progress >= PROGRESS_INTERVAL_S:
             self._last_progress = now
-            self.progress.emit(self.target.drive.id, job.path, done, total)
+            self.progress.emit(self.target.drive.id, for_display(job.path), done, total)
 
     def request(self) -> None:
         """Thread-safe: ask for another drain pass (coalesced while one runs)."""
