@@ -51,3 +51,28 @@ def test_second_instance_is_refused_with_the_pid(tmp_path):
         first.release()
     with InstanceLock(tmp_path / "l", tmp_path / "pid"):
         pass
+
+
+def test_log_lines_show_undecodable_names_as_replacement_characters(tmp_path):
+    """A name that is not valid UTF-8 (a PEP 383 surrogate) is shown as U+FFFD in the log, not as \\udce9."""
+    import logging
+
+    from usbsync_gui.core.audit import LOG_FILE, setup_logging
+
+    root = logging.getLogger("usbsync_gui")
+    saved = (list(root.handlers), root.level, root.propagate)
+    try:
+        setup_logging(tmp_path, console=False)
+        logging.getLogger("usbsync_gui.core.copier").info("copied %s -> %s", "caf\udce9.png", "caf_.png")
+        for h in root.handlers:
+            h.flush()
+        text = (tmp_path / LOG_FILE).read_text(encoding="utf-8")
+        assert "copied caf\ufffd.png -> caf_.png" in text, text
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+            h.close()
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        root.propagate = saved[2]

@@ -41,6 +41,14 @@ AUDIT_COLUMNS = (
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+def _display_names(record: logging.LogRecord) -> bool:
+    """Handler filter: string arguments (file names) as people read them, undecodable bytes as U+FFFD
+    (:func:`fs_text.for_display`), in one place instead of at every log call."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(for_display(a) if isinstance(a, str) else a for a in record.args)
+    return True
+
+
 def setup_logging(log_dir: Path, level: int = logging.INFO, console: bool = True) -> None:
     """Send the ``usbsync_gui`` loggers to the rotating log file and (optionally) to stderr."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -53,10 +61,12 @@ def setup_logging(log_dir: Path, level: int = logging.INFO, console: bool = True
         log_dir / LOG_FILE, maxBytes=5 << 20, backupCount=5, encoding="utf-8", errors="backslashreplace"
     )
     fh.setFormatter(logging.Formatter(LOG_FORMAT))
+    fh.addFilter(_display_names)
     root.addHandler(fh)
     if console:
         sh = logging.StreamHandler(_tolerant(sys.stderr))
         sh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        sh.addFilter(_display_names)
         root.addHandler(sh)
     root.propagate = False
 
