@@ -53,8 +53,14 @@ def no_thread_leaks(_process_lifetime_pools):
             if t not in py_before and t.is_alive() and not isinstance(t, threading._DummyThread)  # type: ignore[attr-defined]
         ]
         # Qt's global QThreadPool ("Thread (pooled)") belongs to Qt for the process and retires idle threads
-        # after 30 s; widgets use it internally. Any other new OS thread is the test's.
-        os_extra = [n for tid, n in _os_threads().items() if tid not in os_before and n != "Thread (pooled)"]
+        # after 30 s; widgets use it internally. So does Qt's D-Bus thread ("QDBusConnection"), started once per
+        # process by the first bus connection (UDisks2 signals, where a system bus runs). Any other new OS
+        # thread is the test's.
+        os_extra = [
+            n
+            for tid, n in _os_threads().items()
+            if tid not in os_before and n not in ("Thread (pooled)", "QDBusConnection")
+        ]
         if not (py_extra or os_extra) or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -30,8 +30,8 @@ from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
-from usbsync_gui.core.registration import RegistrationError, identify_unverified, register_volume
-from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes
+from usbsync_gui.core.registration import RegistrationError, register_volume
+from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes, inspect_volumes
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.platform import EjectError, eject_volume
@@ -570,12 +570,12 @@ def _repair_database(paths: AppPaths) -> str | None:
 
 def _identify(paths: AppPaths, config: Config, db: StateDB) -> list[ConnectedVolume]:
     """The mounted volumes, identified with the installation's secret; while the keyring is locked, with no
-    registered drive verified (:func:`identify_unverified`) and :data:`LOCKED_MESSAGE` on stderr."""
+    registered drive verified (:func:`inspect_volumes` without a secret) and :data:`LOCKED_MESSAGE` on stderr."""
     try:
         secret = SecretStore(paths.state_dir).secret()
     except KeyringLocked:
         print(f"usbsync: {LOCKED_MESSAGE}", file=sys.stderr)
-        return identify_unverified(config)
+        return inspect_volumes(config, None)
     return identify_volumes(paths.state_dir, config, db, secret=secret)
 
 

@@ -48,30 +48,35 @@ READ_CHUNK = 1 << 20  # bytes per read when hashing a file on the drive
 MAX_OPEN_DIRS = 64  # directory descriptors kept open between operations (an fd each)
 
 
-class LinkOnDrive(OSError):
-    """``rel`` on the drive is a symbolic link (or a Windows reparse point): it is never followed.
-    ``str()`` and ``reason`` say so in words."""
+class _Refused(OSError):
+    """A path on the drive usbsync will not use; ``str()`` and ``reason`` say why in words."""
 
-    def __init__(self, rel: str, drive_name: str):
+    def __init__(self, code: int, rel: str, reason: str):
         self.rel = rel
-        self.reason = f"{rel} on {drive_name} is a symbolic link; usbsync does not follow links on a drive"
-        super().__init__(errno.ELOOP, self.reason, rel)
+        self.reason = reason
+        super().__init__(code, reason, rel)
 
     def __str__(self) -> str:
         return self.reason
 
 
-class NotOnVolume(OSError):
+class LinkOnDrive(_Refused):
+    """``rel`` on the drive is a symbolic link (or a Windows reparse point): it is never followed."""
+
+    def __init__(self, rel: str, drive_name: str):
+        super().__init__(
+            errno.ELOOP,
+            rel,
+            f"{rel} on {drive_name} is a symbolic link; usbsync does not follow links on a drive",
+        )
+
+
+class NotOnVolume(_Refused):
     """``rel`` opened on another device than the drive's volume (unmounted meanwhile, or another volume mounted
     inside the drive)."""
 
     def __init__(self, rel: str, drive_name: str):
-        self.rel = rel
-        self.reason = f"{rel or 'the root'} is not on {drive_name}'s volume"
-        super().__init__(errno.EXDEV, self.reason, rel)
-
-    def __str__(self) -> str:
-        return self.reason
+        super().__init__(errno.EXDEV, rel, f"{rel or 'the root'} is not on {drive_name}'s volume")
 
 
 def _parts(rel: str) -> list[str]:

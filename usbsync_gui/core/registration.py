@@ -3,7 +3,7 @@ drives dialog and the first-run wizard; and what the front ends show for volumes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from usbsync_gui.core.config import (
@@ -17,40 +17,11 @@ from usbsync_gui.core.config import (
 )
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore, make_token, token_matches
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume, identify_volumes, inspect_volumes
+from usbsync_gui.core.service import identify_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.volumes import MarkerError, Volume, new_drive_id, read_marker, volume_at, write_marker
+from usbsync_gui.core.volumes import MarkerError, new_drive_id, read_marker, volume_at, write_marker
 from usbsync_gui.platform import probe_volume
-
-KEYRING_LOCKED = (
-    "keyring locked"  # ConnectedVolume.status of a registered drive's volume that cannot be checked
-)
-
-
-def identify_unverified(config: Config, volumes: list[Volume] | None = None) -> list[ConnectedVolume]:
-    """What :func:`identify_volumes` says when the identity secret cannot be read now (keyring locked): no
-    volume is a registered drive, so nothing is written to any. A volume whose marker names a registered drive
-    gets the status :data:`KEYRING_LOCKED` and a message saying so (its ``marker_id`` is left None: an
-    unchecked marker's claim is not trusted for anything); the others are as :func:`inspect_volumes` finds them
-    (``unknown``, ``unreadable marker``, ``marker of another installation``).
-
-    Args:
-        volumes: the volumes to inspect (default: every mounted one).
-    """
-    # A configuration without drives: no marker can verify, so no token is computed with a stand-in secret.
-    found = inspect_volumes(replace(config, drives=()), b"", volumes)
-    out = []
-    for cv in found:
-        drive = config.drive_by_id(cv.marker_id) if cv.marker_id else None
-        if drive is not None:
-            msg = (
-                f"looks like {drive.name}, but its marker cannot be checked while the keyring is locked: "
-                "nothing is written to it until the keyring is unlocked"
-            )
-            cv = replace(cv, status=KEYRING_LOCKED, marker_id=None, message=msg)
-        out.append(cv)
-    return out
 
 
 class RegistrationError(Exception):

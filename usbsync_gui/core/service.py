@@ -56,9 +56,14 @@ class ConnectedVolume:
         return self.info.fs_type or self.volume.fstype
 
 
+KEYRING_LOCKED = (
+    "keyring locked"  # ConnectedVolume.status of a registered drive's volume that cannot be checked
+)
+
+
 def inspect_volumes(
     config: Config,
-    secret: bytes,
+    secret: bytes | None,
     volumes: list[Volume] | None = None,
     labels: dict[str, str] | None = None,
     probe: Prober = probe_volume,
@@ -66,7 +71,10 @@ def inspect_volumes(
     """Identify each mounted volume: read its marker, probe its UUID, verify the marker's token.
 
     Args:
-        secret: the installation's identity secret (:class:`usbsync_gui.core.identity.SecretStore`).
+        secret: the installation's identity secret (:class:`usbsync_gui.core.identity.SecretStore`), or None
+            while it cannot be read (keyring locked): then no volume is a registered drive, and one whose marker
+            names a registered drive gets the status :data:`KEYRING_LOCKED` (``marker_id`` None: an unchecked
+            marker's claim is trusted for nothing).
         volumes: the volumes to inspect (default: every mounted one).
         labels: case-folded volume label -> drive id of registered drives (to recognise a re-formatted one).
         probe: how to ask the OS about a volume (tests of other platforms pass their own).
@@ -95,6 +103,12 @@ def inspect_volumes(
         drive = config.drive_by_id(marker.drive_id)
         if drive is None:
             out.append(ConnectedVolume(v, info, None, "marker of another installation", marker.drive_id))
+        elif secret is None:
+            msg = (
+                f"looks like {drive.name}, but its marker cannot be checked while the keyring is locked: "
+                "nothing is written to it until the keyring is unlocked"
+            )
+            out.append(ConnectedVolume(v, info, None, KEYRING_LOCKED, None, msg))
         elif token_matches(secret, drive.id, info.uuid, marker.token):
             out.append(ConnectedVolume(v, info, drive, "registered", marker.drive_id))
         else:

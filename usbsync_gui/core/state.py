@@ -574,15 +574,11 @@ class StateDB:
         content (scans and configuration changes do not queue it again) until the file changes. Jobs being
         copied are not touched. Returns how many were removed."""
         now = time.time()
-        n = 0
-        for job_id in job_ids:
-            cur = self.conn.execute(
-                "UPDATE jobs SET state='removed', last_error='removed from the queue',"
-                " not_before=NULL, updated_at=? WHERE id=? AND state IN ('pending', 'failed')",
-                (now, job_id),
-            )
-            n += cur.rowcount
-        return n
+        return self.conn.executemany(
+            "UPDATE jobs SET state='removed', last_error='removed from the queue',"
+            " not_before=NULL, updated_at=? WHERE id=? AND state IN ('pending', 'failed')",
+            [(now, job_id) for job_id in job_ids],
+        ).rowcount
 
     def clear_temp(self, job_id: int) -> None:
         self.conn.execute("UPDATE jobs SET temp_relpath=NULL WHERE id=?", (job_id,))
@@ -611,14 +607,11 @@ class StateDB:
         """Retry: the given failed jobs back to pending for their file's newest version, attempts afresh.
         Returns how many."""
         now = time.time()
-        n = 0
-        for job_id in job_ids:
-            n += self.conn.execute(
-                f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=NULL, not_before=NULL,"
-                " updated_at=? WHERE id=? AND state='failed'",
-                (now, job_id),
-            ).rowcount
-        return n
+        return self.conn.executemany(
+            f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=NULL, not_before=NULL,"
+            " updated_at=? WHERE id=? AND state='failed'",
+            [(now, job_id) for job_id in job_ids],
+        ).rowcount
 
     def reopen_at(self, drive_id: str, dest_relpath: str, reason: str) -> int:
         """The file at ``dest_relpath`` on ``drive_id`` is about to hold other content (usbsync replaces its

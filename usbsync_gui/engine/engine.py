@@ -25,8 +25,7 @@ from usbsync_gui.core.config import Category, Config, ConfigError, load_config
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.registration import identify_unverified
-from usbsync_gui.core.service import ConnectedVolume, identify_volumes, target_for
+from usbsync_gui.core.service import ConnectedVolume, identify_volumes, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
@@ -279,7 +278,7 @@ class Engine(QObject):
         secret = self._adopt_secret()
         if secret is None:  # no token can be checked yet: no volume is a registered drive
             self._unverified_seen = True
-            return identify_unverified(self.config, volumes)
+            return inspect_volumes(self.config, None, volumes)
         return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, secret)
 
     # -- drives -----------------------------------------------------------------------------------------------
