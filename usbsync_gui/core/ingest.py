@@ -157,11 +157,6 @@ class Ingestor:
 
     # -- filtering --------------------------------------------------------------------------------------------
 
-    def root_of(self, path: Path | str) -> Path | None:
-        """The (deepest) source folder that contains ``path`` (absolute), or None."""
-        where = self.sources.locate(path)
-        return where.root if where is not None else None
-
     def wanted(self, relpath: str) -> bool:
         """Include/exclude patterns (fnmatch syntax), tried against the bare name and the relative path."""
         name = relpath.rsplit("/", 1)[-1]
