@@ -33,7 +33,9 @@ from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes, inspect_volumes
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
+from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
+from usbsync_gui.core.wait_reasons import job_reason
 from usbsync_gui.platform import EjectError, eject_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -97,65 +99,60 @@ def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     return EXIT_OK
 
 
-def _drive_rows(paths: AppPaths, config: Config, db: StateDB) -> list[dict[str, Any]]:
-    connected = {cv.drive.id: cv.volume for cv in _identify(paths, config, db) if cv.drive is not None}
-    per = db.per_drive()
-    rows = []
-    for d in config.drives:
-        v = connected.get(d.id)
-        info = db.drive_info(d.id) or {}
-        counts = per.get(d.id, {})
-        rows.append(
-            {
-                "name": d.name,
-                "id": d.id,
-                "categories": list(d.categories),
-                "folder": d.folder,
-                "connected": v is not None,
-                "mountpoint": v.mountpoint if v else None,
-                "free_bytes": v.free_bytes if v else info.get("free_bytes"),
-                "last_seen": info.get("last_seen"),
-                "pending": counts.get("pending", 0),
-                "pending_bytes": counts.get("pending_bytes", 0),
-                "failed": counts.get("failed", 0),
-                "synced": counts.get("done", 0),
-            }
-        )
-    return rows
+def _read_config(paths: AppPaths) -> tuple[Config | None, str | None]:
+    """For the read-only commands: the configuration, or None and one line saying it is broken and where (the
+    state is still shown; the running usbsync keeps its last good configuration meanwhile)."""
+    try:
+        return load_config(paths.config_file), None
+    except ConfigError as exc:
+        return None, f"the configuration is broken, so drives are not identified: {exc}"
 
 
-def _drive_counts(row: dict[str, Any]) -> str:
-    """``'12 files (3.4 GB) waiting, 0 failed, 40 synced'`` for one row of :func:`_drive_rows`."""
-    return (
-        f"{plural(row['pending'], 'file')} ({human_bytes(row['pending_bytes'])}) waiting, "
-        f"{row['failed']} failed, {row['synced']} synced"
-    )
+def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> StateSummary:
+    """The one summary (:func:`usbsync_gui.core.summary.summarize`) with the drives plugged in now."""
+    with StateDB(paths.state_db) as db:
+        connected = {}
+        if config is not None:
+            for cv in _identify(paths, config, db):
+                if cv.drive is not None:
+                    v = cv.volume
+                    connected[cv.drive.id] = LiveVolume(
+                        v.mountpoint, v.free_bytes, v.total_bytes, v.read_only
+                    )
+        return summarize(db, config, connected, config_problem=problem)
+
+
+def _warn_config(problem: str | None) -> None:
+    if problem:
+        print(f"usbsync: warning: {problem}", file=sys.stderr)
+
+
+def _waiting_line(d: DriveSummary) -> str:
+    """``'12 files, 3.4 GB waiting; 2.1 GB free when last seen'`` (and how much more space they need)."""
+    line = f"{plural(d.waiting_files, 'file')}, {human_bytes(d.waiting_bytes)} waiting"
+    if d.free_bytes is not None:
+        line += f"; {human_bytes(d.free_bytes)} free" + ("" if d.connected else " when last seen")
+        if d.shortfall_bytes:
+            line += f" (does not fit: {human_bytes(d.shortfall_bytes)} more needed)"
+    return line
 
 
 def cmd_list_drives(args: argparse.Namespace, paths: AppPaths) -> int:
-    config = load_config(paths.config_file)
-    with StateDB(paths.state_db) as db:
-        rows = _drive_rows(paths, config, db)
+    config, problem = _read_config(paths)
+    summary = _summary(paths, config, problem)
+    _warn_config(problem)
     if args.json:
-        _print_json({"drives": rows})
+        _print_json({"drives": summary.to_json()["drives"], "config_problem": problem})
         return EXIT_OK
-    if not rows:
+    if not summary.drives:
         print("no drives registered ('usbsync register-drive MOUNTPOINT --name NAME --category C')")
-    for r in rows:
-        where = f"plugged in at {r['mountpoint']}" if r["connected"] else "not plugged in"
-        print(f"{r['name']} ({', '.join(r['categories'])} -> {r['folder']}/): {where}")
-        print(f"    {_waiting_line(r)}; {r['failed']} failed, {r['synced']} synced")
+    for d in summary.drives:
+        holds = f" ({', '.join(d.categories)} -> {d.folder}/)" if d.categories else ""
+        print(f"{d.name}{holds}: {d.where}")
+        print(f"    {_waiting_line(d)}; {d.failed_files} failed, {d.done_files} synced")
+        if d.state.value not in ("waiting", "absent", "up_to_date", "copying"):
+            print(f"    ! {d.headline}")
     return EXIT_OK
-
-
-def _waiting_line(r: dict[str, Any]) -> str:
-    """``'12 files, 3.4 GB waiting; 2.1 GB free when last seen'`` (and a warning when they will not all fit)."""
-    line = f"{plural(r['pending'], 'file')}, {human_bytes(r['pending_bytes'])} waiting"
-    if r["free_bytes"] is not None:
-        line += f"; {human_bytes(r['free_bytes'])} free" + ("" if r["connected"] else " when last seen")
-        if r["pending_bytes"] > r["free_bytes"]:
-            line += " (not enough for all of them)"
-    return line
 
 
 def cmd_list_connected(args: argparse.Namespace, paths: AppPaths) -> int:
@@ -318,66 +315,68 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
         lock.release()
 
 
-def _status_data(paths: AppPaths, config: Config) -> dict[str, Any]:
-    with StateDB(paths.state_db) as db:
-        counts = db.counts()
-        drives = _drive_rows(paths, config, db)
-        notices = db.notices()
-        refused = db.refusal_count()
+def _is_running(paths: AppPaths) -> bool:
     running = InstanceLock(paths.lock_file, paths.pid_file)
     try:
         running.acquire()
-        is_running = False
-        running.release()
     except AlreadyRunning:
-        is_running = True
-    return {
-        "running": is_running,
-        "pending": counts["pending"] + counts["copying"],
-        "copying": counts["copying"],
-        "failed": counts["failed"],
-        "synced": counts["done"],
-        "removed": counts["removed"],
-        "files_seen": counts["files"],
-        "unclassified": counts["unclassified"],
-        "refused": refused,
-        "notices": [{"kind": n.kind, "message": n.message, "since": round(n.since, 3)} for n in notices],
-        "sources": [str(s) for s in config.sources],
-        "drives": drives,
-        "config": str(paths.config_file),
-        "log_dir": str(paths.log_dir),
-    }
+        return True
+    running.release()
+    return False
 
 
 def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
-    data = _status_data(paths, load_config(paths.config_file))
+    config, problem = _read_config(paths)
+    summary = _summary(paths, config, problem)
+    _warn_config(problem)
+    with StateDB(paths.state_db) as db:
+        removed = db.counts()["removed"]
+    data = summary.to_json() | {
+        "running": _is_running(paths),
+        "removed": removed,
+        "sources": [str(s) for s in config.sources] if config else [],
+        "config": str(paths.config_file),
+        "log_dir": str(paths.log_dir),
+    }
     if args.json:
         _print_json(data)
         return EXIT_OK
-    print(f"usbsync {'is running' if data['running'] else 'is not running'}")
     print(
-        f"{data['pending']} waiting, {data['failed']} failed, {data['synced']} synced "
-        f"({data['files_seen']} files seen, {data['unclassified']} without a category)"
+        f"usbsync {'is running' if data['running'] else 'is not running'}"
+        + (": paused" if summary.paused else "")
     )
-    if data["refused"]:
+    print(
+        f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced "
+        f"({summary.files_seen} files seen, {summary.unclassified} without a category)"
+    )
+    if summary.refused:
         print(
-            f"{plural(data['refused'], 'path')} refused: symbolic links leading outside the source folders "
+            f"{plural(summary.refused, 'path')} refused: symbolic links leading outside the source folders "
             "(not read; see the log)"
         )
-    for n in data["notices"]:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n["since"]))
-        print(f"! {n['message']} (since {when})")
-    for d in data["drives"]:
-        state = "connected" if d["connected"] else "absent"
-        print(f"  {d['name']} ({state}): {_drive_counts(d)}")
+    for line in summary.attention:
+        print(f"! {line}")
+    for n in summary.notices:
+        if n.message not in summary.attention:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(n.since))
+            print(f"! {n.message} (since {when})")
+    for d in summary.drives:
+        state = "connected" if d.connected else "absent"
+        print(
+            f"  {d.name} ({state}): {plural(d.waiting_files, 'file')} ({human_bytes(d.waiting_bytes)}) waiting, "
+            f"{d.failed_files} failed, {d.done_files} synced"
+        )
     return EXIT_OK
 
 
 def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
-    config = load_config(paths.config_file)
+    config, problem = _read_config(paths)
+    _warn_config(problem)
     with StateDB(paths.state_db) as db:
         jobs = db.list_jobs(("pending", "copying", "failed"))
-    names = {d.id: d.name for d in config.drives}
+        names = {str(i): str(n) for i, n in db.conn.execute("SELECT id, name FROM drives")}
+    names |= {d.id: d.name for d in config.drives} if config else {}
+    registered = {d.id for d in config.drives} if config else set(names)
     rows: list[dict[str, Any]] = [
         {
             "id": j.id,
@@ -387,13 +386,13 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
             "state": j.state,
             "size_bytes": j.size,
             "attempts": j.attempts,
-            "reason": j.last_error or ("waiting for the drive" if j.state == "pending" else None),
+            "reason": job_reason(j.state, j.last_error, j.category, j.drive_id in registered),
             "queued_at": j.queued_at,
         }
         for j in jobs
     ]
     if args.json:
-        _print_json({"jobs": rows})
+        _print_json({"jobs": rows, "config_problem": problem})
         return EXIT_OK
     if not rows:
         print("nothing waiting")

@@ -105,12 +105,9 @@ def test_broken_config_is_one_line_exit_2_and_the_queue_survives(usbsync, make_d
     cfg.write_text(good.replace("heartbeat_interval_seconds = 300", "heartbeat_interval_seconds = = 300"))
     line = next(i for i, ln in enumerate(cfg.read_text().splitlines(), 1) if "= = 300" in ln)
     for cmd in (
-        ["status"],
-        ["pending"],
         ["sync-once"],
         ["run"],
         ["validate"],
-        ["list-drives"],
         ["process-pending"],
         ["clear", "--yes"],
         ["list-connected"],
@@ -119,8 +116,16 @@ def test_broken_config_is_one_line_exit_2_and_the_queue_survives(usbsync, make_d
         err = p.stderr.strip()
         assert err.count("\n") == 0, f"{cmd}: {err}"
         assert err.startswith(f"usbsync: {cfg}:{line}: TOML syntax error"), f"{cmd}: {err}"
+    # The read-only commands show the state (issue 8), with the same one line as a warning.
+    for cmd in (["status"], ["pending"], ["list-drives"]):
+        err = usbsync(*cmd, check=0).stderr.strip()
+        assert err.count("\n") == 0, f"{cmd}: {err}"
+        assert err.startswith("usbsync: warning: the configuration is broken"), f"{cmd}: {err}"
+        assert f"{cfg}:{line}: TOML syntax error" in err, f"{cmd}: {err}"
     cfg.write_text(good.replace('categories = [\n    "images",\n]', 'categories = ["fotos"]'))
-    err = usbsync("status", check=2).stderr.strip()
+    err = usbsync("sync-once", check=2).stderr.strip()
+    assert "drives[0].categories: unknown category 'fotos'" in err and str(cfg) in err
+    err = usbsync("status", check=0).stderr.strip()
     assert "drives[0].categories: unknown category 'fotos'" in err and str(cfg) in err
     cfg.write_text(good)
     jobs = usbsync.json("pending")["jobs"]

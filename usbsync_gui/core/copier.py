@@ -47,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from usbsync_gui.core import wait_reasons
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import DriveConfig
 from usbsync_gui.core.copy_plan import (
@@ -428,7 +429,7 @@ class DriveSyncer:
         :meth:`_give_up`)."""
         self._check_gone(exc)
         if exc.errno == errno.ENOSPC:
-            self._defer(job, f"not enough space on {self.drive.name}", result, started)
+            self._defer(job, wait_reasons.no_space(self.drive.name), result, started)
         elif exc.errno == errno.EROFS:
             self._defer(job, f"{self.drive.name} is mounted read-only", result, started)
         elif isinstance(exc, (LinkOnDrive, NotOnVolume)):
@@ -465,9 +466,7 @@ class DriveSyncer:
             if self.target.read_only:
                 # One reason on every waiting job, no attempts: retrying cannot help until it is remounted
                 # writable.
-                reason = (
-                    f"{self.drive.name} is mounted read-only (remount it writable, or check its lock switch)"
-                )
+                reason = wait_reasons.read_only(self.drive.name)
                 with self.db.transaction():
                     result.deferred = self.db.set_reason_all(self.drive.id, reason)
                 result.reasons[reason] = result.deferred
@@ -552,7 +551,7 @@ class DriveSyncer:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
                     if self._without_copy(job, result, p):
                         continue
-                    reason = f"not enough space on {self.drive.name}"
+                    reason = wait_reasons.no_space(self.drive.name)
                     with self.db.transaction():
                         self.db.set_reason(job.id, reason)
                     result.deferred += 1

@@ -1,0 +1,51 @@
+"""`usbsync status`, `pending` and `list-drives` read the one summary, and still work with a broken config."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.conftest import png_bytes
+
+pytestmark = pytest.mark.e2e
+
+
+def test_read_only_commands_show_the_state_with_a_broken_config(usbsync, make_drive):
+    photos = make_drive("PHOTOS", size_mib=32)
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    photos.unplug()
+    usbsync("sync-once")
+    cfg = usbsync.home / "config.toml"
+    good = cfg.read_text()
+    cfg.write_text(good + "\nthis is = = not toml\n")
+    for cmd in ("status", "pending", "list-drives"):
+        p = usbsync(cmd)  # exit 0: they show what they can
+        problems = [ln for ln in p.stderr.splitlines() if "configuration is broken" in ln]
+        bad_line = len(good.splitlines()) + 2  # the file, and the line in it
+        assert len(problems) == 1 and f"{cfg}:{bad_line}:" in problems[0], p.stderr
+    assert "1 waiting" in usbsync("status").stdout
+    assert "a.png" in usbsync("pending").stdout
+    assert "Photos" in usbsync("list-drives").stdout
+    data = usbsync.json("status")
+    assert data["pending"] == 1 and data["state"] == "attention" and str(cfg) in data["config_problem"]
+    assert [d["name"] for d in data["drives"]] == ["Photos"]
+    # a command that would act on the broken config still refuses, with the same one line
+    p = usbsync("sync-once", check=2)
+    assert str(cfg) in p.stderr
+    cfg.write_text(good)
+    assert usbsync.json("status")["config_problem"] is None
+
+
+def test_a_file_that_does_not_fit_is_attention_in_status(usbsync, make_drive):
+    small = make_drive("SMALL", size_mib=32)
+    usbsync("register-drive", str(small.mountpoint), "--name", "Small", "--category", "videos")
+    (usbsync.source / "huge.mp4").write_bytes(random.Random(1).randbytes(40 << 20))
+    usbsync("sync-once")
+    data = usbsync.json("status")
+    assert data["state"] == "attention"
+    small_row = data["drives"][0]
+    assert small_row["state"] == "does_not_fit" and small_row["shortfall_bytes"] > 0
+    assert any("do not fit on Small" in a for a in data["attention"])
+    assert "does not fit" in usbsync("list-drives").stdout
