@@ -1,9 +1,14 @@
 """The pending queue as a Qt table model over the job table: the rows stay in SQLite.
 
-Only the rows a view asks for are read, a page of :data:`PAGE` rows at a time (keyset-free LIMIT/OFFSET over
-the ``jobs_by_drive`` index is a few milliseconds even at 100,000 jobs), with a small page cache. The row count
-comes from one COUNT per refresh. Filters (drive, state) re-count; :meth:`JobTableModel.refresh` re-reads after
-the engine reports progress.
+The model keeps one thing in memory: the ordered list of job ids for the current filter and sort (read by one
+``SELECT j.id ... ORDER BY`` per refresh; 100,000 ints is under a megabyte). Row contents are read by id, a page
+of :data:`PAGE` rows at a time as a view asks for them, into a small LRU cache of :data:`CACHE_ROWS` rows.
+
+A refresh never resets the model. Rows are keyed by job id: when the id list changes, persistent indexes (a
+view's selection and current row) are moved to the rows their jobs now have, inside
+``layoutAboutToBeChanged``/``layoutChanged``; a job that left the list loses its indexes (it drops out of the
+selection). Cached rows whose contents changed get ``dataChanged``. Sorting (:meth:`JobTableModel.sort`) is
+done in SQL, by the text or number each column shows.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -18,16 +24,48 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from usbsync_gui.core.fs_text import for_display, from_db
 from usbsync_gui.core.units import human_bytes
 
-PAGE = 256
-MAX_PAGES = 32
+PAGE = 256  # rows read at once when a view asks for one that is not cached
+CACHE_ROWS = 2048  # rows whose contents are kept (least recently used dropped); a refresh re-reads them all
 COLUMNS = ("File", "Category", "Drive", "Size", "State", "Reason", "Attempts", "Queued at")
+FILE, CATEGORY, DRIVE, SIZE, STATE, REASON, ATTEMPTS, QUEUED = range(len(COLUMNS))
 WAITING_STATES = ("pending", "copying", "failed")
+PENDING_REASON = "waiting for the drive"  # what the Reason column shows for a pending job with no error
 
 _Index = QModelIndex | QPersistentModelIndex
+_Row = tuple[
+    Any, ...
+]  # (id, path, category, drive_id, size, state, last_error, attempts, queued_at, relpath)
+
+# The default order, and the tie-break after any sort column: oldest first, then by path, then by job id, so
+# that rows with equal keys never swap places between two refreshes.
+_DEFAULT_ORDER = "j.queued_at, f.path, j.id"
+# What each column sorts by: the same value it shows. SIZE, ATTEMPTS and QUEUED sort by number; DRIVE is
+# built per call from the drive names (see JobTableModel._order).
+_SORT_KEYS = {
+    FILE: "f.relpath COLLATE NOCASE",
+    CATEGORY: "COALESCE(f.category, '') COLLATE NOCASE",
+    SIZE: "j.size",
+    STATE: "j.state",
+    REASON: f"COALESCE(NULLIF(j.last_error, ''), CASE WHEN j.state='pending' THEN '{PENDING_REASON}' ELSE '' END)"
+    " COLLATE NOCASE",
+    ATTEMPTS: "j.attempts",
+    QUEUED: "j.queued_at",
+}
+_SELECT_ROWS = (
+    "SELECT j.id, f.path, f.category, j.drive_id, j.size, j.state, j.last_error, j.attempts, j.queued_at,"
+    " f.relpath FROM jobs j JOIN files f ON f.id=j.file_id WHERE j.id IN ({marks})"
+)
+_IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit on every build
+
+
+def reason_text(state: str, last_error: str | None) -> str:
+    """The Reason column's text (the SQL sort key of that column computes the same)."""
+    return last_error or (PENDING_REASON if state == "pending" else "")
 
 
 class JobTableModel(QAbstractTableModel):
-    """Rows: jobs in ``states`` (default: waiting, copying, failed), optionally of one drive, oldest first.
+    """Rows: jobs in ``states`` (default: waiting, copying, failed), optionally of one drive; oldest first
+    unless sorted.
 
     Args:
         conn: a SQLite connection to the state database, used only from the GUI thread (reads only).
@@ -37,32 +75,62 @@ class JobTableModel(QAbstractTableModel):
     def __init__(self, conn: sqlite3.Connection, drive_names: dict[str, str], parent: Any = None):
         super().__init__(parent)
         self._conn = conn
-        self._names = drive_names
+        self._names = dict(drive_names)
         self._drive: str | None = None
         self._states: tuple[str, ...] = WAITING_STATES
-        self._count = 0
-        self._pages: OrderedDict[int, list[tuple[Any, ...]]] = OrderedDict()
+        self._sort_column = -1  # -1: the default order
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self._ids: list[int] = []
+        self._row_of_id: dict[int, int] | None = None  # built when first needed after the list changed
+        self._cache: OrderedDict[int, _Row | None] = OrderedDict()  # job id -> row (None: job gone)
+        self._seen: tuple[int, int] = (-1, -1)
+        self.last_read_s = 0.0
         self.refresh()
 
-    # -- filtering --------------------------------------------------------------------------------------------
+    # -- filtering and sorting ---------------------------------------------------------------------------
 
     @property
     def connection(self) -> sqlite3.Connection:
         return self._conn
 
     def set_connection(self, conn: sqlite3.Connection) -> None:
-        """Read from ``conn`` from now on (the state database was replaced)."""
+        """Read from ``conn`` from now on (the state database was replaced): a reset, since job ids in the new
+        database name other jobs."""
+        self.beginResetModel()
         self._conn = conn
+        self._ids = []
+        self._row_of_id = None
+        self._cache.clear()
+        self.endResetModel()
         self.refresh()
 
     def set_filter(self, drive_id: str | None = None, states: tuple[str, ...] | None = None) -> None:
+        """Show jobs of ``drive_id`` (None: every drive) in ``states`` (None: waiting and failed). Jobs that stay
+        in the list keep their selection."""
         self._drive = drive_id
         self._states = states or WAITING_STATES
         self.refresh()
 
     def set_drive_names(self, names: dict[str, str]) -> None:
-        self._names = names
-        self.refresh()
+        """Drive id -> name for the Drive column. Does nothing when the names did not change."""
+        if names == self._names:
+            return
+        self._names = dict(names)
+        if self._sort_column == DRIVE:
+            self.refresh()  # the order follows the names
+        elif self._ids:
+            self.dataChanged.emit(self.index(0, DRIVE), self.index(len(self._ids) - 1, DRIVE))
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Order the rows by ``column`` in SQL; ties keep the default order. ``column`` -1 (no sort column) and
+        Queued at ascending are the default order: oldest first, then by path, then by job id. Selected jobs
+        stay selected. Does not re-read when the order and the database are unchanged."""
+        if not 0 <= column < len(COLUMNS) or (column == QUEUED and order == Qt.SortOrder.AscendingOrder):
+            column, order = -1, Qt.SortOrder.AscendingOrder
+        if (column, order) == (self._sort_column, self._sort_order) and not self.changed():
+            return  # a view turning sorting on asks for the order the rows already have
+        self._sort_column, self._sort_order = column, order
+        self._reload()
 
     def _where(self) -> tuple[str, list[Any]]:
         marks = ",".join("?" * len(self._states))
@@ -73,20 +141,129 @@ class JobTableModel(QAbstractTableModel):
             params.append(self._drive)
         return sql, params
 
+    def _order(self) -> tuple[str, list[Any]]:
+        col = self._sort_column
+        if col < 0:
+            return _DEFAULT_ORDER, []
+        params: list[Any] = []
+        if col == DRIVE:
+            # The name shown, not the id: a CASE over the configured names, the id for drives without one.
+            whens = " ".join("WHEN ? THEN ?" for _ in self._names)
+            for drive_id, name in self._names.items():
+                params += [drive_id, name]
+            key = f"(CASE j.drive_id {whens} ELSE j.drive_id END) COLLATE NOCASE" if whens else "j.drive_id"
+        else:
+            key = _SORT_KEYS[col]
+        direction = "DESC" if self._sort_order == Qt.SortOrder.DescendingOrder else "ASC"
+        return f"{key} {direction}, {_DEFAULT_ORDER}", params
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def _version(self) -> tuple[int, int]:
+        # data_version changes when another connection committed; total_changes counts this connection's own.
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0]), self._conn.total_changes
+
+    def changed(self) -> bool:
+        """True when the database was written (by any connection) since the rows were last read: a check of
+        microseconds, for callers that poll."""
+        return self._version() != self._seen
+
     def refresh(self) -> None:
-        """Re-read the count and drop cached pages (call after the queue changed)."""
+        """Re-read the list of jobs and the cached rows (call after the queue changed). Rows keep their
+        selection by job id; a job no longer listed leaves the selection."""
+        self._reload()
+
+    def refresh_if_changed(self) -> bool:
+        """:meth:`refresh` only if the database changed since the last read. Returns whether it read."""
+        if not self.changed():
+            return False
+        self.refresh()
+        return True
+
+    def _read_ids(self) -> list[int]:
         where, params = self._where()
-        self.beginResetModel()
-        self._count = int(
-            self._conn.execute(f"SELECT COUNT(*) FROM jobs j WHERE {where}", params).fetchone()[0]
-        )
-        self._pages.clear()
-        self.endResetModel()
+        order, order_params = self._order()
+        rows = self._conn.execute(
+            f"SELECT j.id FROM jobs j JOIN files f ON f.id=j.file_id WHERE {where} ORDER BY {order}",
+            [*params, *order_params],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def _reload(self) -> None:
+        t0 = time.perf_counter()
+        self._seen = self._version()  # before reading: a write during the read shows up as a change next time
+        ids = self._read_ids()
+        if ids != self._ids:
+            self._move_rows(ids)
+        self._recheck_cached()
+        self.last_read_s = time.perf_counter() - t0
+
+    def _move_rows(self, ids: list[int]) -> None:
+        """Replace the id list, moving every persistent index to its job's new row (or invalidating it)."""
+        old = self._ids
+        self.layoutAboutToBeChanged.emit()  # PySide has only the no-argument form (no sort hint)
+        self._ids = ids
+        self._row_of_id = None
+        moved = self.persistentIndexList()
+        if moved:
+            row_of = self._rows_by_id()
+            targets = []
+            for p in moved:
+                new_row = row_of.get(old[p.row()]) if 0 <= p.row() < len(old) else None
+                targets.append(QModelIndex() if new_row is None else self.index(new_row, p.column()))
+            self.changePersistentIndexList(moved, targets)
+        self.layoutChanged.emit()
+
+    def _rows_by_id(self) -> dict[int, int]:
+        if self._row_of_id is None:
+            self._row_of_id = {job_id: row for row, job_id in enumerate(self._ids)}
+        return self._row_of_id
+
+    def _recheck_cached(self) -> None:
+        """Drop cached rows no longer listed, re-read the others, and report those that changed."""
+        if not self._cache:
+            return
+        row_of = self._rows_by_id()
+        for job_id in [i for i in self._cache if i not in row_of]:
+            del self._cache[job_id]
+        fresh = self._fetch(list(self._cache))
+        changed = []
+        for job_id, before in list(self._cache.items()):
+            now = fresh.get(job_id)
+            if now != before:
+                self._cache[job_id] = now
+                changed.append(row_of[job_id])
+        for first, last in _runs(sorted(changed)):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+    def _fetch(self, ids: Sequence[int]) -> dict[int, _Row]:
+        out: dict[int, _Row] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i : i + _IN_CHUNK]
+            for r in self._conn.execute(_SELECT_ROWS.format(marks=",".join("?" * len(chunk))), chunk):
+                out[r[0]] = tuple(r)
+        return out
+
+    def _row(self, row: int) -> _Row | None:
+        if not 0 <= row < len(self._ids):
+            return None
+        job_id = self._ids[row]
+        if job_id in self._cache:
+            self._cache.move_to_end(job_id)
+            return self._cache[job_id]
+        start = row - row % PAGE
+        want = [i for i in self._ids[start : start + PAGE] if i not in self._cache]
+        got = self._fetch(want)
+        for i in want:
+            self._cache[i] = got.get(i)  # None: the job was deleted since the list was read
+        while len(self._cache) > CACHE_ROWS:
+            self._cache.popitem(last=False)
+        return self._cache.get(job_id)
 
     # -- model ------------------------------------------------------------------------------------------------
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt's API
-        return 0 if parent.isValid() else self._count
+        return 0 if parent.isValid() else len(self._ids)
 
     def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -94,34 +271,25 @@ class JobTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.InitialSortOrderRole:  # a header's first click: biggest / most tries first
+            descending = section in (SIZE, ATTEMPTS)
+            return Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
         return None
 
-    def _row(self, row: int) -> tuple[Any, ...] | None:
-        page_no = row // PAGE
-        page = self._pages.get(page_no)
-        if page is None:
-            where, params = self._where()
-            page = self._conn.execute(
-                "SELECT j.id, f.path, f.category, j.drive_id, j.size, j.state, j.last_error, j.attempts, j.queued_at,"
-                " f.relpath"
-                f" FROM jobs j JOIN files f ON f.id=j.file_id WHERE {where} ORDER BY j.id LIMIT ? OFFSET ?",
-                [*params, PAGE, page_no * PAGE],
-            ).fetchall()
-            self._pages[page_no] = page
-            if len(self._pages) > MAX_PAGES:
-                self._pages.popitem(last=False)
-        else:
-            self._pages.move_to_end(page_no)
-        i = row - page_no * PAGE
-        return page[i] if i < len(page) else None
-
     def job_id(self, row: int) -> int | None:
-        r = self._row(row)
-        return int(r[0]) if r else None
+        """The job shown in ``row``, or None past the end."""
+        return self._ids[row] if 0 <= row < len(self._ids) else None
+
+    def row_of(self, job_id: int) -> int | None:
+        """The row showing ``job_id``, or None when it is not listed."""
+        return self._rows_by_id().get(job_id)
 
     def path(self, row: int) -> str | None:
+        """The absolute source path of ``row``'s file (as the OS names it: may hold surrogate escapes)."""
         r = self._row(row)
         return from_db(r[1]) if r else None
 
@@ -132,30 +300,42 @@ class JobTableModel(QAbstractTableModel):
         if r is None:
             return None
         _, path, category, drive_id, size, state, reason, attempts, queued_at, relpath = r
-        path, relpath = for_display(from_db(path)), for_display(from_db(relpath))
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if col == 0:
-                return relpath  # the path inside the outbox; the full path is the tooltip
-            if col == 1:
+            if col == FILE:
+                return for_display(
+                    from_db(relpath)
+                )  # the path inside the outbox; the full path is the tooltip
+            if col == CATEGORY:
                 return category or ""
-            if col == 2:
+            if col == DRIVE:
                 return self._names.get(drive_id, drive_id)
-            if col == 3:
+            if col == SIZE:
                 return human_bytes(size)
-            if col == 4:
+            if col == STATE:
                 return state
-            if col == 5:
-                return reason or ("waiting for the drive" if state == "pending" else "")
-            if col == 6:
+            if col == REASON:
+                return reason_text(state, reason)
+            if col == ATTEMPTS:
                 return attempts
-            if col == 7:
+            if col == QUEUED:
                 return time.strftime("%Y-%m-%d %H:%M", time.localtime(queued_at))
-        if role == Qt.ItemDataRole.ToolTipRole and col in (0, 5):
-            return path if col == 0 else reason
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 6):
+        if role == Qt.ItemDataRole.ToolTipRole and col in (FILE, REASON):
+            return for_display(from_db(path)) if col == FILE else reason
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (SIZE, ATTEMPTS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as (first, last) runs of consecutive rows."""
+    out: list[tuple[int, int]] = []
+    for r in rows:
+        if out and out[-1][1] == r - 1:
+            out[-1] = (out[-1][0], r)
+        else:
+            out.append((r, r))
+    return out
 
 
 def waiting_totals(conn: sqlite3.Connection, drive_names: dict[str, str]) -> list[str]:

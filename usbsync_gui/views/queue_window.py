@@ -1,12 +1,20 @@
 """The pending queue: a table over the job table (see :mod:`usbsync_gui.views.queue_model`), filters by drive
-and state, retry / remove / reveal, and totals per drive."""
+and state, sorting by column, retry / remove / reveal, and totals per drive.
+
+What the user does here holds: refreshes move rows in place (selection and the row at the top stay put),
+Retry and Remove write the database on a pool thread (a busy engine may hold its write lock for a while), and
+the window's size and place are kept in the state folder between runs."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices
+import shiboken6
+from PySide6.QtCore import QSize, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QHideEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -19,10 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.live_widget import LiveWidget
-from usbsync_gui.views.queue_model import JobTableModel, waiting_totals
+from usbsync_gui.views.queue_model import FILE, QUEUED, REASON, JobTableModel, waiting_totals
 from usbsync_gui.views.resources import app_icon
+from usbsync_gui.views.window_geometry import FILE_NAME, GeometryStore, fit_to_screen
 
 STATE_FILTERS = {
     "Waiting and failed": ("pending", "copying", "failed"),
@@ -30,15 +41,53 @@ STATE_FILTERS = {
     "Failed": ("failed",),
     "Done": ("done",),
 }
+DEFAULT_SIZE = QSize(1100, 600)  # fits a 1366x768 screen with room for the panel and the title bar
+GEOMETRY_KEY = "queue"
+REASON_WIDTH = 260  # px at first; the Reason column can hold a long error (its tooltip has all of it)
+# A periodic re-read that took t seconds waits READ_GAP_FACTOR * t before the next one, so that a queue of
+# 100,000 jobs (a few hundred ms to re-sort) never keeps the GUI thread busy more than about 5% of the time.
+READ_GAP_FACTOR = 20
+SLOW_READ_S = 0.05  # re-reads faster than this are never held back
+
+
+def _write_jobs(state_db: Path, action: str, ids: list[int]) -> int:
+    """On a pool thread: retry or remove ``ids`` in a connection of its own. Returns how many changed."""
+    with StateDB(state_db) as db, db.transaction():
+        # Retry is the state machine's own transition (the file's newest version, attempts afresh). Remove is a
+        # recorded decision (state 'removed'), not a deletion: scans and configuration changes would queue a
+        # deleted job again. It holds until the file's content changes.
+        return db.retry_jobs(ids) if action == "retry" else db.remove_jobs(ids)
 
 
 class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
-    def __init__(self, ctx: ViewContext, parent: QWidget | None = None):
+    """The pending-queue window.
+
+    Args:
+        ctx: the shared view context (paths, config, the GUI thread's read connection, the engine).
+        parent: the usual widget parent (None: a top-level window).
+        runner: runs the database writes off the GUI thread; None: the window makes its own (one thread, so
+            that writes happen in the order they were asked for).
+        geometry: where the window's size and place are kept; None: ``windows.json`` in the state folder.
+    """
+
+    def __init__(
+        self,
+        ctx: ViewContext,
+        parent: QWidget | None = None,
+        *,
+        runner: TaskRunner | None = None,
+        geometry: GeometryStore | None = None,
+    ):
         super().__init__(2000, parent)
         self.ctx = ctx
+        self.runner = runner if runner is not None else TaskRunner(max_threads=1, parent=self)
+        self.geometry_store = (
+            geometry if geometry is not None else GeometryStore(ctx.paths.state_dir / FILE_NAME)
+        )
+        self._next_read = 0.0  # monotonic time before which the timer does not re-read (see READ_GAP_FACTOR)
+        self._drive_items: list[tuple[str, str]] = []
         self.setWindowTitle("usbsync: pending queue")
         self.setWindowIcon(app_icon())
-        self.resize(980, 560)
         self.model = JobTableModel(ctx.db.conn, ctx.drive_names(), self)
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
@@ -61,13 +110,25 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.verticalHeader().setVisible(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keeps both the folder and the file name
+        vheader = self.table.verticalHeader()
+        vheader.setVisible(False)  # no spreadsheet row numbers
+        # One line of text per row (the style's default is roomier): more of the queue on a small screen.
+        vheader.setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 90), (2, 100), (3, 80), (4, 70), (5, 240), (6, 70), (7, 130)):
-            self.table.setColumnWidth(col, width)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(FILE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(REASON, REASON_WIDTH)
+        # Sized by the rows on screen and a page beyond, not all 100,000 (each would be read from SQLite).
+        header.setResizeContentsPrecision(256)
+        header.setSortIndicatorClearable(True)  # a third click goes back to the default order
+        header.setSortIndicator(QUEUED, Qt.SortOrder.AscendingOrder)  # the default order: oldest first
+        self.table.setSortingEnabled(True)
         layout.addWidget(self.table)
+        self.message = QLabel()  # the outcome of the last Retry / Remove
+        self.message.hide()
+        layout.addWidget(self.message)
         self.totals = QLabel()
         self.totals.setWordWrap(True)
         layout.addWidget(self.totals)
@@ -77,68 +138,146 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.retry.clicked.connect(self.on_retry)
         self.remove.clicked.connect(self.on_remove)
         self.reveal.clicked.connect(self.on_reveal)
-        self.refresh()
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.resize(fit_to_screen(self, DEFAULT_SIZE))
+        self.geometry_store.restore(self, GEOMETRY_KEY)
+        self._update_buttons()
+        self._totals()
+
+    # -- geometry ---------------------------------------------------------------------------------------------
+
+    def save_geometry(self) -> None:
+        """Keep the window's size and place for the next time it is opened (also in a later run)."""
+        self.geometry_store.remember(self, GEOMETRY_KEY)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        # Closing the window hides it (the tray keeps it, and closes it at quit), so this is where a close
+        # saves too.
+        if not event.spontaneous():  # not a minimize: the geometry to keep is the normal one
+            self.save_geometry()
+        super().hideEvent(event)
+
+    # -- filters and refresh ------------------------------------------------------------------------------
 
     def _fill_drives(self) -> None:
+        items = [(d.name, d.id) for d in self.ctx.config.drives]
+        if items == self._drive_items:
+            return  # rebuilding the list every refresh would close its popup under the user
+        self._drive_items = items
         self.drive.blockSignals(True)
         current = self.drive.currentData()
         self.drive.clear()
         self.drive.addItem("All drives", None)
-        for d in self.ctx.config.drives:
-            self.drive.addItem(d.name, d.id)
+        for name, drive_id in items:
+            self.drive.addItem(name, drive_id)
         i = self.drive.findData(current)
         self.drive.setCurrentIndex(max(0, i))
         self.drive.blockSignals(False)
+        if i < 0 and current is not None:  # the drive shown was removed from the configuration
+            self.apply_filter()
 
     @Slot()
     def apply_filter(self) -> None:
-        self.model.set_filter(self.drive.currentData(), STATE_FILTERS[self.state.currentText()])
-        self._totals()
+        self._keeping_place(
+            lambda: self.model.set_filter(self.drive.currentData(), STATE_FILTERS[self.state.currentText()])
+        )
 
     @Slot()
     def refresh(self) -> None:
+        """Follow the database and the configuration: re-read the rows if the database changed (not more often
+        than a slow read allows, see :data:`READ_GAP_FACTOR`)."""
         if self.model.connection is not self.ctx.db.conn:  # the state database was rebuilt meanwhile
             self.model.set_connection(self.ctx.db.conn)
+            self._totals()
         self.ctx.reload_config()
         self._fill_drives()
         self.model.set_drive_names(self.ctx.drive_names())
+        if time.monotonic() >= self._next_read and self.model.changed():
+            self._keeping_place(self.model.refresh)
+            took = self.model.last_read_s
+            self._next_read = time.monotonic() + (READ_GAP_FACTOR * took if took > SLOW_READ_S else 0.0)
+
+    def _keeping_place(self, read: Callable[[], None]) -> None:
+        """Run ``read`` (a model refresh) keeping the job at the top of the table at the top, when it is still
+        listed: rows added or removed above it would otherwise slide the view under the user. The selection
+        needs nothing here: the model moves it with its jobs."""
+        top = self.table.rowAt(0)
+        anchor = self.model.job_id(top) if top >= 0 else None
+        vheader = self.table.verticalHeader()
+        offset = vheader.sectionViewportPosition(top) if top >= 0 else 0  # <= 0: how far it sticks out above
+        read()
         self._totals()
+        self._update_buttons()
+        row = self.model.row_of(anchor) if anchor is not None else None
+        if row is None or row == top:
+            return  # unchanged, or gone: the scroll bar keeps its value
+        self.table.doItemsLayout()  # the scroll range for the new row count now, not at the next paint
+        bar = self.table.verticalScrollBar()
+        if self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem:
+            bar.setValue(row)
+        else:
+            bar.setValue(vheader.sectionPosition(row) - offset)
 
     def _totals(self) -> None:
         lines = waiting_totals(self.ctx.db.conn, self.ctx.drive_names())
         self.totals.setText("\n".join(lines) if lines else "Nothing waiting.")
 
-    def _selected_rows(self) -> list[int]:
-        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+    # -- actions ------------------------------------------------------------------------------------------
+
+    def selected_job_ids(self) -> list[int]:
+        """The jobs of the selected rows, in row order."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [i for r in rows if (i := self.model.job_id(r)) is not None]
+
+    @Slot()
+    def _update_buttons(self) -> None:
+        selected = self.table.selectionModel().hasSelection()
+        for b in (self.retry, self.remove, self.reveal):
+            b.setEnabled(selected)
 
     @Slot()
     def on_retry(self) -> None:
-        ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
-        from usbsync_gui.core.state import StateDB
-
-        with StateDB(self.ctx.paths.state_db) as db, db.transaction():
-            db.retry_jobs(
-                ids
-            )  # the state machine's own transition: the file's newest version, attempts afresh
-        if self.ctx.engine is not None:
-            self.ctx.engine.sync_now()
-        self.model.refresh()
+        self._write("retry", self.selected_job_ids())
 
     @Slot()
     def on_remove(self) -> None:
-        ids = [i for r in self._selected_rows() if (i := self.model.job_id(r)) is not None]
-        # A recorded decision (state 'removed'), not a deletion: scans and configuration changes would queue a
-        # deleted job again. It holds until the file's content changes.
-        from usbsync_gui.core.state import StateDB
+        self._write("remove", self.selected_job_ids())
 
-        with StateDB(self.ctx.paths.state_db) as db, db.transaction():
-            db.remove_jobs(ids)
-        self.model.refresh()
-        self._totals()
+    def _write(self, action: str, ids: list[int]) -> None:
+        if not ids:
+            return
+        state_db = self.ctx.paths.state_db
+        self._say("Retrying…" if action == "retry" else "Removing…")
+        self.runner.run(
+            lambda: _write_jobs(state_db, action, ids),
+            lambda result: self._written(action, result),
+            name=f"queue {action}",
+        )
+
+    def _say(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.show()
+
+    def _written(self, action: str, result: TaskResult[int]) -> None:
+        """On the GUI thread, after a write: report it, and show its effect."""
+        if not shiboken6.isValid(self):  # the window was deleted while an injected runner worked
+            return
+        if not result.ok:
+            self._say(f"Could not {action}: {result.error}")
+            return
+        n = result.value or 0
+        noun = "1 file" if n == 1 else f"{n} files"
+        if action == "retry":
+            self._say(f"{noun} queued again.")
+            if self.ctx.engine is not None:
+                self.ctx.engine.sync_now()
+        else:
+            self._say(f"{noun} removed from the queue.")
+        self._keeping_place(self.model.refresh)
 
     @Slot()
     def on_reveal(self) -> None:
-        rows = self._selected_rows()
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         path = self.model.path(rows[0]) if rows else None
         if path:
             QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))

@@ -1,0 +1,289 @@
+"""The pending-queue window keeps what the user does: selection and scroll through refreshes, sorting by
+column, its size between runs, and Retry / Remove that never hold the GUI thread on the database lock.
+
+Real widgets (pytest-qt, offscreen), real SQLite. A second connection plays the engine, writing as it does."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView
+
+from tests.unit.test_queue_model import T0, _listed, _select, add_job
+from usbsync_gui.core.config import DriveConfig, new_config
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.engine.tasks import TaskRunner
+from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.queue_model import FILE, QUEUED, REASON, SIZE
+from usbsync_gui.views.queue_window import QueueWindow
+from usbsync_gui.views.window_geometry import GeometryStore
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    config = (
+        new_config([paths.default_outbox])
+        .with_drive(DriveConfig("Photos", "d1", ("images",)))
+        .with_drive(DriveConfig("Archive", "d2", ("images",)))
+    )
+    db = StateDB(paths.state_db)
+    yield ViewContext(paths, config, db)
+    db.close()
+
+
+@pytest.fixture
+def engine(ctx):
+    """The engine's connection: writes from another connection, as the engine's threads make them."""
+    db = StateDB(ctx.paths.state_db)
+    yield db
+    if db.conn.in_transaction:
+        db.conn.execute("ROLLBACK")
+    db.close()
+
+
+def _window(qtbot, ctx, **kw) -> QueueWindow:
+    kw.setdefault("geometry", GeometryStore(ctx.paths.state_dir / "test-windows.json"))
+    win = QueueWindow(ctx, **kw)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def _state(engine: StateDB, job_id: int) -> tuple[str, int]:
+    state, attempts = engine.conn.execute("SELECT state, attempts FROM jobs WHERE id=?", (job_id,)).fetchone()
+    return state, attempts
+
+
+def test_retry_and_remove_act_on_the_selection_kept_through_refreshes(ctx, engine, qtbot):
+    ids = [add_job(engine.conn, f"a{i:02d}.jpg", queued_at=T0 + i) for i in range(12)]
+    failed = [ids[4], ids[7]]
+    for job_id in failed:
+        engine.conn.execute(
+            "UPDATE jobs SET state='failed', attempts=3, last_error='verification failed' WHERE id=?",
+            (job_id,),
+        )
+    win = _window(qtbot, ctx)
+    win.model.refresh()
+    assert not win.retry.isEnabled()  # nothing selected: nothing to act on
+    _select(win.table, failed)
+    assert win.retry.isEnabled() and win.remove.isEnabled() and win.reveal.isEnabled()
+
+    # Meanwhile the engine queues older files (they sort first) and finishes others, around the selection.
+    with engine.transaction() as c:
+        new = [add_job(c, f"new{i}.jpg", queued_at=T0 - 5 + i) for i in range(3)]
+        c.execute("UPDATE jobs SET state='done' WHERE id IN (?,?,?)", (ids[0], ids[5], ids[11]))
+    win.refresh()  # what the window's timer does every 2 s
+    assert _listed(win.model)[:3] == new and win.model.rowCount() == 12
+    assert win.selected_job_ids() == failed
+
+    win.retry.click()
+    qtbot.waitUntil(lambda: win.message.text() == "2 files queued again.", timeout=5000)
+    assert [_state(engine, j) for j in failed] == [("pending", 0), ("pending", 0)]
+    assert win.selected_job_ids() == failed  # the refresh after the write kept the selection
+    assert win.model.data(win.model.index(win.model.row_of(failed[0]), 4)) == "pending"
+
+    _select(win.table, [ids[3], *failed])
+    win.remove.click()
+    qtbot.waitUntil(lambda: win.message.text() == "3 files removed from the queue.", timeout=5000)
+    assert {_state(engine, j)[0] for j in (ids[3], *failed)} == {"removed"}
+    assert not {ids[3], *failed} & set(_listed(win.model))
+    assert win.selected_job_ids() == [] and not win.remove.isEnabled()  # the removed rows left the selection
+
+
+def test_writes_run_off_the_gui_thread_while_the_engine_holds_the_lock(ctx, engine, qtbot, monkeypatch):
+    ids = [add_job(engine.conn, f"f{i}.jpg", state="failed", attempts=3, queued_at=T0 + i) for i in range(3)]
+    writers: list[int] = []
+    real_retry = StateDB.retry_jobs
+
+    def retry_jobs(self, job_ids):
+        writers.append(threading.get_ident())
+        return real_retry(self, job_ids)
+
+    monkeypatch.setattr(StateDB, "retry_jobs", retry_jobs)
+    win = _window(qtbot, ctx)
+    _select(win.table, [ids[1]])
+
+    engine.conn.execute("BEGIN IMMEDIATE")  # a busy engine: the write lock held for as long as it takes
+    t0 = time.monotonic()
+    win.retry.click()
+    assert time.monotonic() - t0 < 1.0  # the click returned: the write waits for the lock elsewhere
+    assert win.message.text() == "Retrying…"
+    qtbot.wait(300)  # the GUI thread runs its event loop meanwhile: reads and refreshes still work
+    win.refresh()
+    assert win.model.rowCount() == 3 and win.selected_job_ids() == [ids[1]]
+    assert _state(engine, ids[1]) == ("failed", 3) and win.runner.pending() == 1
+
+    engine.conn.execute("COMMIT")  # the engine lets go: the waiting write goes through
+    qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=10_000)
+    assert writers and threading.get_ident() not in writers
+    assert _state(engine, ids[1]) == ("pending", 0)
+    assert win.selected_job_ids() == [ids[1]]
+
+
+def test_a_failed_write_is_shown_and_changes_nothing(ctx, engine, qtbot, monkeypatch):
+    ids = [add_job(engine.conn, f"f{i}.jpg", queued_at=T0 + i) for i in range(2)]
+
+    def locked(self, job_ids):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(StateDB, "remove_jobs", locked)
+    win = _window(qtbot, ctx)
+    _select(win.table, [ids[0]])
+    win.remove.click()
+    qtbot.waitUntil(lambda: win.message.text().startswith("Could not remove"), timeout=5000)
+    assert win.message.text() == "Could not remove: database is locked"
+    assert _listed(win.model) == ids and win.selected_job_ids() == [ids[0]]
+
+
+@pytest.mark.parametrize(
+    "mode", [QAbstractItemView.ScrollMode.ScrollPerItem, QAbstractItemView.ScrollMode.ScrollPerPixel]
+)
+def test_the_row_at_the_top_stays_there_when_rows_come_and_go_above_it(ctx, engine, qtbot, mode):
+    with engine.transaction() as c:
+        ids = [add_job(c, f"f{i:03d}.jpg", queued_at=T0 + i) for i in range(300)]
+    win = _window(qtbot, ctx)
+    win.table.setVerticalScrollMode(mode)
+    win.resize(900, 500)
+    qtbot.wait(20)
+    win.table.scrollTo(win.model.index(150, 0), QAbstractItemView.ScrollHint.PositionAtTop)
+    if mode == QAbstractItemView.ScrollMode.ScrollPerPixel:  # the top row half out of sight
+        bar = win.table.verticalScrollBar()
+        bar.setValue(bar.value() + win.table.rowHeight(150) // 2)
+    qtbot.wait(20)
+    top = win.model.job_id(win.table.rowAt(0))
+    assert top == ids[150]
+    offset = win.table.rowViewportPosition(150)
+
+    with engine.transaction() as c:
+        older = [add_job(c, f"older{i}.jpg", queued_at=T0 - 100 + i) for i in range(40)]
+        c.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 10)})", ids[100:110])
+        c.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 5)})", ids[200:205])
+    win.refresh()
+    qtbot.wait(20)
+    assert win.model.row_of(top) == 150 + 40 - 10
+    assert win.model.job_id(win.table.rowAt(0)) == top
+    assert win.table.rowViewportPosition(150 + 40 - 10) == offset
+    assert _listed(win.model)[:40] == older
+
+    # Rows leaving above it: the same.
+    engine.conn.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 40)})", older)
+    win.refresh()
+    qtbot.wait(20)
+    assert win.model.job_id(win.table.rowAt(0)) == top
+
+    # Nothing changed: nothing moves.
+    value = win.table.verticalScrollBar().value()
+    win.refresh()
+    assert win.table.verticalScrollBar().value() == value
+
+
+def _click_header(win: QueueWindow, section: int) -> None:
+    header = win.table.horizontalHeader()
+    x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
+    QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+
+
+def test_clicking_a_header_sorts_and_keeps_the_selection(ctx, engine, qtbot):
+    sizes = [300, 100, 200, 100, 900]
+    names = ["d.jpg", "b.jpg", "e.jpg", "a.jpg", "c.jpg"]
+    ids = [
+        add_job(engine.conn, n, size=s, queued_at=T0 + i)
+        for i, (n, s) in enumerate(zip(names, sizes, strict=True))
+    ]
+    win = _window(qtbot, ctx)
+    header = win.table.horizontalHeader()
+    assert win.table.isSortingEnabled()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        QUEUED,
+        Qt.SortOrder.AscendingOrder,
+    )
+    assert _listed(win.model) == ids  # oldest first
+    _select(win.table, [ids[2]])
+
+    _click_header(win, SIZE)  # the first click on Size: biggest first
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        SIZE,
+        Qt.SortOrder.DescendingOrder,
+    )
+    assert _listed(win.model) == [ids[4], ids[0], ids[2], ids[1], ids[3]]  # equal sizes: the older first
+    assert win.selected_job_ids() == [ids[2]]
+    _click_header(win, SIZE)  # the other direction
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    assert _listed(win.model) == [ids[1], ids[3], ids[2], ids[0], ids[4]]
+    _click_header(win, FILE)  # names: A to Z first
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (FILE, Qt.SortOrder.AscendingOrder)
+    assert _listed(win.model) == [ids[3], ids[1], ids[4], ids[0], ids[2]]
+    _click_header(win, SIZE)
+    _click_header(win, SIZE)
+    _click_header(win, SIZE)  # a third click: back to the default order
+    assert header.sortIndicatorSection() == -1
+    assert _listed(win.model) == ids
+    assert win.selected_job_ids() == [ids[2]]
+
+
+def test_window_fits_a_small_screen_and_comes_back_as_it_was_left(ctx, qtbot):
+    store = GeometryStore(ctx.paths.state_dir / "test-windows.json")
+    win = QueueWindow(ctx, geometry=store)
+    qtbot.addWidget(win)
+    assert win.width() <= 1200 and win.height() <= 640
+    avail = win.screen().availableGeometry()
+    assert win.width() <= avail.width() and win.height() <= avail.height()
+    assert not win.table.verticalHeader().isVisible()  # no spreadsheet row numbers
+    header = win.table.horizontalHeader()
+    assert header.sectionResizeMode(FILE) == QHeaderView.ResizeMode.Stretch
+    assert header.sectionResizeMode(REASON) == QHeaderView.ResizeMode.Interactive
+    assert {header.sectionResizeMode(c) for c in range(8) if c not in (FILE, REASON)} == {
+        QHeaderView.ResizeMode.ResizeToContents
+    }
+    assert win.table.textElideMode() == Qt.TextElideMode.ElideMiddle
+
+    win.show()
+    qtbot.waitExposed(win)
+    win.resize(700, 450)
+    qtbot.wait(20)
+    assert store.load("queue") is None
+    win.close()  # the tray keeps the window: closing hides it, and that saves
+    assert store.load("queue") is not None
+
+    again = QueueWindow(ctx, geometry=store)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.waitExposed(again)
+    assert again.size() == QSize(700, 450)
+
+
+def test_geometry_is_kept_in_the_state_folder_by_default(ctx, qtbot):
+    win = QueueWindow(ctx)
+    qtbot.addWidget(win)
+    assert win.geometry_store.path == ctx.paths.state_dir / "windows.json"
+    win.show()
+    qtbot.waitExposed(win)
+    win.hide()
+    assert win.geometry_store.load("queue") is not None
+
+
+def test_a_window_deleted_during_a_write_is_left_alone(ctx, engine, qtbot):
+    ids = [add_job(engine.conn, f"f{i}.jpg", queued_at=T0 + i) for i in range(2)]
+    runner = TaskRunner()
+    win = QueueWindow(ctx, runner=runner, geometry=GeometryStore(ctx.paths.state_dir / "w.json"))
+    win.show()
+    qtbot.waitExposed(win)
+    _select(win.table, [ids[0]])
+    engine.conn.execute("BEGIN IMMEDIATE")
+    win.remove.click()
+    win.close()
+    win.deleteLater()
+    qtbot.wait(50)
+    engine.conn.execute("COMMIT")
+    qtbot.waitUntil(lambda: runner.pending() == 0, timeout=10_000)  # delivered to a deleted window: ignored
+    assert _state(engine, ids[0])[0] == "removed"
+    assert runner.shutdown()
