@@ -1,4 +1,9 @@
-"""NotificationCenter: texts with exact figures, grouping and rate limits (a recording sender)."""
+"""NotificationCenter: texts with exact figures, grouping and rate limits, actions and the balloon fallback.
+
+A recording fake stands in for the desktop service here; tests/e2e/test_notify_daemon.py drives the real
+D-Bus path (DesktopNotifier) against a real notification daemon."""
+
+from PySide6.QtCore import QObject, Signal
 
 from usbsync_gui.views.notifications import (
     ACTION_HINTS,
@@ -8,6 +13,7 @@ from usbsync_gui.views.notifications import (
     KIND_TITLES,
     KINDS,
     MIN_INTERVAL_S,
+    Note,
     NotificationCenter,
 )
 
@@ -30,6 +36,27 @@ class Balloon:
     def __call__(self, title: str, body: str) -> bool:
         self.shown.append((title, body))
         return self.ok
+
+
+class FakeDesktop(QObject):
+    """A desktop notification service with buttons (or, ``up=False``, none running)."""
+
+    action_invoked = Signal(object, str)
+
+    def __init__(self, up: bool = True):
+        super().__init__()
+        self.up = up
+        self.notes: list[Note] = []
+        self.closed: list[tuple[str, str, str]] = []
+
+    def send_note(self, note: Note) -> str | None:
+        if not self.up:
+            return None
+        self.notes.append(note)
+        return note.body("buttons")
+
+    def close_note(self, key):
+        self.closed.append(key)
 
 
 def _one(kind, drive="", **kw):
@@ -76,6 +103,12 @@ def test_passes_add_up_within_a_group_and_a_new_plug_in_starts_from_zero():
     clock.t += MIN_INTERVAL_S
     center.flush()
     assert balloon.shown[-1][1].startswith("Nothing new: 12 files already there.")
+    # A drive unplugged while its note is held back: the stale note is dropped, not shown later.
+    center.event("safe_to_unplug", "Photos", copied=2)
+    center.withdraw("safe_to_unplug", "Photos")
+    clock.t += MIN_INTERVAL_S
+    center.flush(force=True)
+    assert len(balloon.shown) == 2
 
 
 def test_a_flood_becomes_one_notification_and_the_rate_is_limited():
@@ -137,12 +170,68 @@ def test_drive_wanted_full_and_failures_say_exactly_how_many():
     ]
 
 
-def test_new_drive_names_its_mount_point():
-    assert _one("new_drive", "KINGSTON", mount="/media/u/KINGSTON") == (
+def test_new_drive_names_its_mount_point_and_offers_set_up():
+    desktop, balloon = FakeDesktop(), Balloon()
+    center = NotificationCenter(balloon, clock=Clock(), desktop=desktop)
+    center.event("new_drive", "KINGSTON", mount="/media/u/KINGSTON")
+    center.flush(force=True)
+    [note] = desktop.notes
+    assert (note.title, note.action, note.action_label) == (
         "New drive KINGSTON: use it with usbsync?",
-        "Mounted at /media/u/KINGSTON. To use it with usbsync, open Drives… in the usbsync menu.",
+        "setup",
+        "Set up…",
     )
+    assert center.sent == [
+        (
+            "New drive KINGSTON: use it with usbsync?",
+            "Mounted at /media/u/KINGSTON. Choose “Set up…” to have usbsync copy files to it.",
+        )
+    ]
+    assert balloon.shown == []
+    got = []
+    center.action_invoked.connect(lambda *a: got.append(a))
+    desktop.action_invoked.emit(note, "setup")
+    assert got == [("new_drive", "KINGSTON", "setup", "/media/u/KINGSTON")]
     assert _one("new_drive", "", mount="/media/u/disk")[0] == "New drive: use it with usbsync?"
+
+
+def test_desktop_buttons_and_the_balloon_fallback_with_its_click():
+    desktop, balloon = FakeDesktop(), Balloon()
+    center = NotificationCenter(balloon, clock=Clock(), desktop=desktop, balloon_clicks=True)
+    got = []
+    center.action_invoked.connect(lambda *a: got.append(a))
+    center.event("safe_to_unplug", "Photos", copied=12, already=7)
+    center.flush(force=True)
+    assert center.sent == [
+        ("Photos is up to date", "12 files copied, 7 already there. Eject it, then unplug it.")
+    ]
+    desktop.action_invoked.emit(desktop.notes[0], "eject")
+    assert got == [("safe_to_unplug", "Photos", "eject", "")]
+    center.balloon_clicked()  # nothing went to the balloon: a click means nothing
+    assert len(got) == 1
+
+    desktop.up = False  # the daemon went away: the balloon shows it, and a click on it is the action
+    center.event("safe_to_unplug", "Docs", copied=1)
+    center.flush(force=True)
+    assert balloon.shown == [("Docs is up to date", "1 file copied. Click here to eject it, then unplug it.")]
+    center.balloon_clicked()
+    center.balloon_clicked()  # once per message
+    assert got[1:] == [("safe_to_unplug", "Docs", "eject", "")]
+
+    center.event("new_drive", "KINGSTON", mount="/media/u/KINGSTON")
+    center.flush(force=True)
+    center.event("failures", count=2)
+    center.flush(force=True)
+    center.balloon_clicked()  # the last balloon was about failures, which has no action
+    assert len(got) == 2
+
+    center.event("safe_to_unplug", "Docs", copied=1)
+    center.flush(
+        force=True,
+    )
+    center.withdraw("safe_to_unplug", "Docs")  # ejected meanwhile: a click must not eject again
+    center.balloon_clicked()
+    assert len(got) == 2 and desktop.closed[-1] == ("safe_to_unplug", "Docs", "")
 
 
 def test_a_kind_switched_off_is_not_shown_and_a_failed_delivery_is_retried():
