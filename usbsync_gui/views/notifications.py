@@ -1,27 +1,48 @@
-"""Desktop notifications: grouped and rate-limited, each kind switchable in settings.
+"""Desktop notifications: grouped and rate-limited, each kind switchable in settings, with the figures of what
+happened and an action where there is one to take ("Eject", "Set up…").
 
-Backends: on Linux the freedesktop ``org.freedesktop.Notifications.Notify`` call on the session bus, sent with
-jeepney (a keyring dependency; PySide6's QtDBus cannot build Notify's ``susssasa{sv}i`` signature,
-PYSIDE-1904); elsewhere, or when no notification daemon answers, the tray icon's own balloon (Windows shows
-it as a toast).
+Backends, tried in this order by :class:`NotificationCenter`:
 
-Grouping: events of one kind and drive within :data:`GROUP_WINDOW_S` become one notification ("12 files
-copied to Photos"), and a kind is shown at most once per :data:`MIN_INTERVAL_S` per drive; a flood of files
+- :class:`DesktopNotifier`: the freedesktop ``org.freedesktop.Notifications`` service on the session bus, spoken
+  with jeepney (a keyring dependency; PySide6's QtDBus cannot build Notify's ``susssasa{sv}i`` signature,
+  PYSIDE-1904). It sends actions as buttons when the daemon has the ``actions`` capability and hears the
+  daemon's ``ActionInvoked`` and ``NotificationClosed`` signals through a :class:`QSocketNotifier` on the bus
+  socket, so the GUI thread never waits for them.
+- the caller's ``send(title, body)`` (the tray's balloon; Windows shows it as a toast), used where there is no
+  session bus or no notification daemon. A balloon has no buttons: a click on it can stand for the note's one
+  action, through :meth:`NotificationCenter.balloon_clicked`.
+
+Grouping: events of one kind and drive within :data:`GROUP_WINDOW_S` become one notification whose figures are
+the sums of what the events reported ("12 files copied, 7 already there"), and a kind is shown at most once per
+:data:`MIN_INTERVAL_S` per drive; what arrives meanwhile is held and summed for the next one. A flood of files
 never floods the desktop.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QSocketNotifier, Qt, Signal, Slot
 
 log = logging.getLogger(__name__)
 
 GROUP_WINDOW_S = 3.0
 MIN_INTERVAL_S = 60.0
-KINDS = ("drive_wanted", "safe_to_unplug", "drive_full", "failures", "source_missing", "problems")
+KINDS = (
+    "drive_wanted",
+    "safe_to_unplug",
+    "drive_full",
+    "failures",
+    "source_missing",
+    "problems",
+    "new_drive",
+)
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
     "safe_to_unplug": "{drive} is up to date",
@@ -29,28 +50,123 @@ KIND_TITLES = {
     "failures": "Files could not be copied",
     "source_missing": "Source folder missing",
     "problems": "usbsync needs your attention",
+    "new_drive": "New drive {drive}: use it with usbsync?",
 }
+
+# The one action a kind offers: its key (what ActionInvoked and action_invoked carry) and its button label.
+KIND_ACTIONS = {"safe_to_unplug": "eject", "new_drive": "setup"}
+ACTION_LABELS = {"eject": "Eject", "setup": "Set up…"}
+
+# How a note tells the user what to do next depends on what the message can offer. "buttons": the action is a
+# button on it; "click": a click on the message does it (the tray balloon); "plain": neither (a daemon without
+# the actions capability, or a log line), so it names the menu entry instead.
+HowShown = str
+ACTION_HINTS: dict[str, dict[HowShown, str]] = {
+    "eject": {
+        "buttons": "Eject it, then unplug it.",
+        "click": "Click here to eject it, then unplug it.",
+        "plain": "Eject it from the usbsync menu, then unplug it.",
+    },
+    "setup": {
+        "buttons": "Choose “Set up…” to have usbsync copy files to it.",
+        "click": "Click here to set it up for usbsync.",
+        "plain": "To use it with usbsync, open Drives… in the usbsync menu.",
+    },
+}
+
+EXPIRE_MS = 8000  # how long the daemon shows a notification
+# Longest wait for the daemon's answer to a call (the bus may start the daemon on demand for the first one).
+CALL_TIMEOUT_S = 2.0
+_REMEMBERED = 64  # shown notifications whose actions are still listened for, newest kept
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification as composed, before it is shown.
+
+    ``text`` says what happened, with the figures; :meth:`body` adds what to do next, worded for how it is shown.
+    ``action`` is the key of its one action ("eject", "setup") or "" for none. ``mount`` is the mount point the
+    event named ("" for none)."""
+
+    kind: str
+    drive: str
+    title: str
+    text: str
+    action: str = ""
+    mount: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.drive, self.mount)
+
+    @property
+    def action_label(self) -> str:
+        return ACTION_LABELS.get(self.action, "")
+
+    def body(self, how: HowShown = "plain") -> str:
+        """The message: ``text`` plus the hint for ``how`` it is shown ("buttons", "click" or "plain")."""
+        hint = ACTION_HINTS.get(self.action, {}).get(how, "")
+        return f"{self.text} {hint}" if hint else self.text
 
 
 @dataclass
 class _Group:
     kind: str
     drive: str
+    mount: str = ""
     count: int = 0
+    total: int | None = None  # the latest whole figure given (files waiting, files that do not fit, ...)
+    copied: int = 0
+    already: int = 0
     lines: list[str] = field(default_factory=list)
+    more_lines: int = 0  # distinct lines beyond the ones kept
     first_at: float = 0.0
 
 
 Sender = Callable[[str, str], bool]  # (title, body) -> delivered
 
 
+class Desktop(Protocol):
+    """What :class:`NotificationCenter` needs of a desktop notification service (:class:`DesktopNotifier`, or a
+    test's fake). ``action_invoked`` is a Qt signal (Note, action key)."""
+
+    action_invoked: Any
+
+    def send_note(self, note: Note) -> str | None:
+        """Show ``note``; return the body as shown, or None when it could not be shown."""
+        ...
+
+    def close_note(self, key: tuple[str, str, str]) -> None:
+        """Take down the notification shown for ``key`` (kind, drive, mount), if it is still up."""
+        ...
+
+
+class _Relay(QObject):
+    action_invoked = Signal(str, str, str, str)
+
+
 class NotificationCenter:
     """Collects events and sends at most one notification per kind and drive per interval.
 
     Args:
-        send: delivers (title, body); returns False if it could not (the next backend is tried by the caller).
-        enabled: kind -> shown or not (from settings).
+        send: delivers (title, body) where no desktop notification can be shown (the tray balloon, or a log
+            line); returns False if it could not (the group is tried again at a later flush).
+        enabled: kind -> shown or not (from settings); :attr:`enabled` can be updated at any time.
         clock: seconds, monotonic (tests pass their own).
+        desktop: the desktop notification service tried first (:meth:`DesktopNotifier.open`); None: ``send`` only.
+        balloon_clicks: True when a click on what ``send`` shows is routed to :meth:`balloon_clicked`; then the
+            body says "Click here to …", else it names the menu entry.
+
+    Signals:
+        action_invoked(kind, drive, action, mount): the user chose a note's action, e.g. ``("safe_to_unplug",
+            "Photos", "eject", "")`` or ``("new_drive", "KINGSTON", "setup", "/media/u/KINGSTON")``.
+
+    Attributes:
+        sent: (title, body) of every notification delivered, oldest first, as shown.
     """
 
     def __init__(
@@ -58,25 +174,66 @@ class NotificationCenter:
         send: Sender,
         enabled: dict[str, bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        desktop: Desktop | None = None,
+        balloon_clicks: bool = False,
     ):
+        # Not a QObject itself: its event() would shadow QObject.event(QEvent), which Qt calls.
+        self._relay = _Relay()
+        self.action_invoked = self._relay.action_invoked
         self._send = send
         self.enabled = {k: True for k in KINDS} | (enabled or {})
         self._clock = clock
-        self._groups: dict[tuple[str, str], _Group] = {}
-        self._last_sent: dict[tuple[str, str], float] = {}
+        self._desktop = desktop
+        self._balloon_clicks = balloon_clicks
+        self._groups: dict[tuple[str, str, str], _Group] = {}
+        self._last_sent: dict[tuple[str, str, str], float] = {}
+        self._balloon: Note | None = None  # the last note shown through ``send``: what a click on it means
         self.sent: list[tuple[str, str]] = []
+        if desktop is not None:
+            desktop.action_invoked.connect(self._on_desktop_action)
 
-    def event(self, kind: str, drive: str = "", line: str = "", count: int = 1) -> None:
-        """Note one event (e.g. ``("drive_wanted", "Photos", count=3)``); sent by :meth:`flush`."""
+    def event(
+        self,
+        kind: str,
+        drive: str = "",
+        line: str = "",
+        count: int = 1,
+        *,
+        total: int | None = None,
+        copied: int = 0,
+        already: int = 0,
+        mount: str = "",
+    ) -> None:
+        """Note one event; sent by :meth:`flush`. Within a group (kind, drive, mount) ``count``, ``copied`` and
+        ``already`` add up, ``total`` is the latest one given, and the first three distinct ``line`` are kept.
+
+        What each kind reads (all figures are numbers of files):
+
+        - ``drive_wanted``: ``count`` newly waiting for ``drive``; ``total`` all waiting for it now.
+        - ``safe_to_unplug``: one drain pass's ``copied`` and ``already`` (DrainResult.copied and .duplicates);
+          ``count`` is not used. Pass each pass (or each plug-in's sum) once: the note sums what it is given.
+        - ``drive_full``: ``total`` files that do not fit on ``drive`` in the latest pass (else the sum of
+          ``count``).
+        - ``failures``: ``count`` newly failed, ``line`` why; ``total`` failed in all now; ``drive`` optional.
+        - ``new_drive``: ``drive`` the volume's label, ``mount`` its mount point.
+        - ``source_missing``, ``problems``: ``line`` is the message.
+        """
         if not self.enabled.get(kind, True):
             return
-        key = (kind, drive)
+        key = (kind, drive, mount)
         g = self._groups.get(key)
         if g is None:
-            g = self._groups[key] = _Group(kind, drive, first_at=self._clock())
+            g = self._groups[key] = _Group(kind, drive, mount, first_at=self._clock())
         g.count += count
-        if line and len(g.lines) < 3:
-            g.lines.append(line)
+        g.copied += copied
+        g.already += already
+        if total is not None:
+            g.total = total
+        if line and line not in g.lines:
+            if len(g.lines) < 3:
+                g.lines.append(line)
+            else:
+                g.more_lines += 1
 
     def flush(self, force: bool = False) -> None:
         """Send the groups whose window has passed (all with ``force``), within the rate limit."""
@@ -88,55 +245,373 @@ class NotificationCenter:
             if last is not None and now - last < MIN_INTERVAL_S:
                 continue  # keep collecting; sent when the interval has passed
             del self._groups[key]
-            title, body = self._text(g)
-            if self._send(title, body):
-                self._last_sent[key] = now
-                self.sent.append((title, body))
+            note = self._compose(g)
+            shown = self._desktop.send_note(note) if self._desktop is not None else None
+            if shown is None:
+                shown = note.body("click" if self._balloon_clicks else "plain")
+                if not self._send(note.title, shown):
+                    # Not shown anywhere: the figures are kept for the next try, not lost.
+                    self._groups.setdefault(key, g)
+                    continue
+                self._balloon = note if note.action else None
+            self._last_sent[key] = now
+            self.sent.append((note.title, shown))
 
-    def _text(self, g: _Group) -> tuple[str, str]:
-        title = KIND_TITLES[g.kind].format(drive=g.drive or "a drive")
-        files = "1 file" if g.count == 1 else f"{g.count} files"
+    def withdraw(self, kind: str, drive: str = "", mount: str = "") -> None:
+        """The event's news is stale (the drive was unplugged or ejected): drop what is held for (kind, drive,
+        mount) and take down its desktop notification, so that no "Eject" is offered for a drive that is gone."""
+        key = (kind, drive, mount)
+        self._groups.pop(key, None)
+        if self._balloon is not None and self._balloon.key == key:
+            self._balloon = None
+        if self._desktop is not None:
+            self._desktop.close_note(key)
+
+    def balloon_clicked(self) -> None:
+        """The user clicked the last message shown through ``send`` (QSystemTrayIcon.messageClicked): emit
+        :attr:`action_invoked` with that note's action, if it had one. Once per message."""
+        note, self._balloon = self._balloon, None
+        if note is not None:
+            self.action_invoked.emit(note.kind, note.drive, note.action, note.mount)
+
+    def _on_desktop_action(self, note: Note, action: str) -> None:
+        self.action_invoked.emit(note.kind, note.drive, action, note.mount)
+
+    def _compose(self, g: _Group) -> Note:
+        """The note for a group of events: title, figures, and the kind's action."""
+        drive = g.drive or "a drive"
+        title = KIND_TITLES[g.kind].format(drive=drive)
         if g.kind == "drive_wanted":
-            body = f"{files} waiting for {g.drive}."
+            waiting = g.total if g.total is not None else g.count
+            new = f" ({g.count} new)" if 0 < g.count < waiting else ""
+            text = f"{_files(waiting)} waiting for {drive}{new}."
         elif g.kind == "safe_to_unplug":
-            body = (
-                f"{files} copied and verified on {g.drive}. Eject it from the usbsync menu, then unplug it."
-            )
+            there = f"{_files(g.already)} already there"
+            if g.copied:
+                text = f"{_files(g.copied)} copied" + (f", {g.already} already there." if g.already else ".")
+            else:
+                text = f"Nothing new: {there}." if g.already else "Nothing to copy."
         elif g.kind == "drive_full":
-            verb, wait = ("does", "it waits") if g.count == 1 else ("do", "they wait")
-            body = f"{files} {verb} not fit on {g.drive}; {wait} until there is space."
+            n = g.total if g.total is not None else g.count
+            verb, wait = ("does", "it waits") if n == 1 else ("do", "they wait")
+            text = f"{_files(n)} {verb} not fit on {drive}; {wait} until there is space."
         elif g.kind == "failures":
-            body = f"{files} could not be copied" + (f": {g.lines[0]}" if g.lines else ".")
+            if g.count == 1:
+                title = "A file could not be copied"
+            to = f" to {g.drive}" if g.drive else ""
+            why = f": {g.lines[0]}" if g.lines else ""
+            others = len(g.lines) - 1 + g.more_lines
+            if others:
+                why += f" (and {others} other reason{'s' if others > 1 else ''})"
+            text = f"{_files(g.count)} could not be copied{to}{why}."
+            if g.total is not None and g.total > g.count:
+                text += f" {_files(g.total)} failed in all."
+            text += " See Status… in the usbsync menu."
+        elif g.kind == "new_drive":
+            if not g.drive:
+                title = "New drive: use it with usbsync?"
+            text = f"Mounted at {g.mount}." if g.mount else "It is plugged in."
         else:
-            body = "; ".join(g.lines) or ("A source folder is missing." if g.kind == "source_missing" else "")
-        return title, body
+            text = "; ".join(g.lines) or ("A source folder is missing." if g.kind == "source_missing" else "")
+        return Note(g.kind, g.drive, title, text, KIND_ACTIONS.get(g.kind, ""), g.mount)
+
+
+_BUS_NAME = "org.freedesktop.Notifications"
+_PATH = "/org/freedesktop/Notifications"
+_DBUS = "org.freedesktop.DBus"
+
+
+class DesktopNotifier(QObject):
+    """The freedesktop notification service on a D-Bus session bus, spoken with jeepney.
+
+    Make one with :meth:`open` (None where there is no session bus). :meth:`send_note` waits for the daemon's
+    answer to Notify (at most :data:`CALL_TIMEOUT_S`; a local daemon answers in milliseconds) because the caller
+    falls back to the tray balloon when nothing is shown. Everything else arrives without waiting: the bus
+    socket is watched by a :class:`QSocketNotifier`, and the daemon's signals are read when it is readable.
+
+    Signals:
+        action_invoked(Note, action): the user chose ``action`` (a key such as "eject") on a note shown here.
+    """
+
+    action_invoked = Signal(object, str)
+    _wake = Signal()  # queued to self: read what a blocking call left buffered, outside the caller's stack
+
+    @classmethod
+    def open(
+        cls,
+        bus: str = "SESSION",
+        app_name: str = "usbsync",
+        icon: str = "usbsync",
+        parent: QObject | None = None,
+    ) -> DesktopNotifier | None:
+        """Connect to ``bus`` ("SESSION" or a D-Bus address); None when there is no such bus (Windows, a
+        session without D-Bus) or jeepney is missing. A bus without a notification daemon still gives a
+        notifier: :meth:`send_note` then returns None, and sees a daemon started later."""
+        try:
+            from jeepney.io.blocking import open_dbus_connection
+        except ImportError:
+            return None
+        try:
+            conn = open_dbus_connection(bus=bus)
+        except Exception as exc:  # no address, no socket, refused: no desktop notifications here
+            log.info("no session D-Bus for notifications (%s); using the tray balloon", exc)
+            return None
+        return cls(conn, app_name, icon, parent)
+
+    def __init__(
+        self, conn: Any, app_name: str = "usbsync", icon: str = "usbsync", parent: QObject | None = None
+    ):
+        from jeepney import DBusAddress, MatchRule, message_bus
+
+        super().__init__(parent)
+        self._conn: Any = conn
+        self._app_name = app_name
+        self._icon = icon
+        self._addr = DBusAddress(_PATH, bus_name=_BUS_NAME, interface=_BUS_NAME)
+        self._pending: dict[int, Callable[[Any], None]] = {}  # call serial -> what to do with its reply
+        self._inbox: deque[Any] = deque()  # signals read during a blocking call, handled afterwards
+        self._caps: frozenset[str] | None = None  # the daemon's capabilities; None: not known (yet)
+        self._caps_serial: int | None = None
+        self._daemon = ""  # the daemon's unique bus name: only its signals are believed
+        # The daemon let a call time out: until it answers (late) or is replaced, notes go to the balloon at
+        # once instead of freezing the GUI thread for CALL_TIMEOUT_S each.
+        self._stuck = False
+        self._shown: dict[int, Note] = {}  # notification id -> note, while it may still be acted on
+        self._id_of: dict[tuple[str, str, str], int] = {}
+        self._wake.connect(self._read_ready, Qt.ConnectionType.QueuedConnection)
+        self._notifier = QSocketNotifier(conn.sock.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._read_ready)
+        # dunst sends its signals to the notification's sender; other daemons (GNOME Shell) broadcast them,
+        # and a broadcast reaches only connections that asked for it.
+        rule = MatchRule(type="signal", interface=_BUS_NAME, path=_PATH)
+        self._call_later(message_bus.AddMatch(rule), lambda _reply: None)
+        # A daemon that starts, stops or is replaced: its capabilities and notification ids are its own.
+        owner = MatchRule(
+            type="signal",
+            sender=_DBUS,
+            interface=_DBUS,
+            member="NameOwnerChanged",
+            path="/org/freedesktop/DBus",
+        )
+        owner.add_arg_condition(0, _BUS_NAME)
+        self._call_later(message_bus.AddMatch(owner), lambda _reply: None)
+        self._ask_caps()  # answered while the app starts; the first note then need not wait for it
+
+    # -- sending ----------------------------------------------------------------------------------------------
+
+    def send_note(self, note: Note) -> str | None:
+        """Show ``note`` (replacing the one shown for the same kind, drive and mount); the body as shown, or
+        None when no daemon showed it. With the actions capability the note's action is a button and the body
+        says "Eject it, …"; without it, the body names the menu entry instead."""
+        from jeepney import HeaderFields, MessageType, new_method_call
+
+        if self._conn is None or self._stuck:
+            return None
+        if self._caps is None and not self._wait_caps():
+            return None
+        caps = self._caps or frozenset()
+        buttons = bool(note.action) and "actions" in caps
+        body = note.body("buttons" if buttons else "plain")
+        shown = html.escape(body, quote=False) if "body-markup" in caps else body  # a path may hold & or <
+        actions = [note.action, note.action_label] if buttons else []
+        replaces = self._id_of.get(note.key, 0) if note.kind else 0
+        msg = new_method_call(
+            self._addr,
+            "Notify",
+            "susssasa{sv}i",
+            (self._app_name, replaces, self._icon, note.title, shown, actions, {}, EXPIRE_MS),
+        )
+        answer: list[bool] = []
+
+        def on_reply(reply: Any) -> None:
+            self._stuck = False
+            if reply.header.message_type == MessageType.method_return:
+                self._remember(reply.body[0], note, str(reply.header.fields.get(HeaderFields.sender, "")))
+                answer.append(True)
+            else:
+                log.info("notification not shown: %s", reply.body[0] if reply.body else "error")
+                answer.append(False)
+
+        serial = self._call_later(msg, on_reply)
+        if not self._wait_for(serial, CALL_TIMEOUT_S):
+            # A late reply is still handled (its id remembered), but the caller shows the balloon now: the
+            # user may see this news twice rather than never.
+            log.info("the notification daemon did not answer in %g s; using the tray balloon", CALL_TIMEOUT_S)
+            self._stuck = True
+        return body if answer == [True] else None
+
+    def close_note(self, key: tuple[str, str, str]) -> None:
+        """Take down the notification shown for ``key`` (kind, drive, mount), without waiting for the daemon."""
+        from jeepney import new_method_call
+
+        nid = self._id_of.pop(key, None)
+        if nid is None or self._conn is None:
+            return
+        self._shown.pop(nid, None)
+        self._call_later(new_method_call(self._addr, "CloseNotification", "u", (nid,)), lambda _reply: None)
+
+    def close(self) -> None:
+        """Stop listening and close the bus connection."""
+        self._notifier.setEnabled(False)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def capabilities(self) -> frozenset[str] | None:
+        """The daemon's capabilities (GetCapabilities), or None while not known."""
+        return self._caps
+
+    def _remember(self, nid: int, note: Note, daemon: str) -> None:
+        self._daemon = daemon
+        if not note.kind:
+            return  # a bare (title, body) message: nothing to act on, and it replaces no other
+        old = self._id_of.get(note.key)
+        if old is not None and old != nid:
+            self._shown.pop(old, None)
+        self._shown[nid] = note
+        self._id_of[note.key] = nid
+        while len(self._shown) > _REMEMBERED:  # a daemon that never reports closing must not grow this
+            gone = next(iter(self._shown))
+            self._forget(gone)
+
+    def _forget(self, nid: int) -> None:
+        note = self._shown.pop(nid, None)
+        if note is not None and self._id_of.get(note.key) == nid:
+            del self._id_of[note.key]
+
+    def _ask_caps(self) -> None:
+        from jeepney import MessageType, new_method_call
+
+        def on_caps(reply: Any) -> None:
+            if serial != self._caps_serial:
+                return  # asked of a daemon that has gone since
+            self._caps_serial = None
+            self._stuck = False
+            if reply.header.message_type == MessageType.method_return:
+                self._caps = frozenset(reply.body[0])
+            else:  # no daemon now (org.freedesktop.DBus.Error.ServiceUnknown): asked again at the next note
+                log.info("no notification daemon: %s", reply.body[0] if reply.body else "error")
+
+        if self._caps_serial is None and self._conn is not None:
+            serial = self._call_later(new_method_call(self._addr, "GetCapabilities"), on_caps)
+            self._caps_serial = serial
+
+    def _wait_caps(self) -> bool:
+        self._ask_caps()
+        if self._caps_serial is not None and not self._wait_for(self._caps_serial, CALL_TIMEOUT_S):
+            self._stuck = True
+        return self._caps is not None
+
+    # -- the bus connection -----------------------------------------------------------------------------------
+
+    def _call_later(self, msg: Any, on_reply: Callable[[Any], None]) -> int:
+        """Send a method call; ``on_reply`` gets its reply (or error) when it is read. Returns its serial (-1:
+        no connection, nothing sent)."""
+        if self._conn is None:
+            return -1
+        serial = int(next(self._conn.outgoing_serial))
+        self._pending[serial] = on_reply
+        try:
+            self._conn.send(msg, serial=serial)
+        except OSError as exc:
+            self._lost(exc)
+        return serial
+
+    def _wait_for(self, serial: int, timeout: float) -> bool:
+        """Read from the bus until the reply to ``serial`` has been handled (True), or ``timeout`` seconds
+        passed or the connection was lost (False)."""
+        deadline = time.monotonic() + timeout
+        while serial in self._pending and self._conn is not None:
+            try:
+                msg = self._conn.receive(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            except OSError as exc:
+                self._lost(exc)
+                break
+            self._handle(msg, now=False)
+        if self._conn is not None or self._inbox:
+            self._wake.emit()  # the parser may hold more than the socket shows: the notifier will not fire
+        return serial not in self._pending
+
+    @Slot()
+    def _read_ready(self) -> None:
+        """The socket is readable (or a blocking call left messages behind): handle all there is, no waiting."""
+        while self._inbox:
+            self._handle(self._inbox.popleft(), now=True)
+        while self._conn is not None:
+            try:
+                msg = self._conn.receive(timeout=0)
+            except TimeoutError:
+                return
+            except OSError as exc:
+                self._lost(exc)
+                return
+            self._handle(msg, now=True)
+
+    def _handle(self, msg: Any, now: bool) -> None:
+        from jeepney import HeaderFields, MessageType
+
+        fields = msg.header.fields
+        kind = msg.header.message_type
+        if kind in (MessageType.method_return, MessageType.error):
+            on_reply = self._pending.pop(fields.get(HeaderFields.reply_serial, -1), None)
+            if on_reply is not None:
+                on_reply(msg)
+            return
+        if kind != MessageType.signal:
+            return
+        if fields.get(HeaderFields.sender) == _DBUS and fields.get(HeaderFields.member) == "NameOwnerChanged":
+            if msg.body[0] == _BUS_NAME:
+                self._new_daemon(msg.body[2])
+            return
+        if fields.get(HeaderFields.interface) != _BUS_NAME:
+            return
+        if not now:  # read inside a blocking call (inside the center's flush): act on it afterwards
+            self._inbox.append(msg)
+            return
+        if fields.get(HeaderFields.sender) != self._daemon:
+            return  # only the daemon that showed our notes speaks for them
+        member = fields.get(HeaderFields.member)
+        if member == "ActionInvoked":
+            nid, action = msg.body
+            note = self._shown.get(nid)
+            if note is not None:
+                self.action_invoked.emit(note, action)
+        elif member == "NotificationClosed":
+            self._forget(msg.body[0])
+
+    def _new_daemon(self, owner: str) -> None:
+        log.info("notification daemon %s", f"now {owner}" if owner else "gone")
+        self._daemon = owner
+        self._caps = None
+        self._caps_serial = None
+        self._stuck = False
+        self._shown.clear()
+        self._id_of.clear()
+        if owner:
+            self._ask_caps()  # known before the next note, which then need not wait
+
+    def _lost(self, exc: BaseException) -> None:
+        log.info("session D-Bus connection lost (%s); notifications use the tray balloon", exc)
+        self._notifier.setEnabled(False)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._pending.clear()
 
 
 def freedesktop_sender(app_name: str = "usbsync", icon: str = "usbsync") -> Sender | None:
-    """A sender over the session bus's org.freedesktop.Notifications, or None when there is no session bus."""
-    try:
-        from jeepney import DBusAddress, new_method_call
-        from jeepney.io.blocking import open_dbus_connection
-    except ImportError:
+    """A (title, body) sender over the session bus's notification service, or None without a session bus.
+
+    Superseded by :class:`DesktopNotifier` passed as ``NotificationCenter(..., desktop=...)`` (actions, their
+    signals, exact hints); kept so that callers of the old API keep working."""
+    notifier = DesktopNotifier.open(app_name=app_name, icon=icon)
+    if notifier is None:
         return None
-    try:
-        conn = open_dbus_connection(bus="SESSION")
-    except Exception as exc:  # no bus address, no socket: no desktop notifications here
-        log.info("no session D-Bus for notifications (%s); using the tray balloon", exc)
-        return None
-    addr = DBusAddress(
-        "/org/freedesktop/Notifications",
-        bus_name="org.freedesktop.Notifications",
-        interface="org.freedesktop.Notifications",
-    )
 
     def send(title: str, body: str) -> bool:
-        msg = new_method_call(addr, "Notify", "susssasa{sv}i", (app_name, 0, icon, title, body, [], {}, 8000))
-        try:
-            reply = conn.send_and_get_reply(msg, timeout=2)
-        except Exception as exc:
-            log.info("notification not delivered (%s)", exc)
-            return False
-        return bool(reply.header.message_type.name == "method_return")
+        return notifier.send_note(Note("", "", title, body)) is not None
 
     return send
