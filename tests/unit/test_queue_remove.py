@@ -58,7 +58,7 @@ def test_removed_file_stays_removed_through_scans_and_config_changes(paths, qtbo
         QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
     )
     win.remove.click()
-    assert _waiting(paths) == ["keep.png"]
+    qtbot.waitUntil(lambda: _waiting(paths) == ["keep.png"], timeout=5000)  # written off the GUI thread
 
     # The next scan, a forced rescan of every file, and a configuration change (a second drive for the same
     # category, which queues known files for drives) must not bring it back for Photos.

@@ -31,6 +31,7 @@ NOTIFICATION_KINDS = (
     "failures",
     "source_missing",
     "problems",
+    "new_drive",
 )
 DEFAULT_VOLUME_POLL_S = 5.0  # safety net only: OS signals report mounts within milliseconds
 

@@ -46,6 +46,7 @@ NOTIFICATION_LABELS = {
     "failures": "Files could not be copied",
     "source_missing": "A source folder is missing",
     "problems": "Something needs attention (keyring locked, watching incomplete, database rebuilt)",
+    "new_drive": "A new drive is plugged in (offer to set it up)",
 }
 
 
