@@ -27,10 +27,13 @@ from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume, identify_volumes, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
+from usbsync_gui.core.summary import LiveVolume
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
+from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
 from usbsync_gui.platform import EjectError, eject_volume
@@ -102,9 +105,19 @@ class Engine(QObject):
     _track = Signal(object)
     _new_config = Signal(object)
 
-    def __init__(self, paths: AppPaths, config: Config, app: QCoreApplication, parent: QObject | None = None):
+    def __init__(
+        self,
+        paths: AppPaths,
+        config: Config,
+        app: QCoreApplication,
+        parent: QObject | None = None,
+        runner: TaskRunner | None = None,
+    ):
         super().__init__(parent)
         self.paths = paths
+        # Blocking work (volume probing, eject, the summary's queries) runs here, never on this thread.
+        self.runner = runner if runner is not None else TaskRunner(parent=self)
+        self.summary = SummaryFeed(paths, self.runner, self._live_state, self)
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         # Checked at start: a damaged database is set aside and rebuilt (scan + drives), never a crash loop.
@@ -141,6 +154,16 @@ class Engine(QObject):
         self.monitor.volume_added.connect(self._on_volume_added)
         self.monitor.volume_removed.connect(self._on_volume_removed)
         self.monitor.mounts_changed.connect(self._on_mounts_changed)
+        # Every change the engine makes or hears of refreshes the views' summary (computed off this thread).
+        for changed in (
+            self.drive_connected,
+            self.drive_disconnected,
+            self.drive_drained,
+            self.paused_changed,
+            self.database_rebuilt,
+            self.drive_ejected,
+        ):
+            changed.connect(self.summary.invalidate)
         self._stopped = False
         self._recovering = False
         self._control: ControlServer | None = None
@@ -281,6 +304,17 @@ class Engine(QObject):
             return inspect_volumes(self.config, None, volumes)
         return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, secret)
 
+    def _live_state(self) -> LiveState:
+        """What the summary needs from the running engine (see :class:`SummaryFeed`)."""
+        connected = {
+            cv.drive.id: LiveVolume(
+                cv.volume.mountpoint, cv.volume.free_bytes, cv.volume.total_bytes, cv.volume.read_only
+            )
+            for cv in self.monitor.connected()
+            if cv.drive is not None
+        }
+        return LiveState(self.config, connected, self.paused)
+
     # -- drives -----------------------------------------------------------------------------------------------
 
     @Slot(object)
@@ -355,6 +389,7 @@ class Engine(QObject):
 
     @Slot(list)
     def _on_jobs_queued(self, drive_ids: list[str]) -> None:
+        self.summary.invalidate()
         for d in drive_ids:
             self._request_drain(d)
 

@@ -11,6 +11,8 @@ from usbsync_gui.core.config import Config, ConfigError, load_config
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.engine.engine import Engine
+from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+from usbsync_gui.engine.tasks import TaskRunner
 
 
 @dataclass
@@ -19,7 +21,30 @@ class ViewContext:
     config: Config
     db: StateDB
     engine: Engine | None = None
+    runner: TaskRunner | None = None  # blocking work off the GUI thread (the engine's, when there is one)
+    feed: SummaryFeed | None = (
+        None  # the one state summary, pushed on change (the engine's, when there is one)
+    )
     _config_mtime: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.runner is None:
+            self.runner = self.engine.runner if self.engine is not None else TaskRunner()
+        if self.feed is None:
+            if self.engine is not None:
+                self.feed = self.engine.summary
+            else:  # no engine (tests, a view on its own): the state database alone, no drive plugged in
+                self.feed = SummaryFeed(self.paths, self.runner, lambda: LiveState(self.config, {}, False))
+
+    @property
+    def tasks(self) -> TaskRunner:
+        assert self.runner is not None
+        return self.runner
+
+    @property
+    def summary(self) -> SummaryFeed:
+        assert self.feed is not None
+        return self.feed
 
     def reopen_db(self) -> None:
         """Open the state database again (after the engine set a damaged one aside and started a new one)."""
