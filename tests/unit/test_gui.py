@@ -135,21 +135,24 @@ def test_tray_says_which_drive_is_wanted_and_notifies_once(paths, qtbot, qapp):
     ctx = ViewContext(paths, cfg, db)
     tray = TrayController(ctx, qapp, sender=lambda t, b: sent.append((t, b)) or True)
     try:
-        tray.refresh()
-        assert tray.look.state == "waiting"
-        assert tray.look.tooltip == "usbsync: plug in Photos: 3 files waiting"
+        tray.refresh()  # the summary is computed off the GUI thread and pushed back
+        qtbot.waitUntil(lambda: tray.look.state == "waiting", timeout=5000)
+        assert tray.look.tooltip == "usbsync: plug in Photos: 3 files (207 bytes) waiting"
         tray.notifications.flush(force=True)
         assert sent == [("Plug in Photos", "3 files waiting for Photos.")]
         tray.refresh()
+        qtbot.wait(200)
         tray.notifications.flush(force=True)
         assert len(sent) == 1  # nothing new waiting: no second notification
         with db.transaction():
             j = db.next_jobs("d1", 1)[0]
             db.fail_job(j.id, "cannot read the source: Permission denied", j.blake3)
         tray.refresh()
-        assert tray.look.state == "attention" and "1 file could not be copied" in tray.look.tooltip
+        qtbot.waitUntil(lambda: tray.look.state == "attention", timeout=5000)
+        assert "1 file could not be copied" in tray.look.tooltip
     finally:
         tray.close()
+        ctx.tasks.shutdown()
         db.close()
 
 
@@ -227,30 +230,31 @@ def test_tray_shows_raised_notices_and_announces_each_once(paths, qtbot, qapp):
     sent = []
     ctx = ViewContext(paths, cfg, db)
     tray = TrayController(ctx, qapp, sender=lambda t, b: sent.append((t, b)) or True)
-    try:
+
+    def settled(state: str) -> None:
+        seen = tray.summary
         tray.refresh()
-        assert tray.look.state == "idle"
+        qtbot.waitUntil(lambda: tray.summary is not seen and tray.look.state == state, timeout=5000)
+        tray.notifications.flush(force=True)
+
+    try:
+        settled("idle")
         with db.transaction():
             db.set_notice("database_rebuilt", "the state database was damaged; set aside; rebuilt")
-        tray.refresh()
-        tray.notifications.flush(force=True)
-        # A rebuilt database is announced, not a lasting alarm.
+        settled("idle")  # a rebuilt database is announced, not a lasting alarm
         assert sent == [
             ("usbsync needs your attention", "the state database was damaged; set aside; rebuilt")
         ]
-        assert tray.look.state == "idle"
         with db.transaction():
             db.set_notice("watching_incomplete", "watching incomplete: raise fs.inotify.max_user_watches")
-        tray.refresh()
-        tray.notifications.flush(force=True)
-        assert tray.look.state == "attention" and "fs.inotify.max_user_watches" in tray.look.tooltip
-        tray.refresh()
-        tray.notifications.flush(force=True)
+        settled("attention")
+        assert "fs.inotify.max_user_watches" in tray.look.tooltip
+        settled("attention")
         assert len(sent) == 2  # each once
         with db.transaction():
             db.clear_notice("watching_incomplete")
-        tray.refresh()
-        assert tray.look.state == "idle"
+        settled("idle")
     finally:
         tray.close()
+        ctx.tasks.shutdown()
         db.close()

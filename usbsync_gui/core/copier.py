@@ -744,7 +744,7 @@ class DriveSyncer:
             try:
                 for w in ws:
                     try:
-                        out.append(fs.hash(w.temp_rel, drop_cache=True))
+                        out.append(fs.hash(w.temp_rel, drop_cache=True, cancel=self.cancel))
                     except OSError as exc:
                         out.append(exc)
             finally:

@@ -30,9 +30,11 @@ import errno
 import os
 import stat
 import sys
+import threading
 
 import blake3
 
+from usbsync_gui.core.copy_stream import Cancelled
 from usbsync_gui.core.hashing import chunk_buffer
 
 _AT = {os.open, os.mkdir, os.rename, os.unlink, os.stat} <= os.supports_dir_fd
@@ -264,11 +266,12 @@ class DriveFS:
             raise OSError(errno.EINVAL, "not a regular file", rel)
         return fd
 
-    def hash(self, rel: str, drop_cache: bool = False) -> str:
+    def hash(self, rel: str, drop_cache: bool = False, cancel: threading.Event | None = None) -> str:
         """BLAKE3 hex of the regular file ``rel``. With ``drop_cache`` (Linux) its pages are evicted first
         (``posix_fadvise(POSIX_FADV_DONTNEED)``) so the bytes come from the device; make them durable first.
         Read with ``read(2)``, never ``mmap``: a bad block must be an EIO, not a SIGBUS that kills usbsync.
-        Raises as :meth:`open_read`, and OSError (EIO) from the reads."""
+        Raises as :meth:`open_read`, OSError (EIO) from the reads, and :class:`Cancelled` once ``cancel`` is
+        set (checked after every chunk: a verify of a big file on a slow stick stops within a chunk's read)."""
         fd = self.open_read(rel)
         try:
             if drop_cache and hasattr(os, "posix_fadvise"):
@@ -280,6 +283,8 @@ class DriveFS:
                 if not n:
                     break
                 h.update(view[:n])
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
             return h.hexdigest()
         finally:
             os.close(fd)

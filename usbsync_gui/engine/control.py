@@ -18,12 +18,15 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+Reply = Callable[[dict[str, Any]], None]
+# Called in the server's thread with the request and a function to send the reply with, now or later (an eject
+# answers when the drive is flushed and unmounted; nothing waits for it meanwhile).
+Handler = Callable[[dict[str, Any], Reply], None]
 CLIENT_TIMEOUT_MS = 120_000  # an eject waits for the copy in flight to roll back and the device to flush
 
 
 class ControlServer(QObject):
-    """Serves commands with ``handler`` (called in the server's thread with the request, returns the reply)."""
+    """Serves commands with ``handler`` (called in the server's thread with the request and a reply function)."""
 
     def __init__(self, endpoint: str, handler: Handler, parent: QObject | None = None):
         super().__init__(parent)
@@ -56,9 +59,18 @@ class ControlServer(QObject):
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("not an object")
-            reply = self._handler(request)
         except ValueError as exc:
-            reply = {"ok": False, "message": f"bad request: {exc}"}
+            self._send(sock, {"ok": False, "message": f"bad request: {exc}"})
+            return
+        self._handler(request, lambda reply: self._send(sock, reply))
+
+    @staticmethod
+    def _send(sock: QLocalSocket, reply: dict[str, Any]) -> None:
+        try:
+            if sock.state() != QLocalSocket.LocalSocketState.ConnectedState:
+                return  # the client gave up meanwhile
+        except RuntimeError:  # ... and its socket was deleted (deleteLater at disconnect)
+            return
         sock.write((json.dumps(reply) + "\n").encode())
         sock.flush()
         sock.disconnectFromServer()

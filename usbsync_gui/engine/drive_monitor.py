@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.volumes import Volume, list_volumes
+from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.platform.events import VolumeEvents
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,13 @@ class DriveMonitor(QObject):
     ``mounts_changed()`` after each look an OS signal caused.
 
     Args:
-        inspect: identifies volumes (reads markers, verifies tokens).
+        inspect: identifies volumes (reads markers, probes UUIDs with blkid/lsblk, verifies tokens); with a
+            ``runner`` it is called on a pool thread, so it must not touch this thread's objects.
         events: the OS signal source, or None to rely on polling.
         poll_s: the safety-net poll interval in seconds (used as given when signals are available, capped at
             1 s when they are not).
+        runner: where identification runs (never on this thread: probing runs subprocesses); None runs it
+            inline (tests, and tools with no event loop to wait in).
     """
 
     volume_added = Signal(object)
@@ -51,10 +55,13 @@ class DriveMonitor(QObject):
         events: VolumeEvents | None = None,
         poll_s: float = 5.0,
         parent: QObject | None = None,
+        runner: TaskRunner | None = None,
     ):
         super().__init__(parent)
         self._inspect = inspect
+        self._runner = runner
         self._known: dict[str, ConnectedVolume] = {}
+        self._identifying: set[str] = set()  # mount points being identified on the runner
         self._events = events
         self._poll_ms = int(1000 * (poll_s if events is not None and events.available else min(poll_s, 1.0)))
         self._timer = QTimer(self)
@@ -79,13 +86,13 @@ class DriveMonitor(QObject):
     def connected(self) -> list[ConnectedVolume]:
         return list(self._known.values())
 
-    def set_inspector(self, inspect: Inspector) -> None:
-        """New registrations: forget what we knew so every volume's marker is read again."""
+    def set_inspector(self, inspect: Inspector, reidentify: bool = True) -> None:
+        """Identify volumes with ``inspect`` from now on (registrations changed, the identity secret arrived);
+        with ``reidentify`` the known volumes are identified again, and only those whose identity changed are
+        announced (removed, then added): a drive that stays what it was is not re-announced."""
         self._inspect = inspect
-        for mount, cv in list(self._known.items()):
-            del self._known[mount]
-            self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
-        self.poll()
+        if reidentify and self._known:
+            self._identify([cv.volume for cv in self._known.values()])
 
     @Slot(str)
     def _on_event(self, source: str) -> None:
@@ -116,12 +123,45 @@ class DriveMonitor(QObject):
         for mount in [m for m in self._known if _remounted(self._known[m].volume, current.get(m))]:
             cv = self._known.pop(mount)
             self.volume_removed.emit(mount, cv.drive.id if cv.drive else "")
-        new = [v for m, v in current.items() if m not in self._known]
+        self._identifying &= current.keys()  # one unmounted while being identified is dropped on delivery
+        new = [v for m, v in current.items() if m not in self._known and m not in self._identifying]
         if not new:
             return
         self.last_trigger = trigger
-        for cv in self._inspect(new):
-            self._known[cv.volume.mountpoint] = cv
+        self._identify(new)
+
+    def _identify(self, volumes: list[Volume]) -> None:
+        inspect = self._inspect
+        if self._runner is None:
+            self._accept(inspect(volumes), {v.mountpoint for v in volumes})
+            return
+        mounts = {v.mountpoint for v in volumes}
+        self._identifying |= mounts
+
+        def done(result: TaskResult[list[ConnectedVolume]]) -> None:
+            still = mounts & self._identifying  # not unmounted meanwhile
+            self._identifying -= mounts
+            if result.error is not None:  # not known: the next event or poll tries again
+                log.warning("cannot identify the volumes at %s: %s", ", ".join(sorted(mounts)), result.error)
+                return
+            self._accept(result.value or [], still)
+
+        self._runner.run(lambda: inspect(volumes), done, name="identify volumes")
+
+    def _accept(self, found: list[ConnectedVolume], mounts: set[str]) -> None:
+        """Record identified volumes; announce the new ones, and the known ones whose identity changed."""
+        for cv in found:
+            mount = cv.volume.mountpoint
+            if mount not in mounts:
+                continue
+            old = self._known.get(mount)
+            if old is not None:
+                if (old.drive, old.status, old.marker_id) == (cv.drive, cv.status, cv.marker_id):
+                    self._known[mount] = cv  # the same drive as before: fresh figures, no announcement
+                    continue
+                del self._known[mount]
+                self.volume_removed.emit(mount, old.drive.id if old.drive else "")
+            self._known[mount] = cv
             self.volume_added.emit(cv)
 
     def forget(self, mountpoint: str) -> None:

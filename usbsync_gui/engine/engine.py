@@ -25,15 +25,15 @@ from usbsync_gui.core.config import Category, Config, ConfigError, load_config
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume, identify_volumes, inspect_volumes, target_for
+from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
-from usbsync_gui.core.summary import LiveVolume
+from usbsync_gui.core.summary import PAUSED, LiveVolume
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
-from usbsync_gui.engine.tasks import TaskRunner
+from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
 from usbsync_gui.platform import EjectError, eject_volume
@@ -71,11 +71,12 @@ def _recovers_damage(method: _F) -> _F:
 
 
 class _Slot:
-    """A worker and the thread it runs on."""
+    """A worker and the thread it runs on; ``key`` names it (a copy worker's drive id)."""
 
-    def __init__(self, worker: QObject, thread: QThread):
+    def __init__(self, worker: QObject, thread: QThread, key: str = ""):
         self.worker = worker
         self.thread = thread
+        self.key = key
 
 
 class Engine(QObject):
@@ -100,10 +101,16 @@ class Engine(QObject):
     drive_ejected = Signal(str)  # drive id: unmounted by usbsync, safe to unplug
     paused_changed = Signal(bool)
     database_rebuilt = Signal(str)  # the one-line message: the damaged state database was set aside
+    # drive id, files copied and files found already there since it was plugged in: all is verified on it
+    drive_up_to_date = Signal(str, int, int)
+    volume_unknown = Signal(
+        object
+    )  # ConnectedVolume: a removable volume usbsync does not know was plugged in
     _scan = Signal()
     _ingest = Signal(object)  # list[str] of source paths: see IngestWorker.fresh for why not list
     _track = Signal(object)
     _new_config = Signal(object)
+    _reclassify = Signal()
 
     def __init__(
         self,
@@ -137,9 +144,17 @@ class Engine(QObject):
         self._secret_thread = threading.Thread(target=self._load_secret, name="usbsync-secret", daemon=True)
         app.aboutToQuit.connect(self.stop_secret_loader)
         self.monitor = DriveMonitor(
-            self._inspect, create_volume_events(app, self), config.volume_poll_s, self
+            self._make_inspector(), create_volume_events(app, self), config.volume_poll_s, self, self.runner
         )
         self._copy: dict[str, _Slot] = {}
+        # Copy workers told to stop that have not ended yet (their copy rolling back): never waited for; what
+        # must follow (a new worker for the drive, an eject) runs when the thread has ended.
+        self._retiring: list[_Slot] = []
+        self._after_retired: dict[str, list[Callable[[], None]]] = {}
+        self._ejecting: set[str] = set()
+        self._plugged_work: dict[
+            str, tuple[int, int]
+        ] = {}  # drive id -> (copied, already there) this plug-in
         self._watch: _Slot | None = None
         self._ingest_slot: _Slot | None = None
         self._config_mtime = self._mtime()
@@ -184,6 +199,9 @@ class Engine(QObject):
         self._start_watcher()
         self._start_ingest()
         self._scan.emit()  # startup scan: what arrived while we were stopped
+        with self.db.transaction():
+            self.db.clear_notice(PAUSED)  # a pause lasts until resumed or quit, not across starts
+        self.monitor.set_inspector(self._make_inspector(), reidentify=False)  # the secret may be here now
         self.monitor.start()
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
         self._beat.start(int(self.config.heartbeat_interval_s * 1000))
@@ -252,6 +270,30 @@ class Engine(QObject):
         thread.start()
         return _Slot(worker, thread)
 
+    def _retire(self, slot: _Slot, reason: str) -> None:
+        """Stop a copy worker without waiting for it: its copy in flight rolls back (within a chunk, or during
+        verify) with ``reason`` as the jobs' waiting reason, then its thread ends by itself."""
+        slot.worker.cancel.cancel(reason)  # type: ignore[attr-defined]
+        self._retiring.append(slot)
+        slot.thread.finished.connect(lambda s=slot: self._on_retired(s))
+        QMetaObject.invokeMethod(slot.worker, "finish", Qt.ConnectionType.QueuedConnection)
+
+    def _on_retired(self, slot: _Slot) -> None:
+        if slot not in self._retiring:
+            return
+        self._retiring.remove(slot)
+        if any(s.key == slot.key for s in self._retiring):
+            return
+        for then in self._after_retired.pop(slot.key, []):
+            then()
+
+    def _when_retired(self, drive_id: str, then: Callable[[], None]) -> None:
+        """Run ``then`` once no retiring worker of ``drive_id`` is left (at once when none is)."""
+        if any(s.key == drive_id for s in self._retiring):
+            self._after_retired.setdefault(drive_id, []).append(then)
+        else:
+            then()
+
     def _reap(self, slot: _Slot, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
         if hasattr(slot.worker, "close"):
             QMetaObject.invokeMethod(slot.worker, "close", Qt.ConnectionType.BlockingQueuedConnection)
@@ -276,9 +318,12 @@ class Engine(QObject):
             s.worker.cancel.set()  # type: ignore[attr-defined]
         self._stop_watcher()
         ok = True
-        for s in list(self._copy.values()):
+        for s in [*self._copy.values(), *self._retiring]:  # at quit only: bounded waits
             ok = self._reap(s) and ok
         self._copy.clear()
+        self._retiring.clear()
+        self._after_retired.clear()
+        self.runner.shutdown(STOP_TIMEOUT_MS // 2)
         ok = self._stop_ingest() and ok
         try:
             counts = self.db.counts()
@@ -297,12 +342,34 @@ class Engine(QObject):
         self.audit.close()
         return ok
 
-    def _inspect(self, volumes: list[Volume]) -> list[ConnectedVolume]:
-        secret = self._adopt_secret()
+    def _make_inspector(self) -> Callable[[list[Volume]], list[ConnectedVolume]]:
+        """How to identify volumes under the current configuration and secret, as a function that touches
+        nothing of this thread (the monitor runs it on a pool thread: probing runs blkid/lsblk)."""
+        config, secret = self.config, self._adopt_secret()
         if secret is None:  # no token can be checked yet: no volume is a registered drive
             self._unverified_seen = True
-            return inspect_volumes(self.config, None, volumes)
-        return identify_volumes(self.paths.state_dir, self.config, self.db, volumes, secret)
+            return lambda volumes: inspect_volumes(config, None, volumes)
+        labels = self.db.registered_labels()
+        return lambda volumes: inspect_volumes(config, secret, volumes, labels)
+
+    def _write(self, change: Callable[[StateDB], object], name: str) -> None:
+        """Make a small change to the state database on the runner, in a transaction of its own connection:
+        a worker holding the write lock (a big batch being recorded) must never hold this thread."""
+        state_db = self.paths.state_db
+
+        def write() -> None:
+            with StateDB(state_db) as db, db.transaction():
+                change(db)
+
+        def written(result: TaskResult[None]) -> None:
+            if result.error is not None:
+                if isinstance(result.error, sqlite3.DatabaseError) and is_damage(result.error):
+                    self.report_damage(str(result.error))
+                else:
+                    log.warning("cannot %s: %s", name, result.error)
+            self.summary.invalidate()
+
+        self.runner.run(write, written, name=name)
 
     def _live_state(self) -> LiveState:
         """What the summary needs from the running engine (see :class:`SummaryFeed`)."""
@@ -329,10 +396,16 @@ class Engine(QObject):
                     "volume at %s carries a usbsync marker that is not registered here; not used",
                     v.mountpoint,
                 )
+            elif cv.status == "unknown" and cv.info.removable and not v.read_only:
+                self.volume_unknown.emit(cv)
             return
+        self._plugged_work[cv.drive.id] = (0, 0)
         drive = cv.drive
-        with self.db.transaction():
-            self.db.drive_seen(drive.id, drive.name, v.mountpoint, cv.fs_type, v.total_bytes, v.free_bytes)
+        fs_type = cv.fs_type
+        self._write(
+            lambda db: db.drive_seen(drive.id, drive.name, v.mountpoint, fs_type, v.total_bytes, v.free_bytes),
+            f"record where {drive.name} is",
+        )
         waiting = self.db.per_drive().get(drive.id, {})
         log.info(
             "drive %s plugged in at %s (noticed by %s; %s%s, %s free); %s waiting",
@@ -350,10 +423,24 @@ class Engine(QObject):
         self._start_worker(cv)
 
     def _start_worker(self, cv: ConnectedVolume) -> None:
+        """A copy worker for ``cv``'s drive, once its previous one (if retiring) has ended: one writer a drive."""
         assert cv.drive is not None
+        drive_id = cv.drive.id
+        if drive_id in self._ejecting:
+            return  # being ejected: nothing more is written to it
+        if any(s.key == drive_id for s in self._retiring):
+
+            def later() -> None:
+                still = any(c.volume.mountpoint == cv.volume.mountpoint for c in self.monitor.connected())
+                if still and drive_id not in self._copy and not self.paused and not self._stopped:
+                    self._start_worker(cv)
+
+            self._when_retired(drive_id, later)
+            return
         drive = cv.drive
         worker = CopyWorker(self.paths, self.config, self.audit, target_for(cv))
         slot = self._spawn(worker, f"copy:{drive.name}")
+        slot.key = drive.id
         worker.progress.connect(self.copy_progress)
         worker.drained.connect(self._on_drained)
         worker.drive_gone.connect(self.monitor.drive_lost)
@@ -368,8 +455,7 @@ class Engine(QObject):
             return
         drive = self.config.drive_by_id(drive_id)
         log.info("drive %s removed from %s", drive.name if drive else drive_id, mountpoint)
-        slot.worker.cancel.cancel("drive removed")  # type: ignore[attr-defined]
-        self._reap(slot)
+        self._retire(slot, "drive removed")
         self.drive_disconnected.emit(drive_id)
 
     @Slot()
@@ -402,12 +488,19 @@ class Engine(QObject):
         if drive is None or result.drive_gone or result.cancelled or result.damaged:
             return
         left = self.db.per_drive().get(drive_id, {})
+        copied, already = self._plugged_work.get(drive_id, (0, 0))
+        copied, already = copied + result.copied, already + result.duplicates
+        self._plugged_work[drive_id] = (copied, already)
         if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
             done = left.get("done", 0)
+            self._plugged_work[drive_id] = (0, 0)  # told once; more work this plug-in is counted afresh
             self.queue_drained.emit(drive_id)
+            self.drive_up_to_date.emit(drive_id, copied, already)
             if drive.auto_eject:
-                ok, msg = self.eject_drive(drive.name)
-                log.log(logging.INFO if ok else logging.WARNING, "auto-eject: %s", msg)
+                self.eject_drive(
+                    drive.name,
+                    lambda ok, msg: log.log(logging.INFO if ok else logging.WARNING, "auto-eject: %s", msg),
+                )
             else:
                 log.info(
                     "%s: all %s verified on the drive, nothing waiting; eject it before unplugging "
@@ -426,46 +519,65 @@ class Engine(QObject):
 
     # -- eject and the command channel ------------------------------------------------------------------------
 
-    def eject_drive(self, name: str) -> tuple[bool, str]:
-        """Stop writing to the drive (rolling back the copy in flight), flush, unmount and, where the OS allows,
-        power it off. Returns (success, message for the user)."""
+    def eject_drive(self, name: str, done: Callable[[bool, str], None] | None = None) -> None:
+        """Stop writing to the drive (its copy in flight rolls back), flush, unmount and, where the OS allows,
+        power it off; ``done(success, message for the user)`` is called on this thread when that is over. Never
+        waits here: the worker stops by itself and the OS calls (``sync``, ``udisksctl``: up to a minute on a
+        slow stick) run on the task runner."""
+        reply = done if done is not None else (lambda ok, msg: None)
         drive = self.config.drive_by_name(name)
         if drive is None:
-            return False, f"no drive named {name!r} is registered"
+            reply(False, f"no drive named {name!r} is registered")
+            return
         cv = next(
             (c for c in self.monitor.connected() if c.drive is not None and c.drive.id == drive.id), None
         )
         if cv is None:
-            return False, f"{drive.name} is not plugged in"
+            reply(False, f"{drive.name} is not plugged in")
+            return
+        if drive.id in self._ejecting:
+            reply(False, f"{drive.name} is being ejected already")
+            return
+        self._ejecting.add(drive.id)
         slot = self._copy.pop(drive.id, None)
         if slot is not None:
-            slot.worker.cancel.cancel("ejected before the copy finished")  # type: ignore[attr-defined]
-            self._reap(slot)
-        try:
-            how = eject_volume(cv.volume.device, cv.volume.mountpoint)
-        except EjectError as exc:
-            if slot is not None:
-                self._start_worker(cv)  # still mounted: go on writing
-            return False, f"could not eject {drive.name}: {exc}"
-        self.monitor.forget(cv.volume.mountpoint)
-        waiting = self.db.per_drive().get(drive.id, {}).get("pending", 0)
-        msg = f"{drive.name} ejected ({how}): safe to unplug"
-        if waiting:
-            msg += f"; {plural(waiting, 'file')} will wait for it"
-        log.info("%s", msg)
-        self.drive_ejected.emit(drive.id)
-        self.drive_disconnected.emit(drive.id)
-        return True, msg
+            self._retire(slot, "ejected before the copy finished")
+        device, mount = cv.volume.device, cv.volume.mountpoint
 
-    def _on_command(self, request: dict[str, Any]) -> dict[str, Any]:
+        def ejected(result: TaskResult[str]) -> None:
+            self._ejecting.discard(drive.id)
+            if result.error is not None:
+                still = any(c.volume.mountpoint == mount for c in self.monitor.connected())
+                if slot is not None and still and not self.paused:
+                    self._start_worker(cv)  # still mounted: go on writing
+                why = result.error if isinstance(result.error, EjectError) else f"error: {result.error}"
+                reply(False, f"could not eject {drive.name}: {why}")
+                return
+            self.monitor.forget(mount)
+            waiting = self.db.per_drive().get(drive.id, {}).get("pending", 0)
+            msg = f"{drive.name} ejected ({result.value}): safe to unplug"
+            if waiting:
+                msg += f"; {plural(waiting, 'file')} will wait for it"
+            log.info("%s", msg)
+            self.drive_ejected.emit(drive.id)
+            self.drive_disconnected.emit(drive.id)
+            reply(True, msg)
+
+        self._when_retired(
+            drive.id,
+            lambda: self.runner.run(lambda: eject_volume(device, mount), ejected, name=f"eject {drive.name}"),
+        )
+
+    def _on_command(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         if request.get("cmd") == "eject" and isinstance(request.get("drive"), str):
-            ok, msg = self.eject_drive(request["drive"])
-            return {"ok": ok, "message": msg}
+            self.eject_drive(request["drive"], lambda ok, msg: reply({"ok": ok, "message": msg}))
+            return
         if self.command_hook is not None:
-            reply = self.command_hook(request)
-            if reply is not None:
-                return reply
-        return {"ok": False, "message": f"unknown command {request.get('cmd')!r}"}
+            answer = self.command_hook(request)
+            if answer is not None:
+                reply(answer)
+                return
+        reply({"ok": False, "message": f"unknown command {request.get('cmd')!r}"})
 
     # -- pause, sync now ------------------------------------------------------------------------------------
 
@@ -474,10 +586,14 @@ class Engine(QObject):
         if paused == self.paused:
             return
         self.paused = paused
+        # Recorded, so `usbsync status` can say so too (the summary reads it as a state, not a problem).
+        if paused:
+            self._write(lambda db: db.set_notice(PAUSED, "syncing is paused"), "record the pause")
+        else:
+            self._write(lambda db: db.clear_notice(PAUSED), "record the resume")
         if paused:
             for drive_id, slot in list(self._copy.items()):
-                slot.worker.cancel.cancel("paused")  # type: ignore[attr-defined]
-                self._reap(slot)
+                self._retire(slot, "paused")  # rolled back within a second; never waited for
                 del self._copy[drive_id]
             log.info("syncing paused")
         else:
@@ -516,20 +632,41 @@ class Engine(QObject):
         if config == self.config:
             return
         log.info("configuration changed; applying it")
-        old = self.config
-        self.config = config
+        self.apply_config(config)
+
+    def apply_config(self, config: Config) -> None:
+        """Use ``config`` from now on, restarting only what it changed: the watcher for other sources or
+        timings; the copy worker of a drive that was edited or forgotten; drive identification when the
+        registrations changed. A notification switch or another drive's edit leaves every copy in flight be."""
+        old, self.config = self.config, config
         self._new_config.emit(config)
-        if old.sources != config.sources or old.stability_window_s != config.stability_window_s:
+        if (old.sources, old.stability_window_s) != (config.sources, config.stability_window_s):
             self._stop_watcher()
             self._start_watcher()
             self._scan.emit()
-        for slot in list(self._copy.values()):
-            slot.worker.cancel.set()  # type: ignore[attr-defined]
-            self._reap(slot)
-        self._copy.clear()
-        self.monitor.set_inspector(self._inspect)
-        self._rescan.start(int(config.rescan_interval_s * 1000))
-        self._beat.start(int(config.heartbeat_interval_s * 1000))
+        elif (old.include, old.exclude) != (config.include, config.exclude):
+            self._scan.emit()  # files now included are picked up; the ingest applies the patterns
+        if (old.categories, old.rules) != (config.categories, config.rules):
+            self._reclassify.emit()
+        for drive_id, slot in list(self._copy.items()):
+            if config.drive_by_id(drive_id) != old.drive_by_id(drive_id):
+                del self._copy[drive_id]
+                self._retire(slot, "the drive's settings changed")
+            else:
+                slot.worker.set_config(config)  # type: ignore[attr-defined]
+        if old.drives != config.drives:
+            self._scan.emit()  # queue known files for new drives and categories
+            self.monitor.set_inspector(
+                self._make_inspector()
+            )  # announces only volumes whose identity changed
+            for cv in self.monitor.connected():  # an edited drive that stayed plugged in gets its new worker
+                if cv.drive is not None and cv.drive.id not in self._copy and not self.paused:
+                    self._start_worker(cv)
+        if old.rescan_interval_s != config.rescan_interval_s:
+            self._rescan.start(int(config.rescan_interval_s * 1000))
+        if old.heartbeat_interval_s != config.heartbeat_interval_s:
+            self._beat.start(int(config.heartbeat_interval_s * 1000))
+        self.summary.invalidate()
 
     def _log_summary(self) -> None:
         c = self.config
@@ -642,7 +779,7 @@ class Engine(QObject):
         if self._unverified_seen:
             # Volumes seen without the secret were not identified: read them again, so waiting files go.
             self._unverified_seen = False
-            self.monitor.set_inspector(self._inspect)
+            self.monitor.set_inspector(self._make_inspector())
 
     def stop_secret_loader(self) -> None:
         """End a wait for the keyring (at quit; :meth:`stop` should call it too). Returns at once."""

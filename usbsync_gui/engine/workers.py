@@ -248,3 +248,21 @@ class CopyWorker(QObject):
         if self._svc is not None:
             self._svc.close()
             self._svc = None
+
+    @Slot()
+    def finish(self) -> None:
+        """Close, then end this worker's thread (queued after :attr:`cancel` is set: runs once the drain in
+        flight has rolled back, so nobody waits for it)."""
+        self.close()
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
+
+    @Slot(object)
+    def set_config(self, config: Config) -> None:
+        """A configuration change that leaves this drive as it is (a bandwidth limit, another drive): used from
+        the next drain on, without interrupting the copy in flight."""
+        self._config = config
+        if self._svc is not None and not self._busy:
+            self._svc.close()
+            self._svc = None

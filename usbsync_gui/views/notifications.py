@@ -257,6 +257,11 @@ class NotificationCenter:
             self._last_sent[key] = now
             self.sent.append((note.title, shown))
 
+    def waiting(self) -> bool:
+        """True while some events wait to be sent (their group window or the rate limit has not passed): the
+        caller keeps a timer for :meth:`flush` only then."""
+        return bool(self._groups)
+
     def withdraw(self, kind: str, drive: str = "", mount: str = "") -> None:
         """The event's news is stale (the drive was unplugged or ejected): drop what is held for (kind, drive,
         mount) and take down its desktop notification, so that no "Eject" is offered for a drive that is gone."""

@@ -1,12 +1,11 @@
-"""The tray icon: its state at a glance, its menu, and the notifications. Refreshes from the state database
-once a second and listens to the engine's signals."""
+"""The tray icon: its state at a glance, its menu, and the notifications. Everything it shows comes from the one
+state summary (:mod:`usbsync_gui.core.summary`), pushed by the engine's :class:`SummaryFeed` when something
+changed; it keeps no clock of its own."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
-import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
@@ -14,29 +13,41 @@ from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
 from usbsync_gui.core.copier import DrainResult
-from usbsync_gui.core.state import is_damage
+from usbsync_gui.core.service import ConnectedVolume
+from usbsync_gui.core.summary import DriveState, StateSummary
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog
-from usbsync_gui.views.notifications import NotificationCenter, Sender, freedesktop_sender
+from usbsync_gui.views.notifications import GROUP_WINDOW_S, DesktopNotifier, NotificationCenter, Sender
 from usbsync_gui.views.queue_window import QueueWindow
 from usbsync_gui.views.resources import state_icon
 from usbsync_gui.views.settings_dialog import SettingsDialog
 from usbsync_gui.views.status_window import StatusWindow
-from usbsync_gui.views.tray_state import EngineStatus, TrayLook, tray_look
+from usbsync_gui.views.tray_state import CopyProgress, TrayLook, tray_look
 
-# Notices that keep the icon at "attention" while raised; others (a rebuilt database) are announced once.
-ATTENTION_NOTICES = ("keyring_locked", "watching_incomplete")
 NOTICE_GRACE_S = 300.0
 
 log = logging.getLogger(__name__)
 
 
 class TrayController(QObject):
-    """Owns the tray icon and the windows. ``app`` is passed in (for quit); the engine through ``ctx``."""
+    """Owns the tray icon and the windows. ``app`` is passed in (for quit); the engine through ``ctx``.
+
+    Args:
+        sender: shows a notification where no desktop notification service is (the tray balloon by default;
+            tests pass their own, and then no desktop service is used).
+        desktop: the desktop notification service (default: the session bus's, when there is one and no
+            ``sender`` was given).
+    """
 
     look_changed = Signal(str, str)  # state, tooltip
 
-    def __init__(self, ctx: ViewContext, app: QApplication, sender: Sender | None = None):
+    def __init__(
+        self,
+        ctx: ViewContext,
+        app: QApplication,
+        sender: Sender | None = None,
+        desktop: DesktopNotifier | None = None,
+    ):
         super().__init__()
         self.ctx = ctx
         self.app = app
@@ -47,25 +58,34 @@ class TrayController(QObject):
         self.tray.setContextMenu(self.menu)
         self.tray.activated.connect(self._on_activated)
         self.look = TrayLook("idle", "usbsync")
-        self._status = EngineStatus()
-        self._prev_waiting: dict[str, int] = {}
-        self._prev_failed = 0
-        # Notices raised before this start (older than a few minutes) were announced by an earlier run.
-        self._notices_seen_until = time.time() - NOTICE_GRACE_S
-        self._last_progress = 0.0
-        freedesktop = sender or freedesktop_sender()
-        self._send = self._send_via(freedesktop)
-        self.notifications = NotificationCenter(self._send, ctx.config.notifications)
+        self.summary: StateSummary | None = None
+        self._progress: CopyProgress | None = None
+        self._prev: StateSummary | None = None
+        self._notices_seen_until: float | None = (
+            None  # first summary: notices older than the grace are old news
+        )
+        if desktop is None and sender is None:
+            desktop = DesktopNotifier.open(parent=self)
+        self.notifications = NotificationCenter(
+            sender or self._balloon, ctx.config.notifications, desktop=desktop, balloon_clicks=sender is None
+        )
+        self.notifications.action_invoked.connect(self._on_note_action)
+        self.tray.messageClicked.connect(self.notifications.balloon_clicked)
+        # Notifications wait GROUP_WINDOW_S to be grouped: a single-shot timer, armed only while some wait.
+        self._flush = QTimer(self)
+        self._flush.setSingleShot(True)
+        self._flush.timeout.connect(self._flush_notifications)
+        ctx.summary.changed.connect(self.show_summary)
         engine = ctx.engine
         if engine is not None:
             engine.copy_progress.connect(self._on_progress)
-            engine.queue_drained.connect(self._on_drained_all)
+            engine.drive_up_to_date.connect(self._on_up_to_date)
             engine.drive_drained.connect(self._on_drain)
             engine.paused_changed.connect(self._on_paused)
             engine.drive_ejected.connect(self._on_ejected)
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.refresh)
-        self._timer.start(1000)
+            engine.drive_disconnected.connect(self._on_ejected)
+            engine.volume_unknown.connect(self._on_unknown_volume)
+            engine.monitor.volume_removed.connect(self._on_volume_removed)
 
     # -- set-up -----------------------------------------------------------------------------------------------
 
@@ -108,95 +128,125 @@ class TrayController(QObject):
             self._no_tray_box = box
         self.refresh()
 
-    def _send_via(self, freedesktop: Sender | None) -> Sender:
-        def send(title: str, body: str) -> bool:
-            if freedesktop is not None and freedesktop(title, body):
-                return True
-            if self.tray.isVisible():
-                self.tray.showMessage(title, body, state_icon(self.look.state), 8000)
-                return True
-            log.info("notification: %s: %s", title, body)
+    def _balloon(self, title: str, body: str) -> bool:
+        """Where no desktop notification service answers: the tray's own balloon (a toast on Windows)."""
+        if self.tray.isVisible():
+            self.tray.showMessage(title, body, state_icon(self.look.state), 8000)
             return True
+        log.info("notification: %s: %s", title, body)
+        return True
 
-        return send
-
-    # -- refresh ----------------------------------------------------------------------------------------------
+    # -- the summary --------------------------------------------------------------------------------------------
 
     @Slot()
     def refresh(self) -> None:
-        try:
-            self._refresh()
-        except sqlite3.DatabaseError as exc:
-            if not is_damage(exc):
-                raise
-            if self.ctx.engine is not None:  # the engine sets it aside and rebuilds it; we read the new one
-                self.ctx.engine.report_damage(str(exc))
+        """Ask for a fresh summary (it arrives through :meth:`show_summary`)."""
+        self.ctx.summary.invalidate()
 
-    def _refresh(self) -> None:
+    @Slot(object)
+    def show_summary(self, s: StateSummary) -> None:
+        """Show ``s``: the icon, the tooltip, and the notifications for what changed since the last one."""
+        self.summary = s
         config = self.ctx.reload_config()
         self.notifications.enabled.update(config.notifications)
-        db = self.ctx.db
-        counts = db.counts()
-        names = self.ctx.drive_names()
-        per = db.per_drive()
-        engine = self.ctx.engine
-        connected = {cv.drive.name for cv in engine.monitor.connected() if cv.drive} if engine else set()
-        s = self._status
-        s.pending = counts["pending"] + counts["copying"]
-        s.failed = counts["failed"]
-        s.waiting_by_drive = {names.get(d, d): v.get("pending", 0) for d, v in per.items() if d in names}
-        s.connected = connected
-        s.missing_sources = [str(p) for p in config.sources if not p.is_dir()]
-        s.paused = bool(engine and engine.paused)
-        notices = db.notices()
-        s.notices = [n.message for n in notices if n.kind in ATTENTION_NOTICES]
-        for n in notices:  # each raised condition is announced once (a rebuilt database only this way)
-            if n.since > self._notices_seen_until:
-                self.notifications.event("problems", n.kind, n.message)  # grouped per notice kind
-        self._notices_seen_until = max([self._notices_seen_until, *(n.since for n in notices)])
-        # Between two files of a batch no job may be "copying" for an instant: progress within the last
-        # 2 s still means syncing, so the icon does not flicker to idle.
-        if not counts["copying"] and time.monotonic() - self._last_progress > 2.0:
-            s.copying_file = ""
+        if (
+            s.copying_files == 0
+            and self._progress is not None
+            and self._progress.done >= self._progress.total
+        ):
+            self._progress = None
         self._notify_changes(s)
-        look = tray_look(s)
+        self._apply_look()
+        self._arm_flush()
+
+    def _apply_look(self) -> None:
+        if self.summary is None:
+            return
+        look = tray_look(self.summary, self._progress)
         if look != self.look:
+            state_changed = look.state != self.look.state
             self.look = look
-            self.tray.setIcon(state_icon(look.state))
+            if state_changed:
+                self.tray.setIcon(state_icon(look.state))
             self.tray.setToolTip(look.tooltip)
             self.look_changed.emit(look.state, look.tooltip)
-        self.notifications.flush()
 
-    def _notify_changes(self, s: EngineStatus) -> None:
-        for drive, n in s.waiting_by_drive.items():
-            before = self._prev_waiting.get(drive, 0)
-            if n > before and drive not in s.connected:
-                self.notifications.event("drive_wanted", drive, count=n - before)
-        self._prev_waiting = dict(s.waiting_by_drive)
-        if s.failed > self._prev_failed:
-            self.notifications.event("failures", count=s.failed - self._prev_failed)
-        self._prev_failed = s.failed
+    def _notify_changes(self, s: StateSummary) -> None:
+        prev = self._prev
+        self._prev = s
+        if self._notices_seen_until is None:
+            # Notices raised before this start (older than a few minutes) were announced by an earlier run.
+            self._notices_seen_until = s.at - NOTICE_GRACE_S
+        for n in s.notices:  # each raised condition is announced once (a rebuilt database only this way)
+            if n.since > self._notices_seen_until:
+                self.notifications.event("problems", n.kind, n.message)
+        self._notices_seen_until = max([self._notices_seen_until, *(n.since for n in s.notices)])
+        for d in s.drives:
+            before = prev.drive(d.id) if prev is not None else None
+            was = before.waiting_files if before is not None else 0
+            if d.state is DriveState.WAITING and d.waiting_files > was:
+                self.notifications.event(
+                    "drive_wanted", d.name, count=d.waiting_files - was, total=d.waiting_files
+                )
+            was_failed = before.failed_files if before is not None else 0
+            if d.failed_files > was_failed:
+                reason = next((w.reason for w in d.waits if w.kind.value == "failed"), "")
+                self.notifications.event(
+                    "failures", d.name, reason, count=d.failed_files - was_failed, total=d.failed_files
+                )
+        missing_before = set(prev.missing_sources) if prev is not None else set()
         for src in s.missing_sources:
-            self.notifications.event("source_missing", src, f"{src} does not exist")
+            if src not in missing_before:  # once when it goes missing, not at every change
+                self.notifications.event("source_missing", src, f"{src} does not exist")
+
+    def _arm_flush(self) -> None:
+        if self.notifications.waiting() and not self._flush.isActive():
+            self._flush.start(int(GROUP_WINDOW_S * 1000) + 50)
+
+    @Slot()
+    def _flush_notifications(self) -> None:
+        self.notifications.flush()
+        self._arm_flush()  # some held back by the rate limit: look again later (only while some wait)
 
     @Slot(str, str, int, int)
     def _on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:
-        self._status.copying_file = path.rsplit("/", 1)[-1]
-        self._status.copy_done, self._status.copy_total = done, total
-        self._last_progress = time.monotonic()
+        self._progress = CopyProgress(path.rsplit("/", 1)[-1], done, total)
+        self._apply_look()
 
-    @Slot(str)
-    def _on_drained_all(self, drive_id: str) -> None:
+    @Slot(str, int, int)
+    def _on_up_to_date(self, drive_id: str, copied: int, already: int) -> None:
         name = self.ctx.drive_names().get(drive_id, drive_id)
-        synced = self.ctx.db.per_drive().get(drive_id, {}).get("done", 0)
-        self.notifications.event("safe_to_unplug", name, count=max(1, synced))
+        self.notifications.event("safe_to_unplug", name, copied=copied, already=already)
+        self._arm_flush()
 
     @Slot(str, object)
     def _on_drain(self, drive_id: str, result: DrainResult) -> None:
         name = self.ctx.drive_names().get(drive_id, drive_id)
         full = sum(n for r, n in result.reasons.items() if r.startswith("not enough space"))
         if full:
-            self.notifications.event("drive_full", name, count=full)
+            self.notifications.event("drive_full", name, total=full)
+            self._arm_flush()
+
+    @Slot(object)
+    def _on_unknown_volume(self, cv: ConnectedVolume) -> None:
+        label = cv.info.label or cv.volume.mountpoint.rstrip("/").rsplit("/", 1)[-1] or cv.volume.mountpoint
+        self.notifications.event("new_drive", label, mount=cv.volume.mountpoint)
+        self._arm_flush()
+
+    @Slot(str, str)
+    def _on_volume_removed(self, mountpoint: str, drive_id: str) -> None:
+        if not drive_id:
+            for label in {mountpoint.rstrip("/").rsplit("/", 1)[-1]}:
+                self.notifications.withdraw("new_drive", label, mountpoint)
+
+    @Slot(str, str, str, str)
+    def _on_note_action(self, kind: str, drive: str, action: str, mount: str) -> None:
+        if action == "eject":
+            self.eject(drive)
+        elif action == "setup":
+            dlg = self.show_drives()
+            if hasattr(dlg, "select_volume"):
+                dlg.select_volume(mount)
 
     @Slot()
     def _fill_eject_menu(self) -> None:
@@ -209,22 +259,30 @@ class TrayController(QObject):
             self.eject_menu.addAction(name, functools.partial(self.eject, name))
 
     def eject(self, name: str) -> None:
-        """Eject a drive through the engine; the result is a notification (or an error message)."""
+        """Eject a drive through the engine, without waiting for it; the result is a notification, or an
+        error message."""
         if self.ctx.engine is None:
             return
-        ok, msg = self.ctx.engine.eject_drive(name)
-        if not ok:
-            QMessageBox.warning(None, "usbsync", msg)
+
+        def done(ok: bool, msg: str) -> None:
+            if ok:
+                self._balloon(f"{name} ejected", f"{name} is safe to unplug.")
+            else:
+                box = QMessageBox(QMessageBox.Icon.Warning, "usbsync", msg, QMessageBox.StandardButton.Ok)
+                box.setModal(False)
+                box.open()  # no nested event loop: the engine goes on meanwhile
+                self._eject_box = box
+
+        self.ctx.engine.eject_drive(name, done)
 
     @Slot(str)
     def _on_ejected(self, drive_id: str) -> None:
         name = self.ctx.drive_names().get(drive_id, drive_id)
-        self._send(f"{name} ejected", f"{name} is safe to unplug.")
+        self.notifications.withdraw("safe_to_unplug", name)  # no "Eject" offered for a drive that is gone
 
     @Slot(bool)
     def _on_paused(self, paused: bool) -> None:
         self.act_pause.setText("Resume syncing" if paused else "Pause syncing")
-        self.refresh()
 
     # -- actions ----------------------------------------------------------------------------------------------
 
@@ -285,7 +343,7 @@ class TrayController(QObject):
         return None
 
     def close(self) -> None:
-        self._timer.stop()
+        self._flush.stop()
         self.tray.hide()
         for w in (self.status, self.queue):
             if w is not None:

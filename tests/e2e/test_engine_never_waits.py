@@ -1,0 +1,108 @@
+"""The engine's thread (the GUI thread in the tray app) never waits for a copy: pause, eject and a configuration
+change return while the copy worker is still stuck, and a change restarts only what it changed.
+
+The copy worker is held for real: the test takes the state database's write lock, so the worker, which records
+every step in SQLite, blocks in the middle of its batch. A call that waited for the worker would hang here.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import replace
+
+import pytest
+
+from tests.conftest import png_bytes
+from tests.e2e.conftest import need_root_and
+from usbsync_gui.core.config import load_config, save_config
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.registration import register_volume
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.engine.engine import Engine
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def running(tmp_path, make_drive, qtbot, qapp, monkeypatch):
+    need_root_and("mkfs.ext4")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    src = tmp_path / "outbox"
+    src.mkdir()
+    from usbsync_gui.core.config import new_config
+
+    save_config(replace(new_config([src]), stability_window_s=0.2), paths.config_file)
+    photos = make_drive("PHOTOS", size_mib=64)
+    register_volume(paths, load_config(paths.config_file), photos.mountpoint, "Photos", ("images",))
+    config = load_config(paths.config_file)
+    engine = Engine(paths, config, qapp)
+    engine.start()
+    state = StateDB(paths.state_db)
+    yield engine, paths, src, photos, state
+    state.close()
+    assert engine.stop()
+
+
+def _hold_copy_worker(engine, src, state, qtbot, name="a.png"):
+    """Start a copy, then take the write lock so the worker blocks mid-batch. Returns the lock's connection."""
+    engine.set_paused(True)
+    qtbot.waitUntil(lambda: not engine._copy and not engine._retiring, timeout=10_000)
+    (src / name).write_bytes(png_bytes(7))
+    qtbot.waitUntil(lambda: state.counts()["pending"] == 1, timeout=10_000)
+    lock = sqlite3.connect(str(engine.paths.state_db), timeout=0, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # every write of the worker now waits (busy timeout 30 s)
+    engine.set_paused(False)
+    qtbot.waitUntil(lambda: bool(engine._copy), timeout=10_000)
+    slot = next(iter(engine._copy.values()))
+    qtbot.wait(300)  # let the worker reach its first write and block there
+    assert slot.thread.isRunning()
+    return lock, slot
+
+
+def test_pause_and_eject_return_while_the_worker_is_stuck(running, qtbot):
+    engine, paths, src, photos, state = running
+    qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
+    lock, slot = _hold_copy_worker(engine, src, state, qtbot)
+    try:
+        engine.set_paused(True)  # returns although the worker cannot finish its rollback yet
+        assert engine.paused and slot.thread.isRunning() and slot in engine._retiring
+        replies: list[tuple[bool, str]] = []
+        engine.set_paused(False)
+        engine.eject_drive("Photos", lambda ok, msg: replies.append((ok, msg)))
+        assert replies == [] and slot.thread.isRunning()  # nothing waited: the eject follows the worker's end
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    qtbot.waitUntil(lambda: bool(replies), timeout=60_000)
+    assert replies[0][0], replies
+    assert "safe to unplug" in replies[0][1]
+    assert not os.path.ismount(photos.mountpoint)
+    photos.mounted = False
+    with StateDB(paths.state_db) as db:
+        [job] = db.list_jobs(["pending"])
+    assert job.state == "pending"  # the interrupted copy waits for the drive's return; nothing lost
+
+
+def test_a_notification_switch_leaves_the_copy_alone_and_a_drive_edit_restarts_only_it(running, qtbot):
+    engine, paths, src, photos, state = running
+    qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
+    announced: list[str] = []
+    engine.drive_connected.connect(lambda drive_id, name, mount: announced.append(name))
+    lock, slot = _hold_copy_worker(engine, src, state, qtbot)
+    try:
+        quiet = dict(engine.config.notifications, drive_wanted=False)
+        engine.apply_config(replace(engine.config, notifications=quiet))  # returns with the worker stuck
+        assert next(iter(engine._copy.values())) is slot and not slot.worker.cancel.is_set()
+        qtbot.wait(300)
+        assert announced == []  # no drive re-announced as plugged in
+        moved = replace(engine.config.drives[0], folder="Pictures")
+        engine.apply_config(engine.config.with_drive(moved))
+        assert slot.worker.cancel.is_set() and slot in engine._retiring  # only that drive's worker
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    qtbot.waitUntil(lambda: (photos.mountpoint / "Pictures" / "a.png").exists(), timeout=30_000)
+    assert (photos.mountpoint / "Pictures" / "a.png").read_bytes() == png_bytes(7)
