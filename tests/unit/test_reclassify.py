@@ -338,3 +338,22 @@ def test_many_delivered_files_are_cheap(s):
     t0 = time.monotonic()
     assert svc.ingestor.reclassify().reclassified == 0  # and again: nothing to do
     assert time.monotonic() - t0 < 5.0
+
+
+def test_the_worker_slot_reclassifies_and_wakes_the_copiers(s, qtbot):
+    from usbsync_gui.engine.workers import IngestWorker
+
+    (s.src / "a.png").write_bytes(png_bytes(1))
+    s.svc.scan()
+    worker = IngestWorker(s.svc.paths, s.config, s.svc.audit)
+    try:
+        emitted: list[list[str]] = []
+        worker.jobs_queued.connect(emitted.append)
+        worker.set_config(s.with_rule(Rule("a.png", "documents")))
+        worker.reclassify()
+        assert emitted == [[s.docs.id]]
+        assert s.jobs("a.png") == [("Docs", "pending")]
+        worker.reclassify()  # nothing more to do: nobody is woken
+        assert emitted == [[s.docs.id]]
+    finally:
+        worker.close()
