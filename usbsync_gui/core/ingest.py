@@ -24,6 +24,10 @@ bytes decoded as file names are (UTF-8 with ``surrogateescape``). Listed files a
 include/exclude patterns would skip them (the list is an explicit request). An entry whose real path is
 outside every source folder, or a line that cannot name a file (a NUL byte), is refused alone and logged
 with ``file:line``; missing entries are reported; neither stops the rest.
+
+After the categories or rules change, :meth:`Ingestor.reclassify` classifies again the files not yet delivered
+everywhere (on the MIME type recorded at ingest: nothing is read) and moves their queued jobs to the drives
+that hold the new category; what was delivered, and jobs being copied, are left as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import re
 import sqlite3
 import stat
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,12 +49,13 @@ from pathlib import Path
 from blake3 import blake3
 
 from usbsync_gui.core.audit import AuditLog
-from usbsync_gui.core.classify import Classification, Classifier
+from usbsync_gui.core.classify import UNKNOWN_MIME, Classification, Classifier
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.fs_text import for_display
 from usbsync_gui.core.hashing import hash_fd
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders, file_kind
-from usbsync_gui.core.state import StateDB, is_damage
+from usbsync_gui.core.state import FileRow, StateDB, is_damage
+from usbsync_gui.core.units import plural
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +113,61 @@ class IngestStats:
         self.missing += other.missing
         self.fresh.extend(other.fresh)
         self.drives_with_work |= other.drives_with_work
+
+
+@dataclass
+class ReclassifyStats:
+    """What :meth:`Ingestor.reclassify` did. ``checked``: files not yet delivered everywhere, classified again;
+    ``moved``: files whose category changed, by (old, new) category (None: no category); ``withdrawn``: their
+    pending or failed jobs for drives that do not hold the new category, taken off the queue; ``left_copying``:
+    such jobs being copied, left to finish; ``jobs_queued``: new jobs for the drives that hold the new
+    category (``drives_with_work``); ``errors``: files that could not be handled."""
+
+    checked: int = 0
+    moved: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)
+    withdrawn: int = 0
+    left_copying: int = 0
+    jobs_queued: int = 0
+    errors: int = 0
+    drives_with_work: set[str] = field(default_factory=set)
+
+    @property
+    def reclassified(self) -> int:
+        return sum(self.moved.values())
+
+    def summary(self) -> str:
+        """One line for the log."""
+        if not self.moved:
+            return (
+                f"reclassify: {plural(self.checked, 'file')} not yet delivered checked, none changed category"
+            )
+        moves = "; ".join(
+            f"{n} {old or 'unclassified'} -> {new or 'unclassified'}"
+            for (old, new), n in sorted(self.moved.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        )
+        line = (
+            f"reclassified {plural(self.reclassified, 'file')}: {moves}; "
+            f"{plural(self.withdrawn, 'job')} withdrawn, {self.jobs_queued} queued"
+        )
+        if self.left_copying:
+            line += f", {self.left_copying} being copied left to finish"
+        if self.errors:
+            line += f"; {plural(self.errors, 'file')} could not be handled"
+        return line
+
+
+class _RecordedMime(Classifier):
+    """``classifier`` deciding on the MIME type libmagic read when the file was ingested (``files.mime``): its
+    own :meth:`Classifier.classify` (rules, then MIME patterns, then the extension), with :meth:`mime_of`
+    answering the recorded type instead of reading the content again. Shares the classifier's tables and
+    opens no libmagic handle. Set :attr:`mime` before each call; one instance per thread."""
+
+    def __init__(self, classifier: Classifier):  # not Classifier.__init__: the tables are the classifier's
+        self.__dict__.update(vars(classifier))
+        self.mime = UNKNOWN_MIME
+
+    def mime_of(self, path: Path | str, content: bytes | None = None, fd: int | None = None) -> str:
+        return self.mime
 
 
 def _compile(patterns: Iterable[str]) -> re.Pattern[str] | None:
@@ -616,3 +677,111 @@ class Ingestor:
                 entries.append(path)
         self._ingest_batch(entries, stats, 0.0, forced=True)
         return stats
+
+    # -- after a rule or category change ----------------------------------------------------------------------
+
+    def reclassify(self) -> ReclassifyStats:
+        """Classify again, with this configuration's rules and categories, every file not yet delivered
+        everywhere it goes (a job pending, copying or failed, or no job at all), and route the ones whose
+        category changed: the new category is recorded, their pending and failed jobs for drives that do not
+        hold it are withdrawn, and the drives that hold it get a job (:meth:`StateDB.enqueue`). Call it after
+        the categories or rules changed; with the same configuration it changes nothing.
+
+        * Classification is :class:`Classifier`'s own, on the MIME type recorded at ingest: no file is read.
+        * A job being copied is left alone (its copier owns it; the copy finishes). Done jobs are never
+          touched, and a file whose jobs are all done or removed is not looked at: what was delivered stays.
+        * A withdrawn job is deleted, not marked ``removed``: ``removed`` is the user's decision and would keep
+          the drive from getting the file again if the rule is changed back or the drive is given the
+          category (:meth:`StateDB.enqueue` and :meth:`StateDB.enqueue_for_drive` honour it). It is not queued
+          again behind the user's back either: the file's category no longer names that drive.
+        * A file whose category is unchanged is left as it is, including one whose category a drive holds
+          only now: :meth:`SyncService.queue_for_drives` queues those.
+
+        Files are read from the database in batches, each handled in one transaction (so no job changes
+        state between the read and the write), each file in a savepoint of its own: one file's error is
+        logged and the others go on."""
+        stats = ReclassifyStats()
+        recorded = _RecordedMime(self.classifier)
+        after = 0
+        while True:
+            with self.db.transaction():
+                batch = self.db.unsettled_files(after, COMMIT_EVERY)
+                for row, jobs in batch:
+                    self._reclassify_isolated(recorded, row, jobs, stats)
+            if batch and self.on_batch is not None and stats.moved:
+                self.on_batch()
+            if len(batch) < COMMIT_EVERY:
+                break
+            after = batch[-1][0].id
+        log.info("%s", stats.summary())
+        return stats
+
+    def _reclassify_isolated(
+        self, recorded: _RecordedMime, row: FileRow, jobs: list[tuple[int, str, str]], stats: ReclassifyStats
+    ) -> None:
+        """Classify one file again; if its category changed, :meth:`_reroute` it in a savepoint of the
+        caller's transaction (a file that fails half-way keeps its category and its jobs). An exception is
+        logged in one line naming the file, and the caller goes on (errors of the database itself excepted)."""
+        stats.checked += 1
+        conn = self.db.conn
+        saved = False
+        try:
+            recorded.mime = row.mime
+            klass = recorded.classify(row.path, row.relpath)
+            if klass.category == row.category:
+                return  # the common case, and no write: no savepoint either
+            conn.execute("SAVEPOINT reclassify_one")
+            saved = True
+            self._reroute(row, jobs, klass, stats)
+        except Exception as exc:
+            if saved:
+                conn.execute("ROLLBACK TO reclassify_one")
+                conn.execute("RELEASE reclassify_one")
+            if _fatal(exc):
+                raise
+            stats.errors += 1
+            log.warning("cannot reclassify %s: %s: %s", for_display(row.path), type(exc).__name__, exc)
+            log.debug("details", exc_info=True)
+            return
+        conn.execute("RELEASE reclassify_one")
+
+    def _reroute(
+        self, row: FileRow, jobs: list[tuple[int, str, str]], klass: Classification, stats: ReclassifyStats
+    ) -> None:
+        """Record the file's new category and route it to the drives that hold it. ``jobs``: its live jobs, as
+        read in this transaction. Counted in ``stats`` only once every write is done."""
+        old, new = row.category, klass.category
+        drives = [d.id for d in self.config.drives_for(new)] if new is not None else []
+        withdrawn: list[str] = []
+        copying = 0
+        for job_id, drive_id, state in jobs:
+            if drive_id in drives:
+                continue
+            if state == "copying":
+                copying += 1  # its copier owns it: the copy finishes
+                continue
+            self.db.drop_job(job_id)  # pending or failed: read in this transaction, so still so
+            withdrawn.append(drive_id)
+        self.db.upsert_file(
+            row.path, row.source_root, row.relpath, row.size, row.mtime_ns, row.blake3, row.mime, new
+        )
+        queued = self.db.enqueue(row.id, drives, row.blake3, row.size) if drives else 0
+        stats.moved[(old, new)] += 1
+        stats.withdrawn += len(withdrawn)
+        stats.left_copying += copying
+        stats.jobs_queued += queued
+        if queued:
+            stats.drives_with_work.update(drives)
+        names = {d.id: d.name for d in self.config.drives}
+        note = f"{old or 'unclassified'} -> {new or 'unclassified'} (by {klass.reason})"
+        if withdrawn:
+            note += f"; withdrawn from {', '.join(names.get(d, d) for d in withdrawn)}"
+        if not drives and new is not None:
+            note += "; no drive holds that category yet"
+        log.debug("%s: %s", for_display(row.relpath), note)
+        if self.audit:
+            to = ",".join(names[d] for d in drives)
+            status = "pending" if queued else "ok"
+            self.audit.record(
+                "reclassified", row.path, "", to, row.size, row.blake3, status=status, error=note
+            )

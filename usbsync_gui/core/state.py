@@ -430,6 +430,31 @@ class StateDB:
         )
         return cur.rowcount
 
+    def unsettled_files(
+        self, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[FileRow, list[tuple[int, str, str]]]]:
+        """Files not yet delivered everywhere they go, to route again after a rule or category change: those
+        with a job pending, copying or failed, and those with no job at all (no category, or one no drive
+        held). Up to ``limit`` of them with id > ``after_id``, by id, each with its live jobs as (job id, drive
+        id, state). Files whose jobs are all done or removed are not listed. Read it in the transaction that
+        acts on it, so that no job changes state in between."""
+        rows = self.conn.execute(
+            "WITH c AS (SELECT f.id, f.path, f.source_root, f.relpath, f.size, f.mtime_ns, f.blake3, f.mime,"
+            " f.category FROM files f WHERE f.id>? AND (EXISTS (SELECT 1 FROM jobs j WHERE j.file_id=f.id"
+            " AND j.state NOT IN ('done', 'removed')) OR NOT EXISTS (SELECT 1 FROM jobs j WHERE j.file_id=f.id))"
+            " ORDER BY f.id LIMIT ?)"
+            " SELECT c.*, j.id, j.drive_id, j.state FROM c LEFT JOIN jobs j ON j.file_id=c.id"
+            " AND j.state NOT IN ('done', 'removed') ORDER BY c.id, j.id",
+            (after_id, limit),
+        ).fetchall()
+        out: list[tuple[FileRow, list[tuple[int, str, str]]]] = []
+        for r in rows:
+            if not out or out[-1][0].id != r[0]:
+                out.append((FileRow.of(r[:9]), []))
+            if r[9] is not None:
+                out[-1][1].append((int(r[9]), str(r[10]), str(r[11])))
+        return out
+
     def next_jobs(self, drive_id: str, limit: int, after_id: int = 0, now: float | None = None) -> list[Job]:
         """Up to ``limit`` pending jobs for ``drive_id`` with id > ``after_id``, oldest first, leaving out
         jobs backing off after an error until their ``not_before`` (unix seconds; ``now`` defaults to the

@@ -54,8 +54,9 @@ def _guarded(method: _F) -> _F:
 
 
 class IngestWorker(QObject):
-    """Scans and ingests. Signals: ``jobs_queued(list[str] drive ids)``, ``fresh(list[str] paths)``,
-    ``scan_done(int files seen, int queued)``, ``database_damaged(str detail)``."""
+    """Scans, ingests, and re-routes files after a rule or category change. Signals: ``jobs_queued(list[str]
+    drive ids)``, ``fresh(list[str] paths)``, ``scan_done(int files seen, int queued)``,
+    ``database_damaged(str detail)``."""
 
     jobs_queued = Signal(list)
     # Source paths cross threads as Python objects: a list or str argument becomes QString, which drops the
@@ -118,6 +119,15 @@ class IngestWorker(QObject):
             )
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
+        if stats.drives_with_work:
+            self.jobs_queued.emit(sorted(stats.drives_with_work))
+
+    @Slot()
+    @_guarded
+    def reclassify(self) -> None:
+        """The categories or rules changed (after :meth:`set_config`): files not yet delivered everywhere are
+        classified again and re-routed (:meth:`Ingestor.reclassify`); the drives that got jobs are woken."""
+        stats = self._service().ingestor.reclassify()
         if stats.drives_with_work:
             self.jobs_queued.emit(sorted(stats.drives_with_work))
 
