@@ -87,7 +87,7 @@ def test_pause_and_eject_return_while_the_worker_is_stuck(running, qtbot):
 
 
 def test_a_notification_switch_leaves_the_copy_alone_and_a_drive_edit_restarts_only_it(running, qtbot):
-    engine, paths, src, photos, state = running
+    engine, _paths, src, photos, state = running
     qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
     announced: list[str] = []
     engine.drive_connected.connect(lambda drive_id, name, mount: announced.append(name))

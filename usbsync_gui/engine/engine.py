@@ -199,6 +199,7 @@ class Engine(QObject):
         self._start_watcher()
         self._start_ingest()
         self._scan.emit()  # startup scan: what arrived while we were stopped
+        self._reclassify.emit()  # rules edited while we were stopped re-route what has not gone yet
         with self.db.transaction():
             self.db.clear_notice(PAUSED)  # a pause lasts until resumed or quit, not across starts
         self.monitor.set_inspector(self._make_inspector(), reidentify=False)  # the secret may be here now
@@ -214,6 +215,7 @@ class Engine(QObject):
         self._scan.connect(ingest.scan)
         self._ingest.connect(ingest.ingest)
         self._new_config.connect(ingest.set_config)
+        self._reclassify.connect(ingest.reclassify)
         ingest.jobs_queued.connect(self._on_jobs_queued)
         ingest.fresh.connect(self._track)
         ingest.database_damaged.connect(self.report_damage)
@@ -227,6 +229,7 @@ class Engine(QObject):
             (self._scan, worker.scan),
             (self._ingest, worker.ingest),
             (self._new_config, worker.set_config),
+            (self._reclassify, worker.reclassify),
         ):
             signal.disconnect(receiver)
         return self._reap(slot)
@@ -403,7 +406,9 @@ class Engine(QObject):
         drive = cv.drive
         fs_type = cv.fs_type
         self._write(
-            lambda db: db.drive_seen(drive.id, drive.name, v.mountpoint, fs_type, v.total_bytes, v.free_bytes),
+            lambda db: db.drive_seen(
+                drive.id, drive.name, v.mountpoint, fs_type, v.total_bytes, v.free_bytes
+            ),
             f"record where {drive.name} is",
         )
         waiting = self.db.per_drive().get(drive.id, {})
