@@ -106,3 +106,16 @@ def test_a_notification_switch_leaves_the_copy_alone_and_a_drive_edit_restarts_o
         lock.close()
     qtbot.waitUntil(lambda: (photos.mountpoint / "Pictures" / "a.png").exists(), timeout=30_000)
     assert (photos.mountpoint / "Pictures" / "a.png").read_bytes() == png_bytes(7)
+
+
+def test_a_new_outbox_folder_is_watched_without_waiting_for_the_old_watcher(running, qtbot, tmp_path):
+    engine, _paths, src, photos, state = running
+    qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
+    old = engine._watch
+    second = tmp_path / "scans"
+    second.mkdir()
+    engine.apply_config(replace(engine.config, sources=(*engine.config.sources, second)))
+    assert engine._watch is not old and old in engine._old_watchers  # replaced at once, stopping on its own
+    qtbot.waitUntil(lambda: not engine._old_watchers, timeout=10_000)
+    (second / "b.png").write_bytes(png_bytes(8))
+    qtbot.waitUntil(lambda: (photos.mountpoint / "USBSync" / "b.png").exists(), timeout=30_000)

@@ -62,6 +62,7 @@ class DriveMonitor(QObject):
         self._runner = runner
         self._known: dict[str, ConnectedVolume] = {}
         self._identifying: set[str] = set()  # mount points being identified on the runner
+        self._generation = 0  # of the inspector: bumped by set_inspector
         self._events = events
         self._poll_ms = int(1000 * (poll_s if events is not None and events.available else min(poll_s, 1.0)))
         self._timer = QTimer(self)
@@ -91,6 +92,7 @@ class DriveMonitor(QObject):
         with ``reidentify`` the known volumes are identified again, and only those whose identity changed are
         announced (removed, then added): a drive that stays what it was is not re-announced."""
         self._inspect = inspect
+        self._generation += 1  # identifications in flight with the old inspector are done again on delivery
         if reidentify and self._known:
             self._identify([cv.volume for cv in self._known.values()])
 
@@ -137,10 +139,16 @@ class DriveMonitor(QObject):
             return
         mounts = {v.mountpoint for v in volumes}
         self._identifying |= mounts
+        generation = self._generation
 
         def done(result: TaskResult[list[ConnectedVolume]]) -> None:
             still = mounts & self._identifying  # not unmounted meanwhile
             self._identifying -= mounts
+            if generation != self._generation:  # identified under an inspector since replaced: again
+                again = [v for v in volumes if v.mountpoint in still]
+                if again:
+                    self._identify(again)
+                return
             if result.error is not None:  # not known: the next event or poll tries again
                 log.warning("cannot identify the volumes at %s: %s", ", ".join(sorted(mounts)), result.error)
                 return

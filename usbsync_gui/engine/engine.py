@@ -152,6 +152,7 @@ class Engine(QObject):
         self._retiring: list[_Slot] = []
         self._after_retired: dict[str, list[Callable[[], None]]] = {}
         self._ejecting: set[str] = set()
+        self._old_watchers: list[_Slot] = []  # replaced watchers still stopping
         self._plugged_work: dict[
             str, tuple[int, int]
         ] = {}  # drive id -> (copied, already there) this plug-in
@@ -264,6 +265,23 @@ class Engine(QObject):
         self._reap(self._watch)
         self._watch = None
 
+    def _retire_watcher(self) -> None:
+        """Stop the watcher without waiting (joining watchdog's observer takes up to its read timeout): it
+        stops in its own thread, which then ends; the new watcher starts meanwhile (a file both see is
+        ingested once: ingest is idempotent)."""
+        slot, self._watch = self._watch, None
+        if slot is None:
+            return
+        self._track.disconnect(slot.worker.track)  # type: ignore[attr-defined]
+        self._old_watchers.append(slot)
+
+        def stop_there() -> None:  # runs in the watcher's thread
+            slot.worker.stop()  # type: ignore[attr-defined]
+            slot.thread.quit()
+
+        slot.thread.finished.connect(lambda: self._old_watchers.remove(slot))
+        QTimer.singleShot(0, slot.worker, stop_there)
+
     def _spawn(self, worker: QObject, name: str, start: object = None) -> _Slot:
         thread = QThread()
         thread.setObjectName(name)
@@ -321,7 +339,7 @@ class Engine(QObject):
             s.worker.cancel.set()  # type: ignore[attr-defined]
         self._stop_watcher()
         ok = True
-        for s in [*self._copy.values(), *self._retiring]:  # at quit only: bounded waits
+        for s in [*self._copy.values(), *self._retiring, *self._old_watchers]:  # at quit only: bounded waits
             ok = self._reap(s) and ok
         self._copy.clear()
         self._retiring.clear()
@@ -646,7 +664,7 @@ class Engine(QObject):
         old, self.config = self.config, config
         self._new_config.emit(config)
         if (old.sources, old.stability_window_s) != (config.sources, config.stability_window_s):
-            self._stop_watcher()
+            self._retire_watcher()
             self._start_watcher()
             self._scan.emit()
         elif (old.include, old.exclude) != (config.include, config.exclude):
@@ -658,15 +676,13 @@ class Engine(QObject):
                 del self._copy[drive_id]
                 self._retire(slot, "the drive's settings changed")
             else:
-                slot.worker.set_config(config)  # type: ignore[attr-defined]
+                worker = slot.worker  # in its own thread: it owns its database connection
+                QTimer.singleShot(0, worker, lambda w=worker: w.set_config(config))
         if old.drives != config.drives:
             self._scan.emit()  # queue known files for new drives and categories
-            self.monitor.set_inspector(
-                self._make_inspector()
-            )  # announces only volumes whose identity changed
-            for cv in self.monitor.connected():  # an edited drive that stayed plugged in gets its new worker
-                if cv.drive is not None and cv.drive.id not in self._copy and not self.paused:
-                    self._start_worker(cv)
+            # Announces only the volumes whose registration changed (an edited drive that stayed plugged in
+            # is announced again with its new settings, and gets its new worker then).
+            self.monitor.set_inspector(self._make_inspector())
         if old.rescan_interval_s != config.rescan_interval_s:
             self._rescan.start(int(config.rescan_interval_s * 1000))
         if old.heartbeat_interval_s != config.heartbeat_interval_s:
