@@ -192,6 +192,21 @@ def test_file_renamed_in_goes_at_once_while_an_open_one_waits_its_window(long_wi
     qtbot.waitUntil(lambda: str(src / "growing.bin") in ready, timeout=AT_ONCE_MS)
 
 
+def test_folder_renamed_in_is_scanned_at_once_and_its_files_are_not_handed_over_again(long_window, qtbot):
+    w, src, staging, ready = long_window
+    album = staging / "album"
+    (album / "day2").mkdir(parents=True)
+    for i in range(50):
+        (album / f"p{i:02d}.png").write_bytes(png_bytes(i))
+    (album / "day2" / "q.png").write_bytes(png_bytes(99))
+    os.rename(album, src / "album")
+    qtbot.waitUntil(lambda: str(src / "album") in ready, timeout=AT_ONCE_MS)
+    # Everything in it came with it: the folder's scan covers it, so nothing is left waiting the window.
+    qtbot.waitUntil(lambda: w.pending_count() == 0, timeout=AT_ONCE_MS)
+    qtbot.wait(500)
+    assert ready == [str(src / "album")]
+
+
 def test_renamed_within_the_source_goes_at_once(long_window, qtbot):
     w, src, _, ready = long_window
     (src / "sub").mkdir()
@@ -199,6 +214,23 @@ def test_renamed_within_the_source_goes_at_once(long_window, qtbot):
     os.rename(src / "old.txt", src / "sub" / "moved.txt")
     qtbot.waitUntil(lambda: str(src / "sub" / "moved.txt") in ready, timeout=AT_ONCE_MS)
     assert str(src / "sub") not in ready  # a folder created in place is no rename: it still waits
+
+
+def test_folder_renamed_within_the_source_goes_at_once(tmp_path, qtbot):
+    src = tmp_path / "out"
+    (src / "a" / "inner").mkdir(parents=True)
+    (src / "a" / "inner" / "f.txt").write_bytes(b"x")
+    w = SourceWatcher([src], stability_window_s=LONG_WINDOW_S)
+    ready: list[str] = []
+    w.files_ready.connect(ready.extend)
+    w.start()
+    try:
+        os.rename(src / "a", src / "b")
+        qtbot.waitUntil(lambda: str(src / "b") in ready, timeout=AT_ONCE_MS)
+        qtbot.waitUntil(lambda: w.pending_count() == 0, timeout=AT_ONCE_MS)
+        assert ready == [str(src / "b")]
+    finally:
+        w.stop()
 
 
 def test_renamed_out_of_the_source_is_not_a_new_file(long_window, qtbot, tmp_path):

@@ -3,7 +3,8 @@
 A file is *ready* when, after its last event, it has been quiet for the debounce interval and either is
 complete (closed after writing, Linux ``IN_CLOSE_WRITE``, or renamed into place) or has kept its size and
 mtime for the stability window. A rename is atomic, so what it brings in is whole: a file or folder renamed
-into the sources, from outside them or from elsewhere inside them, goes at once like a closed file. Renames out of the sources are not new files. A directory
+into the sources, from outside them or from elsewhere inside them, goes at once like a closed file, and a
+folder's scan covers everything that came with it. Renames out of the sources are not new files. A directory
 created or moved in is scanned.
 
 Event loss: with watchdog's default handler a 20,000-file burst overflowed the inotify queue
@@ -202,7 +203,7 @@ class _Handler(FileSystemEventHandler):
             path, complete = os.fsdecode(event.dest_path), True
         else:
             path, complete = os.fsdecode(event.src_path), isinstance(event, FileClosedEvent)
-        self.owner._note(path, closed=complete)
+        self.owner._note(path, closed=complete, synthetic=event.is_synthetic)
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             self.owner._folder_appeared(path)
 
@@ -247,6 +248,7 @@ class SourceWatcher(QObject):
     def __init__(self, sources: list[Path], stability_window_s: float, parent: QObject | None = None):
         super().__init__(parent)
         self._sources = [Path(s) for s in sources]
+        self._roots = {str(s) for s in self._sources}
         self._window = stability_window_s
         self._lock = threading.Lock()
         self._candidates: dict[str, _Candidate] = {}
@@ -268,9 +270,17 @@ class SourceWatcher(QObject):
         self._retry_s = WATCH_RETRY_S
         self._retry: QTimer | None = None
 
-    def _note(self, path: str, closed: bool) -> None:
+    def _note(self, path: str, closed: bool, synthetic: bool = False) -> None:
+        """Record an event on ``path``. ``synthetic``: watchdog's own walk of a folder that just arrived."""
         now = time.monotonic()
         with self._lock:
+            if synthetic and (whole := self._whole_folder_above(path)) is not None:
+                # Came with a folder renamed in whole, still waiting: that folder's scan covers it. One
+                # candidate for the folder rather than one per file: moving in a large folder neither fills the
+                # candidate set (which would rescan every source) nor hands each file over a second time. The
+                # folder waits for the walk to go quiet, so it is scanned once, after its last file is known.
+                whole.last_event = now
+                return
             c = self._candidates.get(path)
             if c is None:
                 if len(self._candidates) >= MAX_CANDIDATES:
@@ -280,6 +290,20 @@ class SourceWatcher(QObject):
                 c = self._candidates[path] = _Candidate(now)
             c.last_event = now
             c.closed = c.closed or closed
+
+    def _whole_folder_above(self, path: str) -> _Candidate | None:
+        """The waiting candidate of a folder above ``path`` (up to its source folder) that was renamed in
+        whole, or None. Call with the lock held."""
+        parent = os.path.dirname(path)
+        while parent not in self._roots:
+            c = self._candidates.get(parent)
+            if c is not None and c.closed:
+                return c
+            up = os.path.dirname(parent)
+            if up == parent:
+                break
+            parent = up
+        return None
 
     @Slot()
     def start(self) -> None:
