@@ -147,3 +147,102 @@ def test_watch_limit_detected_rescanned_and_healed(tmp_path):
     assert len(folders) == 21 - 8  # the source and its 20 folders, 8 watches
     assert set(folders) <= set(seen["ready"])  # handed over to be scanned
     assert seen["complete"] == 1 and seen["still"] == []  # watched whole once the limit was raised
+
+
+# -- renamed into place: complete at once, whatever the stability window -------------------------------------
+
+LONG_WINDOW_S = 30.0  # far beyond every wait below: whatever is handed over in time did not wait the window
+AT_ONCE_MS = 3000
+
+
+@pytest.fixture
+def long_window(tmp_path, qtbot):
+    """A watcher on ``out`` with a 30 s window, and a staging folder beside it on the same filesystem."""
+    src = tmp_path / "out"
+    src.mkdir()
+    (src / "old.txt").write_bytes(b"there before the watcher started")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    w = SourceWatcher([src], stability_window_s=LONG_WINDOW_S)
+    ready: list[str] = []
+    w.files_ready.connect(ready.extend)
+    w.start()
+    yield w, src, staging, ready
+    w.stop()
+
+
+def test_file_renamed_in_goes_at_once_while_an_open_one_waits_its_window(long_window, qtbot):
+    w, src, staging, ready = long_window
+    writing = open(src / "growing.bin", "wb")  # noqa: SIM115 - held open across the test on purpose
+    try:
+        writing.write(b"first part")
+        writing.flush()
+        (staging / "photo.png").write_bytes(png_bytes())
+        os.rename(staging / "photo.png", src / "photo.png")
+        qtbot.waitUntil(lambda: str(src / "photo.png") in ready, timeout=AT_ONCE_MS)
+        for _ in range(5):  # still being appended, never closed: the window (30 s) decides
+            writing.write(b"more")
+            writing.flush()
+            qtbot.wait(200)
+        assert str(src / "growing.bin") not in ready
+        assert w.pending_count() == 1
+    finally:
+        writing.close()
+    # closed now: it goes at once too (the watcher did see it; it was only waiting)
+    qtbot.waitUntil(lambda: str(src / "growing.bin") in ready, timeout=AT_ONCE_MS)
+
+
+def test_folder_renamed_in_is_scanned_at_once_and_its_files_are_not_handed_over_again(long_window, qtbot):
+    w, src, staging, ready = long_window
+    album = staging / "album"
+    (album / "day2").mkdir(parents=True)
+    for i in range(50):
+        (album / f"p{i:02d}.png").write_bytes(png_bytes(i))
+    (album / "day2" / "q.png").write_bytes(png_bytes(99))
+    os.rename(album, src / "album")
+    qtbot.waitUntil(lambda: str(src / "album") in ready, timeout=AT_ONCE_MS)
+    # Everything in it came with it: the folder's scan covers it, so nothing is left waiting the window.
+    qtbot.waitUntil(lambda: w.pending_count() == 0, timeout=AT_ONCE_MS)
+    qtbot.wait(500)
+    assert ready == [str(src / "album")]
+
+
+def test_renamed_within_the_source_goes_at_once(long_window, qtbot):
+    w, src, _, ready = long_window
+    (src / "sub").mkdir()
+    qtbot.waitUntil(lambda: w.pending_count() == 1, timeout=AT_ONCE_MS)  # the new folder waits its window
+    os.rename(src / "old.txt", src / "sub" / "moved.txt")
+    qtbot.waitUntil(lambda: str(src / "sub" / "moved.txt") in ready, timeout=AT_ONCE_MS)
+    assert str(src / "sub") not in ready  # a folder created in place is no rename: it still waits
+
+
+def test_folder_renamed_within_the_source_goes_at_once(tmp_path, qtbot):
+    src = tmp_path / "out"
+    (src / "a" / "inner").mkdir(parents=True)
+    (src / "a" / "inner" / "f.txt").write_bytes(b"x")
+    w = SourceWatcher([src], stability_window_s=LONG_WINDOW_S)
+    ready: list[str] = []
+    w.files_ready.connect(ready.extend)
+    w.start()
+    try:
+        os.rename(src / "a", src / "b")
+        qtbot.waitUntil(lambda: str(src / "b") in ready, timeout=AT_ONCE_MS)
+        qtbot.waitUntil(lambda: w.pending_count() == 0, timeout=AT_ONCE_MS)
+        assert ready == [str(src / "b")]
+    finally:
+        w.stop()
+
+
+def test_renamed_out_of_the_source_is_not_a_new_file(long_window, qtbot, tmp_path):
+    w, src, staging, ready = long_window
+    (src / "keep").mkdir()
+    # Its watch is in place once its event is here: a file closed before that has no close event to see.
+    qtbot.waitUntil(lambda: w.pending_count() == 1, timeout=AT_ONCE_MS)
+    (src / "keep" / "f.txt").write_bytes(b"x")
+    qtbot.waitUntil(lambda: str(src / "keep" / "f.txt") in ready, timeout=AT_ONCE_MS)
+    ready.clear()
+    os.rename(src / "old.txt", staging / "old.txt")
+    os.rename(src / "keep" / "f.txt", staging / "f.txt")
+    qtbot.wait(1500)  # past watchdog's wait for a matching rename (0.5 s) and the debounce
+    assert ready == []
+    assert w.pending_count() == 1  # only the folder created in place, waiting its window

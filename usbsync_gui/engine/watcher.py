@@ -1,8 +1,11 @@
 """Watch the source folders with watchdog and hand over files once they are complete.
 
-A file is *ready* when, after its last event, it has been quiet for the debounce interval and either was
-closed after writing (Linux ``IN_CLOSE_WRITE``) or has kept its size and mtime for the stability window.
-Renames into a folder count as new files; a directory created or moved in is scanned.
+A file is *ready* when, after its last event, it has been quiet for the debounce interval and either is
+complete (closed after writing, Linux ``IN_CLOSE_WRITE``, or renamed into place) or has kept its size and
+mtime for the stability window. A rename is atomic, so what it brings in is whole: a file or folder renamed
+into the sources, from outside them or from elsewhere inside them, goes at once like a closed file, and a
+folder's scan covers everything that came with it. Renames out of the sources are not new files. A directory
+created or moved in is scanned.
 
 Event loss: with watchdog's default handler a 20,000-file burst overflowed the inotify queue
 (``max_queued_events`` 16384) and lost over half the files, with only a log warning. So we subscribe to the
@@ -43,7 +46,8 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
-from watchdog.observers.api import ObservedWatch
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.utils import UnsupportedLibcError
 
 from usbsync_gui.core.fs_text import for_display
 
@@ -158,11 +162,29 @@ def _topmost(folders: list[str]) -> list[str]:
     return out
 
 
+def _new_observer() -> BaseObserver:
+    """A watchdog observer. On Linux, one that reports a rename from outside the watched folders as a move
+    (``src_path`` empty) and a rename out of them as a move (``dest_path`` empty): by default watchdog turns
+    the first into a *created* event, which cannot be told from a file just opened for writing, so a file
+    dropped in by a file manager would wait the whole stability window."""
+    if sys.platform.startswith("linux"):
+        try:
+            from watchdog.observers.inotify import InotifyObserver
+        except (ImportError, UnsupportedLibcError):
+            pass
+        else:
+            if Observer is InotifyObserver:
+                return InotifyObserver(generate_full_events=True)
+    return Observer()
+
+
 class _Candidate:
     __slots__ = ("closed", "last_event", "stat")
 
     def __init__(self, now: float):
         self.last_event = now
+        # Complete: closed after writing, or renamed into place. Released after the debounce alone; a writer
+        # that renames and then keeps writing (rare) is caught by the ingest's re-check and the copier's.
         self.closed = False
         self.stat: tuple[int, int] | None = None
 
@@ -175,10 +197,13 @@ class _Handler(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, FileMovedEvent | DirMovedEvent):
-            path = os.fsdecode(event.dest_path)
+            if not event.dest_path:
+                return  # renamed out of the sources: nothing new here
+            # Renamed into place (from outside, or from elsewhere inside): a rename is atomic, so it is whole.
+            path, complete = os.fsdecode(event.dest_path), True
         else:
-            path = os.fsdecode(event.src_path)
-        self.owner._note(path, closed=isinstance(event, FileClosedEvent))
+            path, complete = os.fsdecode(event.src_path), isinstance(event, FileClosedEvent)
+        self.owner._note(path, closed=complete, synthetic=event.is_synthetic)
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             self.owner._folder_appeared(path)
 
@@ -223,6 +248,7 @@ class SourceWatcher(QObject):
     def __init__(self, sources: list[Path], stability_window_s: float, parent: QObject | None = None):
         super().__init__(parent)
         self._sources = [Path(s) for s in sources]
+        self._roots = {str(s) for s in self._sources}
         self._window = stability_window_s
         self._lock = threading.Lock()
         self._candidates: dict[str, _Candidate] = {}
@@ -244,9 +270,17 @@ class SourceWatcher(QObject):
         self._retry_s = WATCH_RETRY_S
         self._retry: QTimer | None = None
 
-    def _note(self, path: str, closed: bool) -> None:
+    def _note(self, path: str, closed: bool, synthetic: bool = False) -> None:
+        """Record an event on ``path``. ``synthetic``: watchdog's own walk of a folder that just arrived."""
         now = time.monotonic()
         with self._lock:
+            if synthetic and (whole := self._whole_folder_above(path)) is not None:
+                # Came with a folder renamed in whole, still waiting: that folder's scan covers it. One
+                # candidate for the folder rather than one per file: moving in a large folder neither fills the
+                # candidate set (which would rescan every source) nor hands each file over a second time. The
+                # folder waits for the walk to go quiet, so it is scanned once, after its last file is known.
+                whole.last_event = now
+                return
             c = self._candidates.get(path)
             if c is None:
                 if len(self._candidates) >= MAX_CANDIDATES:
@@ -256,6 +290,20 @@ class SourceWatcher(QObject):
                 c = self._candidates[path] = _Candidate(now)
             c.last_event = now
             c.closed = c.closed or closed
+
+    def _whole_folder_above(self, path: str) -> _Candidate | None:
+        """The waiting candidate of a folder above ``path`` (up to its source folder) that was renamed in
+        whole, or None. Call with the lock held."""
+        parent = os.path.dirname(path)
+        while parent not in self._roots:
+            c = self._candidates.get(parent)
+            if c is not None and c.closed:
+                return c
+            up = os.path.dirname(parent)
+            if up == parent:
+                break
+            parent = up
+        return None
 
     @Slot()
     def start(self) -> None:
@@ -273,7 +321,7 @@ class SourceWatcher(QObject):
         logging.getLogger("watchdog").addHandler(self._detector)
         self._events = events
         self._baseline_fds = _inotify_fds()
-        self._observer = Observer()
+        self._observer = _new_observer()
         # Started first, so that each schedule() below adds its watches at once and raises when the source
         # folder itself cannot be watched (scheduled before start, the error would come out of start()).
         self._observer.start()
