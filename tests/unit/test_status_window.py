@@ -1,0 +1,326 @@
+"""The status window shows the one state summary in plain words, never counts on the GUI thread, and keeps its
+size when long names arrive.
+
+Real widgets (pytest-qt, offscreen), a real state database, summaries from the real :func:`summarize` pushed
+through the real :class:`SummaryFeed` (or emitted on it, as the engine's feed would)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
+from usbsync_gui.core.config import DriveConfig, new_config
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.summary import LiveVolume, summarize
+from usbsync_gui.core.wait_reasons import no_space, read_only
+from usbsync_gui.views.context import ViewContext
+from usbsync_gui.views.status_window import StatusWindow, Tone, tone_color
+
+MB = 1_000_000
+FREE = 19_400_000
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    paths.default_outbox.mkdir(parents=True, exist_ok=True)
+    config = (
+        new_config([paths.default_outbox])
+        .with_drive(DriveConfig("Photos", "d-photos", ("images",)))
+        .with_drive(DriveConfig("Docs", "d-docs", ("documents",)))
+    )
+    db = StateDB(paths.state_db)
+    ctx = ViewContext(paths, config, db)
+    yield ctx
+    ctx.tasks.shutdown()
+    db.close()
+
+
+def _queue(ctx, n=3, size=10 * MB, drive="d-photos", category="images", stem="IMG") -> list[int]:
+    """``n`` files of ``size`` bytes waiting for ``drive``; the drive was last seen with 19.4 MB free."""
+    db, src = ctx.db, ctx.paths.default_outbox
+    with db.transaction():
+        for i in range(n):
+            path = f"{src}/Holiday/{stem}_{i}.jpg"
+            fid, _ = db.upsert_file(
+                path, str(src), f"Holiday/{stem}_{i}.jpg", size, 1, f"{stem}{i}", "", category
+            )
+            db.enqueue(fid, [drive], f"{stem}{i}", size)
+        db.drive_seen("d-photos", "Photos", "/media/u/PHOTOS", "vfat", 64 * MB, FREE)
+    return [j.id for j in db.list_jobs(["pending"]) if j.drive_id == drive]
+
+
+def _window(qtbot, ctx) -> StatusWindow:
+    w = StatusWindow(ctx)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.latest is not None)  # showing it asked the feed for a summary
+    return w
+
+
+def _push(ctx, **live) -> None:
+    """What the engine's feed does: a summary computed elsewhere, delivered by the signal."""
+    ctx.summary.changed.emit(summarize(ctx.db, ctx.config, live.pop("connected", {}), **live))
+
+
+def _pixel(widget, fx: float) -> QColor:
+    """The colour drawn at ``fx`` of the widget's width, just inside its top edge (clear of any text)."""
+    QApplication.processEvents()  # new rows are shown and laid out by queued events
+    assert widget.isVisible() and widget.width() > 100
+    img = widget.grab().toImage()
+    return img.pixelColor(int(img.width() * fx), 3)
+
+
+def _near(a: QColor, b: QColor, tol: int = 24) -> bool:
+    return all(abs(x - y) <= tol for x, y in zip(a.getRgb()[:3], b.getRgb()[:3], strict=True))
+
+
+def test_an_over_full_drive_is_a_full_warning_bar_not_a_blue_one(ctx, qtbot):
+    ids = _queue(ctx)  # 30 MB waiting against 19.4 MB free
+    with ctx.db.transaction():
+        ctx.db.set_reason(ids[0], no_space("Photos"))
+    w = _window(qtbot, ctx)
+    row = w.drive_row("d-photos")
+    shortfall = 3 * 10 * MB + 3 * (1 << 20) - FREE  # the copier keeps 1 MiB free per file
+    assert row.bar.text == "does not fit: 13.7 MB more needed" and shortfall == 13_745_728
+    assert row.bar.warning and row.bar.fraction == 1.0
+    assert "30.0 MB waiting of 19.4 MB free" in row.bar.toolTip()
+    warning = tone_color(w.palette(), Tone.WARNING)
+    highlight = w.palette().color(QPalette.ColorRole.Highlight)
+    # what is drawn: the warning colour across the whole bar, not the highlight
+    for fx in (0.05, 0.95):
+        assert _near(_pixel(row.bar, fx), warning) and not _near(_pixel(row.bar, fx), highlight)
+    assert row.headline.palette().color(QPalette.ColorRole.WindowText) == warning
+    assert "do not fit on Photos" in row.headline.full_text()
+    assert w.headline.full_text() == "Needs your attention"
+    assert "do not fit on Photos: 13.7 MB more space needed" in w.lines.full_text()
+
+    # plugged in with room to spare: an ordinary bar in the highlight colour, nothing in warning colours
+    with ctx.db.transaction():
+        ctx.db.set_reason(ids[0], None)
+    _push(ctx, connected={"d-photos": LiveVolume("/media/u/PHOTOS", 900 * MB, 1000 * MB)})
+    assert w.drive_row("d-photos") is row  # updated in place
+    assert not row.bar.warning and row.bar.text == "30.0 MB waiting of 900.0 MB free"
+    assert _near(_pixel(row.bar, 0.01), highlight) and _near(
+        _pixel(row.bar, 0.9), w.palette().color(QPalette.ColorRole.Base)
+    )
+    assert row.headline.palette().color(QPalette.ColorRole.WindowText) != warning
+    assert w.headline.full_text() == "Copying 3 files to Photos"
+
+
+def test_paused_is_visible(ctx, qtbot):
+    _queue(ctx, n=5, size=MB)
+    w = _window(qtbot, ctx)
+    _push(ctx, paused=True)
+    assert w.headline.full_text() == "Paused: 5 files waiting"
+    assert "Resume syncing" in w.lines.full_text() and w.lines.isVisible()
+
+
+def test_a_failed_file_needs_attention_and_is_named_with_its_reason(ctx, qtbot):
+    ids = _queue(ctx)
+    with ctx.db.transaction():
+        ctx.db.start_job(ids[1], "USBSync/x", None, ctx.db.job(ids[1]).blake3)
+        ctx.db.fail_job(ids[1], "Input/output error", ctx.db.job(ids[1]).blake3)
+    w = _window(qtbot, ctx)
+    assert w.headline.full_text() == "Needs your attention"
+    assert "• 1 file could not be copied to Photos" in w.lines.full_text()
+    warning = tone_color(w.palette(), Tone.WARNING)
+    assert w.headline.palette().color(QPalette.ColorRole.WindowText) == warning
+    row = w.drive_row("d-photos")
+    assert row.headline.palette().color(QPalette.ColorRole.WindowText) == warning
+    assert w.problems_box.isVisible()
+    # the file's name is read off the GUI thread; until then the count stands for it
+    first = w.errors.item(0).text()
+    assert first in (
+        "1 file could not be copied: see Pending queue… in the tray menu",
+        w.errors.item(0).text(),
+    )
+    named = "IMG_1.jpg could not be copied to Photos: Input/output error"
+    qtbot.waitUntil(lambda: w.errors.count() == 1 and w.errors.item(0).text() == named)
+
+
+def test_a_read_only_drive_says_so_in_the_warning_colour(ctx, qtbot):
+    ids = _queue(ctx)
+    with ctx.db.transaction():
+        for i in ids:
+            ctx.db.set_reason(i, read_only("Photos"))
+    w = _window(qtbot, ctx)
+    _push(ctx, connected={"d-photos": LiveVolume("/media/u/PHOTOS", 900 * MB, 1000 * MB, read_only=True)})
+    row = w.drive_row("d-photos")
+    assert row.headline.full_text().startswith("Photos is read-only")
+    assert row.headline.palette().color(QPalette.ColorRole.WindowText) == tone_color(
+        w.palette(), Tone.WARNING
+    )
+
+
+def test_the_headline_follows_the_summary_feed(ctx, qtbot):
+    ids = _queue(ctx)
+    w = _window(qtbot, ctx)
+    assert w.headline.full_text() == "Plug in Photos: 3 files waiting"
+    assert w.figures.full_text() == "3 files (30.0 MB) waiting"
+    row = w.drive_row("d-photos")
+    assert row.where.full_text() == "Not plugged in; last seen " + row.where.full_text().split("seen ")[1]
+    with ctx.db.transaction():  # the engine copies them
+        for i in ids:
+            ctx.db.start_job(i, "USBSync/x", None, ctx.db.job(i).blake3)
+            ctx.db.finish_job(i, "copied", f"USBSync/{i}.jpg", ctx.db.job(i).blake3)
+    ctx.summary.invalidate()
+    qtbot.waitUntil(lambda: w.headline.full_text() == "Everything is copied")
+    assert w.figures.full_text() == "Nothing waiting; 3 files copied and checked"
+    assert w.drive_row("d-photos") is row and row.headline.full_text() == "Nothing waiting"
+    # a drive added: the rows are laid out again, one per drive
+    ctx.config = ctx.config.with_drive(DriveConfig("Archive", "d-archive", ("images",)))
+    ctx.summary.invalidate()
+    qtbot.waitUntil(lambda: ("drive", "d-archive") in w.rows)
+    assert [k for k in w.rows] == [("drive", "d-photos"), ("drive", "d-docs"), ("drive", "d-archive")]
+    assert w.drive_row("d-archive").where.full_text() == "Not plugged in yet"
+
+
+def test_a_forgotten_drives_files_say_no_drive_holds_them(ctx, qtbot):
+    _queue(ctx)
+    ctx.config = replace(ctx.config, drives=tuple(d for d in ctx.config.drives if d.id != "d-photos"))
+    w = _window(qtbot, ctx)
+    row = w.unrouted_row("images")
+    assert row.title.full_text() == "No drive holds images: 3 files wait"
+    assert "Drives…" in row.hint.full_text()
+    assert ("drive", "d-photos") not in w.rows
+
+
+def test_no_drives_yet(ctx, qtbot):
+    ctx.config = replace(ctx.config, drives=())
+    w = _window(qtbot, ctx)
+    assert w.headline.full_text() == "No drives yet"
+    assert w.no_drives.isVisible() and not w.rows
+
+
+def test_long_names_do_not_widen_the_window(ctx, qtbot):
+    _queue(ctx)
+    w = _window(qtbot, ctx)
+    assert w.width() <= 1366 * 0.9 and w.height() <= 768 * 0.9
+    width, hint, minimum = w.width(), w.sizeHint().width(), w.minimumSizeHint().width()
+    long_name = "x" * 500 + ".jpg"
+    w.on_progress("d-photos", f"/home/anna/outbox/{long_name}", 10, 100)
+    audit = AuditLog(ctx.paths.log_dir / AUDIT_FILE)
+    audit.record("copy", f"/home/anna/outbox/{long_name}", "/m/x", "Photos", 10, "h", 1.0)
+    audit.close()
+    w.refresh()
+    qtbot.waitUntil(lambda: w.recent.count() == 1 and long_name in w.recent.item(0).text())
+    mount = "/media/anna/" + "VERY_LONG_LABEL_" * 30
+    _push(ctx, connected={"d-photos": LiveVolume(mount, 900 * MB, 1000 * MB)})
+    QApplication.processEvents()
+    assert w.width() == width
+    assert w.sizeHint().width() <= hint and w.minimumSizeHint().width() <= minimum
+    assert "…" in w.current.text() and long_name in w.current.toolTip()
+    where = w.drive_row("d-photos").where
+    assert "…" in where.text() and where.toolTip() == f"Plugged in at {mount}"
+    assert where.width() < width
+
+
+def test_it_renders_from_the_signal_alone_and_reads_nothing_on_the_gui_thread(ctx, qtbot, monkeypatch):
+    _queue(ctx)
+    summary = summarize(ctx.db, ctx.config, {})
+    ctx.db.close()  # any query on the window's behalf through the GUI thread's connection would raise
+    opened: list[str] = []
+    real_init = StateDB.__init__
+
+    def init(self, *a, **kw):
+        opened.append(threading.current_thread().name)
+        real_init(self, *a, **kw)
+
+    monkeypatch.setattr(StateDB, "__init__", init)
+    w = StatusWindow(ctx)
+    qtbot.addWidget(w)
+    ctx.summary.changed.emit(summary)
+    assert w.headline.full_text() == "Plug in Photos: 3 files waiting"
+    assert w.drive_row("d-photos").bar.text == "does not fit: 13.7 MB more needed"
+    w.show()
+    qtbot.waitUntil(lambda: w.details is not None and ctx.tasks.pending() == 0)
+    assert threading.main_thread().name not in opened
+
+
+def test_recent_activity_is_in_plain_words(ctx, qtbot):
+    src = ctx.paths.default_outbox
+    audit = AuditLog(ctx.paths.log_dir / AUDIT_FILE)
+    audit.record("queued", f"{src}/a.jpg", "", "Photos,Docs", 10, "h", status="pending")
+    audit.record("copy", f"{src}/b.jpg", "/media/u/PHOTOS/b.jpg", "Photos", 10, "h", 12.0)
+    audit.record("adopt", f"{src}/c.jpg", "/m/c.jpg", "Photos", 10, "h", status="skipped", error="identical")
+    audit.record("copy", f"{src}/d.jpg", "", "Photos", 10, "h", status="deferred", error=no_space("Photos"))
+    audit.record("copy", f"{src}/e.jpg", "", "Photos", 10, "h", status="pending", error="Input/output error")
+    audit.close()
+    w = _window(qtbot, ctx)
+    qtbot.waitUntil(lambda: w.recent.count() == 5)
+    lines = [w.recent.item(i).text().split("  ", 1)[1] for i in range(5)]
+    assert lines == [
+        "e.jpg will be tried again: Input/output error",
+        "d.jpg waits for Photos: not enough space on Photos",
+        "c.jpg was already on Photos",
+        "Copied b.jpg to Photos",
+        "New file a.jpg, to copy to Photos and Docs",
+    ]
+    text = " ".join(lines).lower()
+    assert not any(word in text for word in ("adopt", "deferred", "queued", "pending"))
+
+
+def test_copy_progress_and_the_speed_clock_only_while_copying(ctx, qtbot):
+    _queue(ctx)
+    w = _window(qtbot, ctx)
+    assert not [t for t in w.findChildren(QTimer) if t.isActive()]  # nothing runs on a clock while idle
+    w.on_progress("d-photos", "/out/big.mp4", 50, 200)
+    assert w.progress.value() == 250 and w.current.full_text() == "big.mp4  →  Photos"  # per-mille
+    assert w.progress.isVisible() and "50 bytes of 200 bytes" in w.progress.text()
+    # Real sizes overflow QProgressBar's 32-bit range if fed in bytes: a 5 GiB file.
+    w.on_progress("d-photos", "/out/huge.mov", 4 << 30, 5 << 30)
+    assert w.progress.value() == 800
+    assert w._speed_timer.isActive()
+    w._last_progress -= 60  # a minute without progress, and the summary says nothing is copying
+    w._tick()
+    assert not w._speed_timer.isActive() and w.current.full_text() == "Nothing is being copied right now"
+    assert w.progress.value() == 0 and w.progress.isHidden() and w.throughput.text() == ""
+
+
+def test_heartbeat_shows_how_long_it_has_run(ctx, qtbot):
+    w = _window(qtbot, ctx)
+    w.on_heartbeat({"pending": 3, "uptime_s": 7800, "bytes_copied": 1_234_000_000})
+    assert (
+        w.heartbeat.full_text() == "usbsync has been running for 2 h 10 min; 1.2 GB copied since it started"
+    )
+
+
+def _contrast(a: QColor, b: QColor) -> float:
+    def lum(c: QColor) -> float:
+        def ch(v: float) -> float:
+            return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * ch(c.redF()) + 0.7152 * ch(c.greenF()) + 0.0722 * ch(c.blueF())
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_colours_follow_a_light_or_dark_palette(ctx, qtbot):
+    ids = _queue(ctx)
+    with ctx.db.transaction():
+        ctx.db.set_reason(ids[0], no_space("Photos"))
+    w = _window(qtbot, ctx)
+    for window, text in (("#f5f5f5", "#111111"), ("#232323", "#eeeeee")):
+        pal = QPalette(w.palette())
+        pal.setColor(QPalette.ColorRole.Window, QColor(window))
+        pal.setColor(QPalette.ColorRole.WindowText, QColor(text))
+        pal.setColor(QPalette.ColorRole.Base, QColor(window))
+        w.setPalette(pal)
+        QApplication.processEvents()
+        warning = tone_color(w.palette(), Tone.WARNING)
+        assert _contrast(warning, QColor(window)) >= 4.5, (window, warning.name())
+        assert w.headline.palette().color(QPalette.ColorRole.WindowText) == warning  # re-toned on the switch
+        assert _near(_pixel(w.drive_row("d-photos").bar, 0.5), warning, tol=40)
+        for tone in (Tone.CAUTION, Tone.OK):
+            assert _contrast(tone_color(w.palette(), tone), QColor(window)) >= 4.5, (window, tone)
