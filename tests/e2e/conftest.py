@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 USBSYNC = str(Path(sys.executable).with_name("usbsync"))
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _missing_tools(*tools: str) -> list[str]:
@@ -129,7 +130,15 @@ class Usbsync:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "USBSYNC_HOME": str(self.home), "QT_QPA_PLATFORM": "offscreen"}
+        # The checkout under test first: the venv's editable install points at one checkout, and a second
+        # one (a git worktree) must run its own code in the `usbsync` subprocess, not that one's.
+        path = os.pathsep.join(p for p in (str(CHECKOUT), os.environ.get("PYTHONPATH", "")) if p)
+        return {
+            **os.environ,
+            "USBSYNC_HOME": str(self.home),
+            "QT_QPA_PLATFORM": "offscreen",
+            "PYTHONPATH": path,
+        }
 
     def __call__(
         self, *args: str, check: int | None = 0, timeout: float = 120

@@ -109,7 +109,7 @@ def test_a_notification_switch_leaves_the_copy_alone_and_a_drive_edit_restarts_o
 
 
 def test_a_new_outbox_folder_is_watched_without_waiting_for_the_old_watcher(running, qtbot, tmp_path):
-    engine, _paths, src, photos, state = running
+    engine, _paths, _src, photos, _state = running
     qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
     old = engine._watch
     second = tmp_path / "scans"

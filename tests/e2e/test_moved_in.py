@@ -2,26 +2,12 @@
 waiting the stability window; a file still open for writing in the outbox does wait it."""
 
 import os
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import png_bytes
 from tests.e2e.conftest import stop, wait_for
 
 WINDOW_S = 20  # the stability window in the config: whatever lands well before it did not wait it
 AT_ONCE_S = 10  # a generous bound, still far under the window
-CHECKOUT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def this_checkout(monkeypatch):
-    """Every usbsync command here (the usbsync fixture's init too: autouse runs first) imports the code of
-    this checkout, not the tree the venv's editable install points at: from a git worktree beside it, the
-    test would otherwise exercise that other tree."""
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
-    )
 
 
 def test_renamed_in_file_and_folder_land_verified_before_the_window(usbsync, make_drive, tmp_path):

@@ -12,7 +12,6 @@ from usbsync_gui.core.state import StateDB
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog, uncovered_categories
 from usbsync_gui.views.settings_dialog import SettingsDialog
-from usbsync_gui.views.status_window import StatusWindow
 from usbsync_gui.views.tray import TrayController
 from usbsync_gui.views.wizard import FirstRunWizard
 
@@ -154,27 +153,6 @@ def test_tray_says_which_drive_is_wanted_and_notifies_once(paths, qtbot, qapp):
         tray.close()
         ctx.tasks.shutdown()
         db.close()
-
-
-def test_status_window_shows_counts_drives_and_errors(paths, qtbot):
-    cfg = _config_with_drive(paths)
-    db = _queue_for_absent_drive(paths, n=4, failed=1)
-    w = StatusWindow(ViewContext(paths, cfg, db))
-    qtbot.addWidget(w)
-    w.show()
-    assert w.summary.text() == "3 files waiting, 1 failed, 0 copied and verified"
-    assert w.errors.item(0).text() == "/out/0.png: verification failed: the drive returned different bytes"
-    assert w.drives_layout.rowCount() == 1
-    w.on_progress("d1", "/out/big.mp4", 50, 200)
-    assert w.progress.value() == 250 and w.current.text() == "/out/big.mp4  ->  Photos"  # per-mille
-    # Real sizes overflow QProgressBar's 32-bit range if fed in bytes: a 5 GiB file, a 64 GB stick.
-    w.on_progress("d1", "/out/huge.mov", 4 << 30, 5 << 30)
-    assert w.progress.value() == 800
-    with db.transaction():
-        db.drive_seen("d1", "Photos", "/media/x", "exfat", 64_000_000_000, 63_000_000_000)
-    w.refresh()
-    assert w.drives_layout.rowCount() == 1
-    db.close()
 
 
 def test_png_helper_is_a_png(tmp_path):
