@@ -462,7 +462,8 @@ class SettingsDialog(QDialog):
         from usbsync_gui.views.wizard import FirstRunWizard
 
         paths = self.ctx.paths if self.ctx is not None else app_paths()
-        wiz = FirstRunWizard(paths, self, existing=self.config)
+        runner = self.ctx.tasks if self.ctx is not None else None
+        wiz = FirstRunWizard(paths, self, existing=self.config, runner=runner)
         if wiz.exec() == QDialog.DialogCode.Accepted and wiz.config is not None:
             self.config = wiz.config
             if self.ctx is not None:
