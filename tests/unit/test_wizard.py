@@ -293,3 +293,30 @@ def test_two_new_sticks_with_one_label_get_two_names_and_a_clash_is_refused(path
         "Photos B",
         "Stick",
     ]
+
+
+def test_without_an_inspector_the_rows_come_from_the_mount_table_at_once(paths, sticks, qtbot, monkeypatch):
+    """The mounted volumes are listed when the page is built (psutil only); blkid and the markers follow on a
+    pool thread."""
+    from usbsync_gui.core import registration
+    from usbsync_gui.views import wizard as wizard_module
+
+    mount = sticks.plug("PHOTOS", "1A2B-3C4D")
+    listed = [sticks.plugged[str(mount)][0]]
+    monkeypatch.setattr(wizard_module, "list_volumes", lambda: listed)
+    probed_on: list[int] = []
+
+    def survey(paths_, config, inspect=None, volumes=None):
+        probed_on.append(threading.get_ident())
+        return [registration.describe_volume(cv, config, None) for cv in sticks.identify(config)]
+
+    monkeypatch.setattr(wizard_module, "survey_volumes", survey)
+    wiz = FirstRunWizard(paths)
+    qtbot.addWidget(wiz)
+    wiz.show()
+    wiz.next()
+    page = wiz.drives_page
+    assert page.table.rowCount() == 1 and str(mount) in page.table.item(0, 0).toolTip()
+    qtbot.waitUntil(lambda: page.rows[0].pv is not None)
+    assert page.table.item(0, page.table.columnCount() - 1).text() == "new (unknown)"
+    assert probed_on and threading.get_ident() not in probed_on

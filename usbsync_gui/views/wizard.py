@@ -53,7 +53,7 @@ from usbsync_gui.core.registration import (
     survey_volumes,
 )
 from usbsync_gui.core.units import human_bytes
-from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.volumes import Volume, list_volumes
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.platform import autostart
 from usbsync_gui.views.drives_dialog import ERROR_STYLE, WARN_COLOR, said_yes, take_over_box
@@ -549,8 +549,11 @@ class FirstRunWizard(QWizard):
         if existing is not None:
             self.sources_page.editor.list.clear()
             self.sources_page.editor.list.addItems([str(s) for s in existing.sources])
+        first = volumes
+        if volumes is None and inspect is None:  # the mount table now (psutil, no blkid); identified later
+            first = [v for v in list_volumes() if v.mountpoint != "/" and not v.read_only]
         self.drives_page = DrivesPage(
-            [c.name for c in base.categories], volumes, survey, self.runner, [d.name for d in base.drives]
+            [c.name for c in base.categories], first, survey, self.runner, [d.name for d in base.drives]
         )
         self.categories_page = CategoriesPage(base)
         self.finish_page = FinishPage()
