@@ -10,7 +10,6 @@ from usbsync_gui.core.config import DriveConfig, load_config, new_config, save_c
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.drives_dialog import DrivesDialog, uncovered_categories
 from usbsync_gui.views.settings_dialog import SettingsDialog
 from usbsync_gui.views.tray import TrayController
 from usbsync_gui.views.wizard import FirstRunWizard
@@ -99,19 +98,6 @@ def test_settings_round_trip_and_the_cli_validation_message(paths, qtbot):
     assert saved.stability_window_s == 5.0 and saved.notifications["drive_full"] is False
     assert [(r.pattern, r.category) for r in saved.rules] == [("*.raw", "images")]
     assert saved.drives == cfg.drives  # drives untouched
-
-
-def test_drives_dialog_lists_absent_drive_and_points_out_uncovered_categories(paths, qtbot):
-    cfg = _config_with_drive(paths)
-    db = StateDB(paths.state_db)
-    ctx = ViewContext(paths, cfg, db)
-    dlg = DrivesDialog(ctx)
-    qtbot.addWidget(dlg)
-    assert dlg.table.rowCount() == 1
-    assert dlg.table.item(0, 0).text() == "Photos" and dlg.table.item(0, 3).text() == "not plugged in"
-    assert "No drive holds videos, audio, documents, archives" in dlg.note.text()
-    assert uncovered_categories(replace(cfg, drives=())) == [c.name for c in cfg.categories]
-    db.close()
 
 
 def _queue_for_absent_drive(paths, n=3, failed=0):

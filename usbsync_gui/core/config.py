@@ -569,3 +569,17 @@ def save_config(config: Config, path: Path) -> None:
 def new_config(sources: Iterable[Path]) -> Config:
     """A default configuration for ``sources`` with the shipped categories and no drives."""
     return Config(sources=tuple(Path(s).expanduser().resolve() for s in sources))
+
+
+def update_config(path: Path, edit: Any) -> Config:
+    """Apply ``edit`` (a function ``Config -> Config``) to the configuration as it is in ``path`` now, save the
+    result (see :func:`save_config`) and return it.
+
+    For front ends that hold a copy of the configuration (Settings, the drives dialog): each writes only its
+    own change onto what is saved now, so a drive registered, or a setting saved, while the other window was
+    open is kept. Raises :class:`ConfigError` (nothing written) like :func:`load_config` and
+    :func:`save_config`, OSError when writing fails, and whatever ``edit`` raises.
+    """
+    new: Config = edit(load_config(path))
+    save_config(new, path)
+    return new

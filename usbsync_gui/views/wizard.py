@@ -1,16 +1,28 @@
-"""The first-run wizard: folders to watch, the drives plugged in now and what each holds, categories and rules,
-start at login. Nothing is written until Finish; Cancel leaves no configuration behind."""
+"""The first-run wizard: folders to watch, the drives plugged in now and what each holds, kinds of files and
+rules, start at login. Nothing is written until Finish; Cancel leaves no configuration behind.
+
+The drives page shows each plugged-in volume's label and mount point (two sticks labelled PHOTOS look
+different), its size, volume ID and what it is to this installation; the volumes are looked at on a pool
+thread. A volume another usbsync installation uses gets a question before it is used here (default: no).
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
     QLabel,
     QMessageBox,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -19,14 +31,37 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from usbsync_gui.core.config import Config, Rule, default_drive_name, new_config, save_config
+from usbsync_gui.core.config import (
+    DEFAULT_DRIVE_FOLDER,
+    Config,
+    ConfigError,
+    Rule,
+    default_drive_name,
+    drive_name_key,
+    drive_name_problem,
+    load_config,
+    new_config,
+    save_config,
+)
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.registration import RegistrationError, register_volume
+from usbsync_gui.core.registration import (
+    Inspect,
+    PluggedVolume,
+    RegistrationError,
+    VolumeKind,
+    register_volume,
+    survey_volumes,
+)
 from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import Volume, list_volumes
-from usbsync_gui.platform import autostart, probe_volume
+from usbsync_gui.engine.tasks import TaskResult, TaskRunner
+from usbsync_gui.platform import autostart
+from usbsync_gui.views.drives_dialog import ERROR_STYLE, WARN_COLOR, said_yes, take_over_box
 from usbsync_gui.views.resources import app_icon
-from usbsync_gui.views.settings_dialog import SourcesEditor
+from usbsync_gui.views.settings_dialog import KindDelegate, SourcesEditor, keep_kind_editors_open
+
+#: Wide enough for the volume, its name, a tick per kind and what it is; fits a 1366x768 screen.
+WIZARD_SIZE = (1060, 640)
 
 
 class SourcesPage(QWizardPage):
@@ -48,79 +83,393 @@ class SourcesPage(QWizardPage):
         return True
 
 
-class DrivesPage(QWizardPage):
-    """The volumes plugged in now; tick the kinds of files each should hold (or skip)."""
+@dataclass
+class _Row:
+    """One volume on the drives page, and what the user did with it."""
 
-    def __init__(self, categories: list[str], volumes: list[Volume]):
+    volume: Volume
+    pv: PluggedVolume | None = None  # None until the volume was looked at
+    name_touched: bool = False
+    ticks_touched: bool = False
+    confirmed: bool = False  # the user said yes to using another installation's volume here
+    registered_as: tuple[str, tuple[str, ...]] | None = None  # (name, categories) when registered here
+    folder: str = DEFAULT_DRIVE_FOLDER  # a drive registered here keeps its folder
+
+    @property
+    def mountpoint(self) -> str:
+        return self.volume.mountpoint
+
+
+@dataclass(frozen=True)
+class DriveChoice:
+    """A volume to register on Finish."""
+
+    volume: Volume
+    name: str
+    categories: list[str]
+    take_over: bool  # the user said yes to using another installation's volume here
+    folder: str = DEFAULT_DRIVE_FOLDER
+
+
+class DrivesPage(QWizardPage):
+    """The volumes plugged in now; tick the kinds of files each should hold (or skip).
+
+    Columns: the volume (label, mount point, size, volume ID), the drive's name, one tick per kind, and what
+    the volume is here (new, registered here as NAME, used by another installation, looks like NAME).
+    """
+
+    def __init__(
+        self,
+        categories: list[str],
+        volumes: list[Volume] | None,
+        survey: Callable[[], list[PluggedVolume]],
+        runner: TaskRunner,
+        taken: Iterable[str] = (),
+    ):
         super().__init__()
         self.setTitle("Which drive holds what?")
         self.setSubTitle(
-            "Tick the kinds of files each drive should receive. Drives not ticked are left alone. "
-            "You can skip this and add drives later from the tray menu."
+            "Tick the kinds of files each drive should receive; drives without a tick are left alone. "
+            "You can skip this and add drives later from the tray menu (Drives…)."
         )
         self.categories = categories
-        self.volumes = volumes
+        self._survey = survey
+        self._runner = runner
+        self._taken = {drive_name_key(n) for n in taken}
+        self._filling = False
+        self._scanning = False
+        self.rows: list[_Row] = []
+        self.question: QMessageBox | None = None  # the take-over question open now
+        self._to_ask: list[_Row] = []
         layout = QVBoxLayout(self)
-        self.table = QTableWidget(len(volumes), 2 + len(categories))
-        self.table.setHorizontalHeaderLabels(["Volume", "Name", *categories])
-        for i, v in enumerate(volumes):
-            info = probe_volume(v.device, v.mountpoint, v.fstype)
-            label = info.label or Path(v.mountpoint).name or v.mountpoint
-            vol = QTableWidgetItem(f"{label}  ({info.fs_type}, {human_bytes(v.free_bytes)} free)")
-            vol.setFlags(vol.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            vol.setToolTip(v.mountpoint)
-            self.table.setItem(i, 0, vol)
-            self.table.setItem(i, 1, QTableWidgetItem(default_drive_name(label)))
-            for j in range(len(categories)):
+        self.table = QTableWidget(0, 3 + len(categories))
+        self.table.setHorizontalHeaderLabels(["Volume", "Name", *categories, "What it is"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # no cell looks picked before one is
+        self.table.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.SelectedClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.AnyKeyPressed
+        )
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # the name: the user may widen it
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.table.itemChanged.connect(self._on_item_changed)
+        layout.addWidget(self.table)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        layout.addWidget(self.note)
+        row = QHBoxLayout()
+        self.rescan_btn = QPushButton("Look again")
+        self.rescan_btn.setToolTip("Plugged in a drive just now? Look at the plugged-in volumes again.")
+        self.rescan_btn.clicked.connect(self.rescan)
+        row.addWidget(self.rescan_btn)
+        row.addStretch(1)
+        layout.addLayout(row)
+        for v in volumes or []:
+            self._add_row(_Row(v))
+        self._fit_columns()
+        self.rescan()
+
+    # -- rows -----------------------------------------------------------------------------------------------
+
+    def _cell(self, row: int, col: int) -> QTableWidgetItem:
+        item = self.table.item(row, col)
+        assert item is not None  # every cell gets an item when its row is added
+        return item
+
+    def _cat_cols(self) -> range:
+        return range(2, 2 + len(self.categories))
+
+    def _status_col(self) -> int:
+        return 2 + len(self.categories)
+
+    def _add_row(self, row: _Row) -> None:
+        i = self.table.rowCount()
+        self.rows.append(row)
+        self._filling = True
+        try:
+            self.table.insertRow(i)
+            self.table.setItem(i, 0, QTableWidgetItem())
+            label = Path(row.mountpoint).name or row.mountpoint
+            name = _unique(default_drive_name(label), self._taken | self._row_names(i))
+            self.table.setItem(i, 1, QTableWidgetItem(name))
+            for col in self._cat_cols():
                 box = QTableWidgetItem()
                 box.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
                 box.setCheckState(Qt.CheckState.Unchecked)
-                self.table.setItem(i, 2 + j, box)
-        self.table.resizeColumnsToContents()
-        layout.addWidget(self.table)
-        if not volumes:
-            layout.addWidget(QLabel("No USB drive is plugged in right now. That is fine: add drives later."))
+                self.table.setItem(i, col, box)
+            self.table.setItem(i, self._status_col(), QTableWidgetItem())
+        finally:
+            self._filling = False
+        self._show_row(i)
 
-    def choices(self) -> list[tuple[Volume, str, list[str]]]:
+    def _show_row(self, i: int) -> None:
+        """Fill row ``i``'s volume and status cells from what is known about it (and, until the user typed or
+        ticked, its name and ticks)."""
+        row = self.rows[i]
+        pv, v = row.pv, row.volume
+        title = (pv.label or "(no label)") if pv else (Path(v.mountpoint).name or v.mountpoint)
+        size = f"{human_bytes(v.total_bytes)}, {human_bytes(v.free_bytes)} free"
+        ident = f"volume ID {pv.short_id or 'unknown'}" if pv else "volume ID …"
+        self._filling = True
+        try:
+            vol = self._cell(i, 0)
+            vol.setText(f"{title}\n{v.mountpoint}\n{size} · {ident}")
+            vol.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            vol.setToolTip(pv.detail if pv else v.mountpoint)
+            status = self._cell(i, self._status_col())
+            status.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            status.setText(pv.status if pv else "looking at it…")
+            status.setToolTip(pv.detail if pv else "")
+            if pv is not None and pv.kind in (VolumeKind.OTHER, VolumeKind.LOOK_ALIKE, VolumeKind.LOCKED):
+                status.setForeground(QBrush(WARN_COLOR))
+            if pv is None:
+                return
+            drive = pv.cv.drive if pv.kind is VolumeKind.REGISTERED else None
+            if drive is not None:
+                row.registered_as = (drive.name, tuple(drive.categories))
+                row.folder = drive.folder
+            if not row.name_touched:
+                if drive is not None:
+                    name = drive.name
+                else:
+                    taken = self._taken | self._row_names(i)
+                    if pv.kind is VolumeKind.LOOK_ALIKE and pv.twin:  # re-formatted: it may keep its name
+                        taken.discard(drive_name_key(pv.twin))
+                    base = pv.marker_name if pv.kind is VolumeKind.FORGOTTEN and pv.marker_name else pv.label
+                    name = _unique(default_drive_name(base), taken)  # no label: "Drive", not its UUID
+                self._cell(i, 1).setText(name)
+            usable = pv.can_register or pv.kind is VolumeKind.REGISTERED
+            for col, cat in zip(self._cat_cols(), self.categories, strict=True):
+                box = self._cell(i, col)
+                if drive is not None and not row.ticks_touched:
+                    box.setCheckState(
+                        Qt.CheckState.Checked if cat in drive.categories else Qt.CheckState.Unchecked
+                    )
+                flags = Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled
+                box.setFlags(flags if usable else Qt.ItemFlag.ItemIsUserCheckable)
+                if not usable:
+                    box.setCheckState(Qt.CheckState.Unchecked)
+        finally:
+            self._filling = False
+        if pv is not None and pv.needs_take_over and self._ticked(i) and not row.confirmed:
+            self._ask(row)
+
+    def _fit_columns(self) -> None:
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(1, max(self.table.columnWidth(1), 160))
+        self.table.resizeRowsToContents()
+        if not self.rows:
+            self.note.setText(
+                "Looking for plugged-in drives…"
+                if self._scanning
+                else "No USB drive is plugged in right now. That is fine: add drives later, or plug one in "
+                "and press Look again."
+            )
+        else:
+            self.note.setText("Double-click a name to change it.")
+
+    def _row_names(self, but: int) -> set[str]:
+        """The names in the other rows (two new PHOTOS sticks must not both be suggested as Photos)."""
+        return {
+            drive_name_key(it.text().strip())
+            for r in range(self.table.rowCount())
+            if r != but and (it := self.table.item(r, 1)) is not None
+        }
+
+    def _name_problem(self) -> str | None:
+        """Why the names of the ticked volumes cannot be registered as they are, in words, or None."""
+        seen: set[str] = set()
+        for i, row in enumerate(self.rows):
+            if not self._ticked(i):
+                continue
+            name = self._cell(i, 1).text().strip()
+            problem = drive_name_problem(name)
+            if problem is not None:
+                return f"The name for {row.mountpoint} {problem}."
+            key = drive_name_key(name)
+            if key in seen:
+                return f"Two drives are called {name}: give each its own name."
+            seen.add(key)
+            pv = row.pv
+            own = {drive_name_key(row.registered_as[0])} if row.registered_as else set()
+            if pv is not None and pv.kind is VolumeKind.LOOK_ALIKE and pv.twin:
+                own.add(drive_name_key(pv.twin))  # a re-formatted drive may keep its name
+            if key in self._taken and key not in own:
+                return f"A drive named {name} is already registered: pick another name for {row.mountpoint}."
+        return None
+
+    def _ticked(self, i: int) -> bool:
+        return any(self._cell(i, col).checkState() == Qt.CheckState.Checked for col in self._cat_cols())
+
+    def _untick(self, i: int) -> None:
+        self._filling = True
+        try:
+            for col in self._cat_cols():
+                self._cell(i, col).setCheckState(Qt.CheckState.Unchecked)
+        finally:
+            self._filling = False
+
+    # -- looking at the volumes (a pool thread) -----------------------------------------------------------
+
+    @Slot()
+    def rescan(self) -> None:
+        if self._scanning:
+            return
+        self._scanning = True
+        self.rescan_btn.setEnabled(False)
+        self._runner.run(self._survey, self._surveyed, name="wizard: volumes")
+
+    def _surveyed(self, result: TaskResult[list[PluggedVolume]]) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._scanning = False
+        self.rescan_btn.setEnabled(True)
+        if result.error is not None:
+            self.note.setText(f"Could not look at the plugged-in volumes: {result.error}")
+            return
+        found = {pv.mountpoint: pv for pv in result.value or []}
+        for i in reversed(range(len(self.rows))):  # unplugged meanwhile
+            if self.rows[i].mountpoint not in found:
+                del self.rows[i]
+                self.table.removeRow(i)
+        known = {r.mountpoint: i for i, r in enumerate(self.rows)}
+        for mount, pv in found.items():
+            if mount in known:
+                self.rows[known[mount]].pv = pv
+                self.rows[known[mount]].volume = pv.volume
+                self._show_row(known[mount])
+            else:
+                self._add_row(_Row(pv.volume, pv))
+        self._fit_columns()
+
+    # -- the user's ticks, and the take-over question ------------------------------------------------------
+
+    @Slot(QTableWidgetItem)
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if self._filling or item.row() >= len(self.rows):
+            return
+        row = self.rows[item.row()]
+        if item.column() == 1:
+            row.name_touched = True
+        elif item.column() in self._cat_cols():
+            row.ticks_touched = True
+            if (
+                item.checkState() == Qt.CheckState.Checked
+                and row.pv is not None
+                and row.pv.needs_take_over
+                and not row.confirmed
+            ):
+                self._ask(row)
+
+    def _ask(self, row: _Row) -> None:
+        if self.question is not None:
+            if row not in self._to_ask:
+                self._to_ask.append(row)
+            return
+        assert row.pv is not None
+        box = self.question = take_over_box(self, row.pv)
+        box.finished.connect(lambda _r: self._answered(box, row))
+
+    def _answered(self, box: QMessageBox, row: _Row) -> None:
+        self.question = None
+        if said_yes(box):
+            row.confirmed = True
+        elif row in self.rows:
+            self._untick(self.rows.index(row))
+        while self._to_ask:
+            nxt = self._to_ask.pop(0)
+            if nxt in self.rows and not nxt.confirmed and self._ticked(self.rows.index(nxt)):
+                self._ask(nxt)
+                break
+
+    def validatePage(self) -> bool:
+        """Not past this page with a question unanswered, or with names that would clash."""
+        if self.question is not None:
+            return False
+        problem = self._name_problem()
+        self.note.setStyleSheet(ERROR_STYLE if problem else "")
+        if problem is not None:
+            self.note.setText(problem)
+            return False
+        waiting = next(
+            (
+                r
+                for i, r in enumerate(self.rows)
+                if r.pv is not None and r.pv.needs_take_over and not r.confirmed and self._ticked(i)
+            ),
+            None,
+        )
+        if waiting is not None:
+            self._ask(waiting)
+            return False
+        return True
+
+    def choices(self) -> list[DriveChoice]:
+        """The volumes to register: ticked, and for a drive registered here, changed."""
         out = []
-        for i, v in enumerate(self.volumes):
-            cats = []
-            for j, c in enumerate(self.categories):
-                box = self.table.item(i, 2 + j)
-                if box is not None and box.checkState() == Qt.CheckState.Checked:
-                    cats.append(c)
-            name_item = self.table.item(i, 1)
-            if cats:
-                out.append((v, name_item.text().strip() if name_item else "", cats))
+        for i, row in enumerate(self.rows):
+            cats = [
+                c
+                for col, c in zip(self._cat_cols(), self.categories, strict=True)
+                if self._cell(i, col).checkState() == Qt.CheckState.Checked
+            ]
+            name = self._cell(i, 1).text().strip()
+            if not cats or row.registered_as == (name, tuple(cats)):
+                continue
+            out.append(DriveChoice(row.volume, name, cats, row.confirmed, row.folder))
         return out
 
 
 class CategoriesPage(QWizardPage):
+    """The kinds of files (with examples, not MIME types: those are in Settings, Advanced) and rules, whose kind
+    is picked from a list."""
+
     def __init__(self, config: Config):
         super().__init__()
         self.setTitle("Kinds of files")
         self.setSubTitle(
             "usbsync tells a file's kind from its content. Rules (a name pattern and a kind) win "
-            "over that; add some if you like, e.g. scans/* -> documents."
+            "over that; add some if you like, e.g. scans/* goes to documents."
         )
         layout = QVBoxLayout(self)
         cats = QTableWidget(len(config.categories), 2)
-        cats.setHorizontalHeaderLabels(["Kind", "Recognised as"])
+        cats.setHorizontalHeaderLabels(["Kind", "For example"])
         for i, c in enumerate(config.categories):
             cats.setItem(i, 0, QTableWidgetItem(c.name))
-            cats.setItem(i, 1, QTableWidgetItem(", ".join(c.mime[:4]) + (" …" if len(c.mime) > 4 else "")))
+            examples = ", ".join(f".{e}" for e in c.extensions[:8]) + (" …" if len(c.extensions) > 8 else "")
+            cats.setItem(i, 1, QTableWidgetItem(examples))
+        cats.verticalHeader().setVisible(False)
+        cats.horizontalHeader().setDefaultAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        )
+        cats.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         cats.horizontalHeader().setStretchLastSection(True)
         cats.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        cats.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         layout.addWidget(cats)
-        layout.addWidget(QLabel("Rules (optional):"))
+        layout.addWidget(QLabel("Rules (optional): a pattern like scans/* or *.pdf, and the kind it means."))
+        self.names = [c.name for c in config.categories]
         self.rules = QTableWidget(max(3, len(config.rules) + 1), 2)
         self.rules.setHorizontalHeaderLabels(["Pattern", "Kind"])
         for i, r in enumerate(config.rules):  # a re-run starts from the rules there are
             self.rules.setItem(i, 0, QTableWidgetItem(r.pattern))
             self.rules.setItem(i, 1, QTableWidgetItem(r.category))
-        self.rules.horizontalHeader().setStretchLastSection(True)
+        self.rules.verticalHeader().setVisible(False)
+        self.rules.horizontalHeader().setDefaultAlignment(
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        )
+        self.rules.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.rules.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Fixed)
+        self.rules.setColumnWidth(1, 200)
+        self.rules.setItemDelegateForColumn(1, KindDelegate(lambda: self.names, self.rules))
+        keep_kind_editors_open(self.rules, 1)
         layout.addWidget(self.rules)
-        self.names = [c.name for c in config.categories]
 
     def rule_list(self) -> list[Rule]:
         out = []
@@ -154,8 +503,24 @@ class FinishPage(QWizardPage):
         layout.addWidget(self.autostart)
 
 
+def _unique(base: str, taken: set[str]) -> str:
+    if drive_name_key(base) not in taken:
+        return base
+    n = 2
+    while drive_name_key(f"{base} {n}") in taken:
+        n += 1
+    return f"{base} {n}"
+
+
 class FirstRunWizard(QWizard):
-    """Writes the configuration (and registers the chosen drives) only when finished."""
+    """Writes the configuration (and registers the chosen drives) only when finished.
+
+    Args:
+        volumes: the volumes to offer (default: every mounted one but the root and read-only ones).
+        existing: run again from Settings: keep its drives, start from its folders and rules.
+        inspect: identifies volumes under a config (tests pass their own instead of running ``blkid``).
+        runner: where the volumes are looked at (default: the wizard's own pool).
+    """
 
     def __init__(
         self,
@@ -163,22 +528,33 @@ class FirstRunWizard(QWizard):
         parent: QWidget | None = None,
         volumes: list[Volume] | None = None,
         existing: Config | None = None,
+        inspect: Inspect | None = None,
+        runner: TaskRunner | None = None,
     ):
         super().__init__(parent)
         self.paths = paths
         self.setWindowTitle("Set up usbsync")
         self.setWindowIcon(app_icon())
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
-        self.resize(760, 520)
-        self.existing = existing  # run again from settings: keep its drives, start from its folders and rules
+        self.resize(*WIZARD_SIZE)
+        self.existing = existing
         base = existing or new_config([paths.default_outbox])
-        if volumes is None:
-            volumes = [v for v in list_volumes() if v.mountpoint != "/" and not v.read_only]
+        self.runner = runner or TaskRunner(parent=self)
+
+        def survey() -> list[PluggedVolume]:
+            found = survey_volumes(paths, base, inspect, volumes)
+            return [pv for pv in found if not pv.volume.read_only]
+
         self.sources_page = SourcesPage(paths.default_outbox)
         if existing is not None:
             self.sources_page.editor.list.clear()
             self.sources_page.editor.list.addItems([str(s) for s in existing.sources])
-        self.drives_page = DrivesPage([c.name for c in base.categories], volumes)
+        first = volumes
+        if volumes is None and inspect is None:  # the mount table now (psutil, no blkid); identified later
+            first = [v for v in list_volumes() if v.mountpoint != "/" and not v.read_only]
+        self.drives_page = DrivesPage(
+            [c.name for c in base.categories], first, survey, self.runner, [d.name for d in base.drives]
+        )
         self.categories_page = CategoriesPage(base)
         self.finish_page = FinishPage()
         for page in (self.sources_page, self.drives_page, self.categories_page, self.finish_page):
@@ -192,16 +568,26 @@ class FirstRunWizard(QWizard):
             s.mkdir(parents=True, exist_ok=True)
         rules = tuple(self.categories_page.rule_list())
         if self.existing is not None:
-            config = replace(self.existing, sources=tuple(s.resolve() for s in sources), rules=rules)
+            try:  # what is saved now (a drive registered meanwhile stays), else what the wizard started from
+                current = load_config(self.paths.config_file)
+            except ConfigError:
+                current = self.existing
+            config = replace(current, sources=tuple(s.resolve() for s in sources), rules=rules)
         else:
             config = replace(new_config(sources), rules=rules)
         self.paths.ensure()
-        save_config(config, self.paths.config_file)
-        for volume, name, cats in self.drives_page.choices():
+        try:
+            save_config(config, self.paths.config_file)
+        except (ConfigError, OSError) as exc:
+            QMessageBox.warning(self, "usbsync", f"Not set up: {exc}")
+            return
+        for c in self.drives_page.choices():
             try:
-                config = register_volume(self.paths, config, volume.mountpoint, name, cats).config
+                config = register_volume(
+                    self.paths, config, c.volume.mountpoint, c.name, c.categories, c.folder, c.take_over
+                ).config
             except RegistrationError as exc:
-                self.problems.append(f"{volume.mountpoint}: {exc}")
+                self.problems.append(f"{c.volume.mountpoint}: {exc}")
         try:
             autostart.set_enabled(self.finish_page.autostart.isChecked())
         except OSError as exc:
