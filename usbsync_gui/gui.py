@@ -11,7 +11,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
@@ -21,6 +22,9 @@ from usbsync_gui.core.config import ConfigError, load_config
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import HOME_ENV, app_paths
 from usbsync_gui.core.state import StateDB
+
+if TYPE_CHECKING:
+    from usbsync_gui.views.tray import TrayController
 
 log = logging.getLogger("usbsync_gui.gui")
 
@@ -185,16 +189,26 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     engine.command_hook = tray.on_command
     engine.database_rebuilt.connect(lambda _message: ctx.reopen_db())
     restore = install_quit_signals(app)
+    stop_following = follow_color_scheme(tray)
     engine.start()
     tray.show()
     try:
         app.exec()
     finally:
+        stop_following()
         tray.close()
         ok = engine.stop()
         ctx.db.close()
         restore()
     return 0 if ok else 1
+
+
+def follow_color_scheme(tray: TrayController) -> Callable[[], None]:
+    """Redraw the tray icon in the variant for the new scheme when the system switches between light and dark
+    (the icon is otherwise set only when the state changes). Returns a function that stops it."""
+    from usbsync_gui.views.resources import on_scheme_changed, state_icon
+
+    return on_scheme_changed(lambda _dark: tray.tray.setIcon(state_icon(tray.look.state)))
 
 
 if __name__ == "__main__":

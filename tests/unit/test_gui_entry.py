@@ -134,3 +134,38 @@ def test_home_option_is_usbsync_home_for_the_whole_app(tmp_path, monkeypatch):
     assert argv == ["run"]
     assert paths.config_file == (tmp_path / "h" / "config.toml").resolve()
     assert paths.state_dir == (tmp_path / "h" / "state").resolve()
+
+
+def test_the_tray_icon_is_redrawn_for_a_new_colour_scheme(tmp_path, monkeypatch, qapp):
+    from PySide6.QtCore import QSize, Qt
+    from PySide6.QtGui import QGuiApplication
+
+    from usbsync_gui.core.config import new_config
+    from usbsync_gui.core.state import StateDB
+    from usbsync_gui.gui import follow_color_scheme
+    from usbsync_gui.views import resources
+    from usbsync_gui.views.context import ViewContext
+    from usbsync_gui.views.tray import TrayController
+
+    paths = app_paths({HOME_ENV: str(tmp_path / "home")})
+    paths.ensure()
+    db = StateDB(paths.state_db)
+    tray = TrayController(ViewContext(paths, new_config([tmp_path]), db), qapp, sender=lambda t, b: True)
+    stop = follow_color_scheme(tray)
+    try:
+
+        def shown():
+            return tray.tray.icon().pixmap(QSize(32, 32), 1.0).toImage()
+
+        monkeypatch.setattr(resources, "is_dark", lambda: False)
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Light)
+        light = shown()
+        assert light == resources.state_icon("idle").pixmap(QSize(32, 32), 1.0).toImage()
+        monkeypatch.setattr(resources, "is_dark", lambda: True)
+        QGuiApplication.styleHints().colorSchemeChanged.emit(Qt.ColorScheme.Dark)
+        assert shown() != light
+        assert shown() == resources.state_icon("idle").pixmap(QSize(32, 32), 1.0).toImage()
+    finally:
+        stop()
+        tray.close()
+        db.close()
