@@ -12,7 +12,6 @@ import pytest
 
 from usbsync_gui.platform import autostart
 from usbsync_gui.views.notifications import GROUP_WINDOW_S, MIN_INTERVAL_S, NotificationCenter
-from usbsync_gui.views.resources import app_icon_file
 from usbsync_gui.views.tray_state import EngineStatus, tray_look
 
 
@@ -94,7 +93,31 @@ def test_a_kind_switched_off_is_not_shown_and_a_failed_delivery_is_retried():
     ]
 
 
-# -- start at login ----------------------------------------------------------------------------------------------
+def test_xdg_autostart_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    # The entry starts this interpreter's installation, with its USBSYNC_HOME and an icon that exists.
+    from usbsync_gui.views.resources import app_icon_file
+
+    if sys.platform == "win32":
+        pytest.skip("the XDG autostart entry is Linux's; Windows writes the Run key")
+    xdg = tmp_path / "autostart" / "usbsync.desktop"
+    home = tmp_path / "usb sync home"
+    monkeypatch.setenv("USBSYNC_HOME", str(home))
+    assert not autostart.is_enabled()
+    autostart.set_enabled(True)
+    assert autostart.is_enabled()
+    entry = _read_entry(xdg)
+    assert (entry["Type"], entry["Name"], entry["Terminal"]) == ("Application", "usbsync", "false")
+    argv = _exec_argv(entry["Exec"])
+    _assert_starts_this_installation(argv)
+    assert argv[-2:] == ["--home", str(home.resolve())]
+    assert _unescape_string(entry["TryExec"]) == argv[0]
+    icon = Path(_unescape_string(entry["Icon"]))
+    assert icon.is_absolute() and icon.is_file() and icon == app_icon_file()
+    assert "Path" not in entry  # an installed package: started where the session starts it
+    autostart.set_enabled(False)
+    assert not autostart.is_enabled() and not xdg.exists()
+    autostart.set_enabled(False)  # already off: nothing to do
 
 
 def _unescape_string(value: str) -> str:
@@ -169,26 +192,6 @@ def _assert_starts_this_installation(argv: list[str]) -> None:
     shebang = text.splitlines()[0]
     if shebang.startswith("#!/") and not shebang.startswith("#!/bin/sh"):
         assert Path(shebang[2:].strip()).parent == Path(sys.executable).parent  # this interpreter's folder
-
-
-def test_xdg_autostart_entry_starts_this_installation_with_its_home(xdg, tmp_path, monkeypatch):
-    home = tmp_path / "usb sync home"
-    monkeypatch.setenv("USBSYNC_HOME", str(home))
-    assert not autostart.is_enabled()
-    autostart.set_enabled(True)
-    assert autostart.is_enabled()
-    entry = _read_entry(xdg)
-    assert (entry["Type"], entry["Name"], entry["Terminal"]) == ("Application", "usbsync", "false")
-    argv = _exec_argv(entry["Exec"])
-    _assert_starts_this_installation(argv)
-    assert argv[-2:] == ["--home", str(home.resolve())]
-    assert _unescape_string(entry["TryExec"]) == argv[0]
-    icon = Path(_unescape_string(entry["Icon"]))
-    assert icon.is_absolute() and icon.is_file() and icon == app_icon_file()
-    assert "Path" not in entry  # an installed package: started where the session starts it
-    autostart.set_enabled(False)
-    assert not autostart.is_enabled() and not xdg.exists()
-    autostart.set_enabled(False)  # already off: nothing to do
 
 
 def test_without_usbsync_home_the_entry_uses_the_default_folders(xdg, monkeypatch):
