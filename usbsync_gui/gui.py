@@ -7,30 +7,123 @@ it leaves nothing behind.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
+from usbsync_gui import __version__
 from usbsync_gui.core.audit import setup_logging
 from usbsync_gui.core.config import ConfigError, load_config
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
-from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.paths import HOME_ENV, app_paths
 from usbsync_gui.core.state import StateDB
+
+if TYPE_CHECKING:
+    from usbsync_gui.views.tray import TrayController
 
 log = logging.getLogger("usbsync_gui.gui")
 
+EXIT_USAGE = 2  # as the usbsync command line
 
-def _has_display() -> bool:
-    import os
+# Qt's own command-line options (QGuiApplication, QApplication and the X11 plugin; see qt6options(7)), which go
+# to QApplication untouched. Qt takes them with one dash or two. The ones that take a value take it as the next
+# argument or after "=".
+QT_OPTIONS_WITH_VALUE = frozenset(
+    {
+        "-platform",
+        "-platformpluginpath",
+        "-platformtheme",
+        "-plugin",
+        "-qwindowgeometry",
+        "-qwindowicon",
+        "-qwindowtitle",
+        "-session",
+        "-style",
+        "-stylesheet",
+        "-qmljsdebugger",
+        "-display",
+        "-geometry",
+        "-title",
+        "-name",
+        "-visual",
+        "-dialogs",
+        "-fontengine",
+    }
+)
+QT_FLAGS = frozenset({"-reverse", "-widgetcount", "-nograb", "-dograb", "-sync"})
 
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"usbsync-gui: {message} (see 'usbsync-gui --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="usbsync-gui",
+        description="The usbsync tray app: watches the outbox folders and copies each file to the USB drive "
+        "of its category, on the same engine as 'usbsync run'. Where there is no display it runs the engine "
+        "in the terminal instead.",
+        epilog="Qt's own options (-platform NAME, -style NAME, -reverse, ...) are passed on to Qt.",
+        allow_abbrev=False,
+    )
+    p.add_argument("--version", action="version", version=f"usbsync-gui {__version__}")
+    p.add_argument(
+        "--home",
+        metavar="DIR",
+        help=f"keep the configuration, state and logs under DIR (the same as setting {HOME_ENV}=DIR)",
+    )
+    return p
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split ``argv`` (program name first) into this program's options and the argument list for QApplication
+    (the program name and Qt's own options). Exits with status 2 and one line on stderr on anything else, and
+    with status 0 after printing ``--help`` or ``--version``."""
+    qt_argv = list(argv[:1]) or ["usbsync-gui"]
+    ours: list[str] = []
+    args = iter(argv[1:])
+    for arg in args:
+        name, eq, _value = arg.partition("=")
+        if name.startswith("--") and name[1:] in QT_OPTIONS_WITH_VALUE | QT_FLAGS:
+            name = name[1:]
+        if name in QT_FLAGS and not eq:
+            qt_argv.append(arg)
+        elif name in QT_OPTIONS_WITH_VALUE:
+            qt_argv.append(arg)
+            if not eq:
+                value = next(args, None)
+                if value is None:
+                    build_parser().error(f"Qt's option {arg} needs a value")
+                else:
+                    qt_argv.append(value)
+        else:
+            ours.append(arg)
+    ns = build_parser().parse_args(ours)
+    if ns.home is not None and not ns.home.strip():
+        build_parser().error("--home needs a folder")
+    return ns, qt_argv
+
+
+def _has_display(qt_argv: Sequence[str]) -> bool:
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
         return True
+    if "-platform" in qt_argv[1:] or "--platform" in qt_argv[1:]:
+        return True  # a platform chosen on the command line (-platform offscreen, -platform xcb:...)
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main(argv: list[str] | None = None) -> int:
-    if not _has_display():
+    """Run the tray app. ``argv`` is the whole command line, program name first (default ``sys.argv``)."""
+    args, qt_argv = parse_args(sys.argv if argv is None else argv)
+    if args.home is not None:
+        os.environ[HOME_ENV] = args.home  # for every part of the app, as USBSYNC_HOME would be
+    if not _has_display(qt_argv):
         from usbsync_gui.cli import main as cli_main
 
         print(
@@ -40,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(["run"])
     paths = app_paths()
     paths.ensure()
-    app = QApplication(argv if argv is not None else sys.argv)
+    # High-DPI scaling is always on in Qt 6 (the Qt 5 attributes AA_EnableHighDpiScaling and
+    # AA_UseHighDpiPixmaps are gone or no-ops); the icons carry 2x pixmaps (views/resources.py).
+    app = QApplication(qt_argv)
     app.setApplicationName("usbsync")
     app.setQuitOnLastWindowClosed(False)
     from usbsync_gui.views.resources import app_icon
@@ -94,16 +189,26 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     engine.command_hook = tray.on_command
     engine.database_rebuilt.connect(lambda _message: ctx.reopen_db())
     restore = install_quit_signals(app)
+    stop_following = follow_color_scheme(tray)
     engine.start()
     tray.show()
     try:
         app.exec()
     finally:
+        stop_following()
         tray.close()
         ok = engine.stop()
         ctx.db.close()
         restore()
     return 0 if ok else 1
+
+
+def follow_color_scheme(tray: TrayController) -> Callable[[], None]:
+    """Redraw the tray icon in the variant for the new scheme when the system switches between light and dark
+    (the icon is otherwise set only when the state changes). Returns a function that stops it."""
+    from usbsync_gui.views.resources import on_scheme_changed, state_icon
+
+    return on_scheme_changed(lambda _dark: tray.tray.setIcon(state_icon(tray.look.state)))
 
 
 if __name__ == "__main__":
