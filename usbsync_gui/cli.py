@@ -91,7 +91,9 @@ def cmd_init(args: argparse.Namespace, paths: AppPaths) -> int:
 def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     try:
-        reg = register_volume(paths, config, args.mountpoint, args.name, args.category, args.folder)
+        reg = register_volume(
+            paths, config, args.mountpoint, args.name, args.category, args.folder, take_over=args.take_over
+        )
     except RegistrationError as exc:
         raise UserError(str(exc)) from exc
     for line in reg.lines:
@@ -519,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name", required=True)
     s.add_argument("--category", action="append", required=True, help="a category it holds (repeatable)")
     s.add_argument("--folder", default=DEFAULT_DRIVE_FOLDER, help="destination folder on the drive")
+    s.add_argument(
+        "--take-over",
+        action="store_true",
+        help="use a volume another usbsync installation uses (its files waiting for it no longer go there)",
+    )
     s.set_defaults(func=cmd_register)
 
     for name, func, helptext in (

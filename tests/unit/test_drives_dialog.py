@@ -30,7 +30,7 @@ from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
 from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.platform import VolumeInfo
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.drives_dialog import ERROR_STYLE, DrivesDialog, uncovered_categories
+from usbsync_gui.views.drives_dialog import DrivesDialog, error_style, uncovered_categories
 
 GB = 1_000_000_000
 
@@ -546,4 +546,4 @@ def test_a_failed_save_is_said_in_the_dialog_not_in_a_blocking_box(paths, make_c
     qtbot.waitUntil(lambda: dlg.message.text().startswith("Not saved: "))
     assert "TOML syntax error" in dlg.message.text()
     assert paths.config_file.read_text() == "sources = [\n"
-    assert dlg.message.styleSheet() == ERROR_STYLE
+    assert dlg.message.styleSheet() == error_style()

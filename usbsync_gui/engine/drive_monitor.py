@@ -100,7 +100,11 @@ class DriveMonitor(QObject):
     def _on_event(self, source: str) -> None:
         self._poll_for_event(source)
         for ms in RECHECK_MS:
-            QTimer.singleShot(ms, self, lambda s=source: self._poll_for_event(s))
+            QTimer.singleShot(ms, self, lambda s=source: self._recheck(s))
+
+    def _recheck(self, source: str) -> None:
+        if self._timer.isActive():  # not after stop(): the engine may have closed what the look would use
+            self._poll_for_event(source)
 
     @Slot()
     def poll(self) -> None:

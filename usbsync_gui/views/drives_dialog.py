@@ -62,14 +62,17 @@ from usbsync_gui.core.summary import StateSummary
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.engine.tasks import TaskResult
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.resources import app_icon
+from usbsync_gui.views.resources import app_icon, error_color
 
 #: One configuration write at a time from this process (the dialogs' tasks run on a pool): each reads the file,
 #: applies its own change and writes it back, so two of them at once could lose one change.
 CONFIG_WRITE_LOCK = threading.Lock()
 
 WARN_COLOR = QColor("#a04000")
-ERROR_STYLE = "color: #c0392b;"
+
+
+def error_style() -> str:
+    return f"color: {error_color()};"  # legible on light and dark windows
 
 
 def edit_config(path: Path, edit: Callable[[Config], Config]) -> Config:
@@ -206,7 +209,7 @@ class DriveEditor(QDialog):
         form.addRow("Holds:", cats)
         form.addRow("Folder on the drive:", self.folder)
         self.error = QLabel()
-        self.error.setStyleSheet(ERROR_STYLE)
+        self.error.setStyleSheet(error_style())
         self.error.setWordWrap(True)
         form.addRow(self.error)
         self.buttons = QDialogButtonBox(
@@ -458,7 +461,7 @@ class DrivesDialog(QDialog):
             self.register_btn.setToolTip("")
 
     def _say(self, text: str, error: bool = False) -> None:
-        self.message.setStyleSheet(ERROR_STYLE if error else "")
+        self.message.setStyleSheet(error_style() if error else "")
         self.message.setText(text)
 
     # -- keeping up -----------------------------------------------------------------------------------------

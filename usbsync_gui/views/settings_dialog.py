@@ -54,7 +54,7 @@ from usbsync_gui.core.config import (
 from usbsync_gui.engine.tasks import TaskResult
 from usbsync_gui.platform import autostart
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.resources import app_icon
+from usbsync_gui.views.resources import app_icon, error_color
 
 NOTIFICATION_LABELS = {
     "drive_wanted": "A drive is wanted (files waiting for it)",
@@ -331,7 +331,7 @@ class SettingsDialog(QDialog):
 
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c0392b;")
+        self.error.setStyleSheet(f"color: {error_color()};")
         layout.addWidget(self.error)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel

@@ -244,9 +244,7 @@ class TrayController(QObject):
         if action == "eject":
             self.eject(drive)
         elif action == "setup":
-            dlg = self.show_drives()
-            if hasattr(dlg, "select_volume"):
-                dlg.select_volume(mount)
+            self.show_drives()  # lists the new volume with its path, ID and a Register… button
 
     @Slot()
     def _fill_eject_menu(self) -> None:
@@ -311,7 +309,7 @@ class TrayController(QObject):
 
     @Slot()
     def show_settings(self) -> QDialog:
-        dlg = SettingsDialog(self.ctx.config, self.ctx.paths.config_file)
+        dlg = SettingsDialog(self.ctx.config, self.ctx.paths.config_file, ctx=self.ctx)
         self._front(dlg)
         self._settings = dlg
         return dlg

@@ -56,7 +56,7 @@ from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import Volume, list_volumes
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.platform import autostart
-from usbsync_gui.views.drives_dialog import ERROR_STYLE, WARN_COLOR, said_yes, take_over_box
+from usbsync_gui.views.drives_dialog import WARN_COLOR, error_style, said_yes, take_over_box
 from usbsync_gui.views.resources import app_icon
 from usbsync_gui.views.settings_dialog import KindDelegate, SourcesEditor, keep_kind_editors_open
 
@@ -393,7 +393,7 @@ class DrivesPage(QWizardPage):
         if self.question is not None:
             return False
         problem = self._name_problem()
-        self.note.setStyleSheet(ERROR_STYLE if problem else "")
+        self.note.setStyleSheet(error_style() if problem else "")
         if problem is not None:
             self.note.setText(problem)
             return False
