@@ -55,10 +55,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _recovers_damage(method: _F) -> _F:
     """For the engine's slots that touch the state database: damage (SQLITE_CORRUPT/NOTADB) starts the
-    rebuild (:meth:`Engine.report_damage`) instead of a traceback from inside Qt's event loop."""
+    rebuild (:meth:`Engine.report_damage`) instead of a traceback from inside Qt's event loop. After
+    :meth:`Engine.stop` they do nothing."""
 
     @functools.wraps(method)
     def guarded(self: Engine, *args: Any) -> Any:
+        if self._stopped:  # a worker's signal queued before the stop, delivered after: its database is closed
+            return None
         try:
             return method(self, *args)
         except sqlite3.DatabaseError as exc:
