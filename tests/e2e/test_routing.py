@@ -74,17 +74,25 @@ def test_fat_hostile_names_on_exfat(usbsync, make_drive):
 def test_file_too_big_waits_and_the_rest_goes_on(usbsync, make_drive):
     small = make_drive("SMALL", size_mib=32)
     usbsync("register-drive", str(small.mountpoint), "--name", "Small", "--category", "videos")
+    (small.mountpoint / "filler.bin").write_bytes(bytes(16 << 20))  # the user's own files take half of it
     src = usbsync.source
-    (src / "huge.mp4").write_bytes(random.Random(1).randbytes(40 << 20))
+    (src / "big.mp4").write_bytes(random.Random(1).randbytes(20 << 20))  # fits an empty Small, not this one
+    (src / "huge.mp4").write_bytes(random.Random(3).randbytes(40 << 20))  # bigger than the whole drive
     (src / "clip.mp4").write_bytes(random.Random(2).randbytes(1 << 20))
-    p = usbsync("sync-once")
+    p = usbsync("sync-once", check=1)  # huge.mp4 failed: freeing space on Small cannot help
     assert "1 file copied" in p.stdout
     assert set(small.files()) == {"clip.mp4"}
-    jobs = usbsync.json("pending")["jobs"]
-    assert [(j["file"].rsplit("/", 1)[-1], j["state"], j["reason"]) for j in jobs] == [
-        ("huge.mp4", "pending", "not enough space on Small")
-    ]
+    jobs = {j["file"].rsplit("/", 1)[-1]: j for j in usbsync.json("pending")["jobs"]}
+    assert (jobs["big.mp4"]["state"], jobs["big.mp4"]["reason"]) == ("pending", "not enough space on Small")
+    assert jobs["huge.mp4"]["state"] == "failed"
+    assert jobs["huge.mp4"]["reason"].startswith("too big for Small: 41.9 MB does not fit on a ")
     assert not list(small.mountpoint.rglob("*.part"))
+    # Looking again (every plug-in, every mount-table change) does not say it again: one audit row each.
+    usbsync("sync-once", check=0)
+    audit = (usbsync.home / "logs" / "file_operations.csv").read_text()
+    rows = [r for r in audit.splitlines() if ",copy," in r]
+    assert sum("big.mp4" in r and ",deferred," in r for r in rows) == 1, audit
+    assert sum("huge.mp4" in r and ",failed," in r for r in rows) == 1, audit
 
 
 def test_lookalike_stick_with_same_label_receives_nothing(usbsync, make_drive):

@@ -41,11 +41,12 @@ def test_read_only_commands_show_the_state_with_a_broken_config(usbsync, make_dr
 def test_a_file_that_does_not_fit_is_attention_in_status(usbsync, make_drive):
     small = make_drive("SMALL", size_mib=32)
     usbsync("register-drive", str(small.mountpoint), "--name", "Small", "--category", "videos")
-    (usbsync.source / "huge.mp4").write_bytes(random.Random(1).randbytes(40 << 20))
+    (small.mountpoint / "filler.bin").write_bytes(bytes(16 << 20))
+    (usbsync.source / "big.mp4").write_bytes(random.Random(1).randbytes(20 << 20))
     usbsync("sync-once")
     data = usbsync.json("status")
     assert data["state"] == "attention"
     small_row = data["drives"][0]
     assert small_row["state"] == "does_not_fit" and small_row["shortfall_bytes"] > 0
-    assert any("do not fit on Small" in a for a in data["attention"])
+    assert any("1 file (21.0 MB) does not fit on Small" in a for a in data["attention"]), data["attention"]
     assert "does not fit" in usbsync("list-drives").stdout

@@ -150,3 +150,32 @@ def test_without_a_config_the_drives_come_from_the_database(tmp_path):
     s = summarize(db, None, {}, config_problem="broken")
     assert [d.name for d in s.drives] == ["Photos"] and s.drives[0].waiting_files == 3
     assert s.unrouted == ()
+
+
+def test_a_plugged_in_drive_while_paused_is_paused_not_copying(tmp_path):
+    config, db, _ = _setup(tmp_path)
+    s = summarize(db, config, {"d-photos": LiveVolume("/m", 900 * MB, 1000 * MB)}, paused=True)
+    d = s.drive("d-photos")
+    assert s.state is Overall.PAUSED and d.state is DriveState.PAUSED
+    assert d.headline == "paused: 3 files (30.0 MB) waiting for Photos"
+
+
+def test_grammar_and_nothing_yet(tmp_path):
+    config, db, ids = _setup(tmp_path, n=1)
+    with db.transaction():
+        db.set_reason(ids[0], no_space("Photos"))
+    assert "1 file (10.0 MB) does not fit on Photos" in summarize(db, config, {}).headline
+    with db.transaction():
+        db.remove_jobs(ids)
+    s = summarize(db, config, {"d-photos": LiveVolume("/m", 900 * MB, 1000 * MB)})
+    assert s.state is Overall.IDLE and s.headline.startswith("nothing to copy yet")
+
+
+def test_a_removed_job_can_be_put_back(tmp_path):
+    config, db, ids = _setup(tmp_path, n=2)
+    with db.transaction():
+        db.remove_jobs(ids)
+    assert summarize(db, config, {}).waiting_files == 0
+    with db.transaction():
+        assert db.retry_jobs(ids[:1]) == 1
+    assert summarize(db, config, {}).waiting_files == 1

@@ -39,6 +39,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import shutil
 import stat
 import threading
 import time
@@ -527,6 +528,7 @@ class DriveSyncer:
         self._ensure_same_volume()
         try:
             budget = free_bytes(self.mount)
+            capacity = shutil.disk_usage(self.mount).total
         except OSError as exc:
             self._check_gone(exc)
             raise
@@ -551,12 +553,17 @@ class DriveSyncer:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
                     if self._without_copy(job, result, p):
                         continue
+                    if need > capacity:
+                        # Bigger than the whole drive: freeing space cannot help, so it is not "waiting".
+                        self._fail(job, wait_reasons.too_big(self.drive.name, job.size, capacity), result)
+                        continue
                     reason = wait_reasons.no_space(self.drive.name)
-                    with self.db.transaction():
-                        self.db.set_reason(job.id, reason)
                     result.deferred += 1
                     result.note(reason)
-                    self._audit("copy", job, status="deferred", error=reason)
+                    if job.last_error != reason:  # said once, not at every look (each mount-table change)
+                        with self.db.transaction():
+                            self.db.set_reason(job.id, reason)
+                        self._audit("copy", job, status="deferred", error=reason)
                     continue
                 if job.blake3 in in_batch:
                     # Same content as a file written in this batch: once that is verified, this one is a

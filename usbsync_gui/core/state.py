@@ -629,12 +629,13 @@ class StateDB:
         return cur.rowcount
 
     def retry_jobs(self, job_ids: Iterable[int]) -> int:
-        """Retry: the given failed jobs back to pending for their file's newest version, attempts afresh.
-        Returns how many."""
+        """Retry: the given failed jobs, or jobs the user removed from the queue (put back), back to pending for
+        their file's newest version, attempts afresh. A removed job whose file has a live job for that drive
+        again (a newer version) stays removed. Returns how many."""
         now = time.time()
         return self.conn.executemany(
-            f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=NULL, not_before=NULL,"
-            " updated_at=? WHERE id=? AND state='failed'",
+            f"UPDATE OR IGNORE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=NULL, not_before=NULL,"
+            " updated_at=? WHERE id=? AND state IN ('failed', 'removed')",
             [(now, job_id) for job_id in job_ids],
         ).rowcount
 

@@ -37,6 +37,7 @@ class DriveState(StrEnum):
     DOES_NOT_FIT = "does_not_fit"
     READ_ONLY = "read_only"
     COPYING = "copying"  # plugged in, files going now (or next)
+    PAUSED = "paused"  # plugged in, files waiting while syncing is paused
     RETRYING = "retrying"  # plugged in; what waits had an error and is tried again after a pause
     WAITING = "waiting"  # not plugged in, files waiting for it
     UP_TO_DATE = "up_to_date"  # plugged in, nothing waiting
@@ -123,13 +124,16 @@ class DriveSummary:
             return f"{plural(self.failed_files, 'file')} could not be copied to {self.name}"
         if self.state is DriveState.DOES_NOT_FIT:
             more = self.shortfall_bytes
-            return f"{waiting} do not fit on {self.name}" + (
+            verb = "does" if self.waiting_files == 1 else "do"
+            return f"{waiting} {verb} not fit on {self.name}" + (
                 f": {human_bytes(more)} more space needed" if more else ""
             )
         if self.state is DriveState.READ_ONLY:
             return f"{self.name} is read-only: {waiting} cannot be written"
         if self.state is DriveState.COPYING:
             return f"copying {waiting} to {self.name}"
+        if self.state is DriveState.PAUSED:
+            return f"paused: {waiting} waiting for {self.name}"
         if self.state is DriveState.RETRYING:
             retry = self.wait(WaitKind.RETRYING)
             why = f" after an error ({retry.reason})" if retry and retry.reason else ""
@@ -212,6 +216,8 @@ class StateSummary:
             return "; ".join(d.headline for d in self.waiting_for_drives)
         if not self.drives:
             return "no drives yet: add one from Drives…"
+        if not self.done_files:
+            return "nothing to copy yet: files put in the outbox go to their drive"
         return "everything is copied"
 
     def to_json(self) -> dict[str, Any]:
@@ -287,7 +293,9 @@ _URGENCY = (
 )
 
 
-def _drive_state(connected: bool, groups: dict[WaitKind, WaitGroup], waiting: int) -> DriveState:
+def _drive_state(
+    connected: bool, groups: dict[WaitKind, WaitGroup], waiting: int, paused: bool
+) -> DriveState:
     if WaitKind.FAILED in groups:
         return DriveState.FAILED
     if WaitKind.NO_SPACE in groups:
@@ -297,6 +305,8 @@ def _drive_state(connected: bool, groups: dict[WaitKind, WaitGroup], waiting: in
     if connected:
         if not waiting:
             return DriveState.UP_TO_DATE
+        if paused:
+            return DriveState.PAUSED
         ready = {WaitKind.COPYING, WaitKind.QUEUED} & groups.keys()
         return DriveState.COPYING if ready else DriveState.RETRYING
     return DriveState.WAITING if waiting else DriveState.ABSENT
@@ -373,6 +383,10 @@ def summarize(
         str(r[0]): r[1:]
         for r in db.conn.execute("SELECT id, mountpoint, free_bytes, total_bytes, last_seen FROM drives")
     }
+    notices = tuple(db.notices())
+    if paused is None:
+        paused = any(n.kind == PAUSED for n in notices)
+    notices = tuple(n for n in notices if n.kind != PAUSED)
     out: list[DriveSummary] = []
     for drive_id, name, categories, folder in drives:
         by_kind = {
@@ -401,14 +415,10 @@ def summarize(
                 failed_files=failed.files if failed else 0,
                 done_files=int(done.get(drive_id, 0)),
                 waits=tuple(by_kind.values()),
-                state=_drive_state(live is not None, by_kind, n_waiting),
+                state=_drive_state(live is not None, by_kind, n_waiting, bool(paused)),
             )
         )
     unrouted_list = tuple(Unrouted(c, a.files, a.bytes) for c, a in sorted(unrouted.items()))
-    notices = tuple(db.notices())
-    if paused is None:
-        paused = any(n.kind == PAUSED for n in notices)
-    notices = tuple(n for n in notices if n.kind != PAUSED)
     missing = tuple(str(s) for s in (config.sources if config else ()) if not Path(s).is_dir())
     uncovered = tuple(c.name for c in config.categories if not config.drives_for(c.name)) if config else ()
     files_seen, unclassified = db.conn.execute(

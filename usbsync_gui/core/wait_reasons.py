@@ -10,6 +10,8 @@ from __future__ import annotations
 import fnmatch
 from enum import StrEnum
 
+from usbsync_gui.core.units import human_bytes
+
 
 class WaitKind(StrEnum):
     """Why a file is not on its drive yet (or will not get there without the user)."""
@@ -34,9 +36,20 @@ _PATTERNS: tuple[tuple[WaitKind, str], ...] = (
 )
 
 
+PENDING_REASON = "waiting for the drive"  # a pending job with no recorded reason
+
+
 def no_space(drive_name: str) -> str:
     """The reason of a job that does not fit on ``drive_name``'s free space."""
     return f"not enough space on {drive_name}"
+
+
+def too_big(drive_name: str, size: int, capacity: int) -> str:
+    """The reason of a job (failed) whose file is bigger than the whole drive (``size``, ``capacity``: bytes)."""
+    return (
+        f"too big for {drive_name}: {human_bytes(size)} does not fit on a {human_bytes(capacity)} drive even "
+        "when it is empty; remove it from the queue, or give its kind of file a bigger drive"
+    )
 
 
 def read_only(drive_name: str) -> str:
@@ -96,4 +109,4 @@ def job_reason(state: str, reason: str | None, category: str | None, drive_regis
         return f"no drive holds {category or 'files without a category'}"
     if reason:
         return reason
-    return {"pending": "waiting for the drive", "copying": "copying now"}.get(state, "")
+    return {"pending": PENDING_REASON, "copying": "copying now"}.get(state, "")

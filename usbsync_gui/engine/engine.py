@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import shlex
+import shutil
 import sqlite3
 import threading
 import time
@@ -395,6 +396,21 @@ class Engine(QObject):
 
         self.runner.run(write, written, name=name)
 
+    def _record_free_space(self, drive_id: str) -> None:
+        """Record the drive's free space now (after copies), so "when last seen" is right after it is unplugged."""
+        cv = next(
+            (c for c in self.monitor.connected() if c.drive is not None and c.drive.id == drive_id), None
+        )
+        if cv is None or cv.drive is None:
+            return
+        drive, v, fs_type = cv.drive, cv.volume, cv.fs_type
+
+        def seen(db: StateDB) -> None:
+            usage = shutil.disk_usage(v.mountpoint)
+            db.drive_seen(drive.id, drive.name, v.mountpoint, fs_type, usage.total, usage.free)
+
+        self._write(seen, f"record {drive.name}'s free space")
+
     def _live_state(self) -> LiveState:
         """What the summary needs from the running engine (see :class:`SummaryFeed`)."""
         connected = {
@@ -513,6 +529,8 @@ class Engine(QObject):
         drive = self.config.drive_by_id(drive_id)
         if drive is None or result.drive_gone or result.cancelled or result.damaged:
             return
+        if result.copied:
+            self._record_free_space(drive_id)
         left = self.db.per_drive().get(drive_id, {})
         copied, already = self._plugged_work.get(drive_id, (0, 0))
         copied, already = copied + result.copied, already + result.duplicates
@@ -535,7 +553,7 @@ class Engine(QObject):
                     plural(done, "file"),
                     _quote(drive.name),
                 )
-        elif left.get("pending", 0):
+        elif left.get("pending", 0) and (result.copied or result.duplicates or result.failed):
             log.info(
                 "%s: %s still waiting (%s)",
                 drive.name,

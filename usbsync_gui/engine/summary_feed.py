@@ -10,9 +10,11 @@ follows if anything changed meanwhile. Nothing runs while nothing changes.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -33,6 +35,17 @@ class LiveState:
     connected: Mapping[str, LiveVolume]
     paused: bool
     config_problem: str | None = None
+
+
+def _fresh(v: LiveVolume) -> LiveVolume:
+    """``v`` with its free and total bytes read now (statvfs; on the pool thread: a hung mount waits there)."""
+    try:
+        if not os.path.ismount(v.mountpoint):  # a folder standing in for a volume (tests): as given
+            return v
+        usage = shutil.disk_usage(v.mountpoint)
+    except OSError:
+        return v
+    return replace(v, free_bytes=usage.free, total_bytes=usage.total)
 
 
 class SummaryFeed(QObject):
@@ -77,8 +90,9 @@ class SummaryFeed(QObject):
         path = self._paths.state_db
 
         def compute() -> StateSummary:
+            connected = {d: _fresh(v) for d, v in live.connected.items()}  # free space changes as files land
             with StateDB(path) as db:
-                return summarize(db, live.config, live.connected, live.paused, live.config_problem)
+                return summarize(db, live.config, connected, live.paused, live.config_problem)
 
         self._runner.run(compute, self._done, name="state summary")
 

@@ -23,13 +23,13 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from usbsync_gui.core.fs_text import for_display, from_db
 from usbsync_gui.core.units import human_bytes
+from usbsync_gui.core.wait_reasons import PENDING_REASON  # the Reason column's words are the CLI's
 
 PAGE = 256  # rows read at once when a view asks for one that is not cached
 CACHE_ROWS = 2048  # rows whose contents are kept (least recently used dropped); a refresh re-reads them all
 COLUMNS = ("File", "Category", "Drive", "Size", "State", "Reason", "Attempts", "Queued at")
 FILE, CATEGORY, DRIVE, SIZE, STATE, REASON, ATTEMPTS, QUEUED = range(len(COLUMNS))
 WAITING_STATES = ("pending", "copying", "failed")
-PENDING_REASON = "waiting for the drive"  # what the Reason column shows for a pending job with no error
 
 _Index = QModelIndex | QPersistentModelIndex
 _Row = tuple[

@@ -40,6 +40,7 @@ STATE_FILTERS = {
     "Waiting": ("pending", "copying"),
     "Failed": ("failed",),
     "Done": ("done",),
+    "Removed": ("removed",),  # removed from the queue by the user; Retry puts them back
 }
 DEFAULT_SIZE = QSize(1100, 600)  # fits a 1366x768 screen with room for the panel and the title bar
 GEOMETRY_KEY = "queue"

@@ -356,6 +356,7 @@ _DRIVE_LOOK: dict[DriveState, tuple[Tone, str]] = {
     DriveState.READ_ONLY: (Tone.WARNING, "alert"),
     DriveState.COPYING: (Tone.BUSY, "arrow"),
     DriveState.RETRYING: (Tone.CAUTION, "clock"),
+    DriveState.PAUSED: (Tone.MUTED, "dash"),
     DriveState.WAITING: (Tone.CAUTION, "clock"),
     DriveState.UP_TO_DATE: (Tone.OK, "check"),
     DriveState.ABSENT: (Tone.MUTED, "dash"),

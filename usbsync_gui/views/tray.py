@@ -12,9 +12,9 @@ from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
-from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.summary import DriveState, StateSummary
+from usbsync_gui.core.wait_reasons import WaitKind
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog
 from usbsync_gui.views.notifications import GROUP_WINDOW_S, DesktopNotifier, NotificationCenter, Sender
@@ -80,7 +80,6 @@ class TrayController(QObject):
         if engine is not None:
             engine.copy_progress.connect(self._on_progress)
             engine.drive_up_to_date.connect(self._on_up_to_date)
-            engine.drive_drained.connect(self._on_drain)
             engine.paused_changed.connect(self._on_paused)
             engine.drive_ejected.connect(self._on_ejected)
             engine.drive_disconnected.connect(self._on_ejected)
@@ -188,6 +187,10 @@ class TrayController(QObject):
                 self.notifications.event(
                     "drive_wanted", d.name, count=d.waiting_files - was, total=d.waiting_files
                 )
+            no_space = d.wait(WaitKind.NO_SPACE)
+            was_full = (before.wait(WaitKind.NO_SPACE) if before is not None else None) or None
+            if no_space is not None and no_space.files > (was_full.files if was_full else 0):
+                self.notifications.event("drive_full", d.name, total=no_space.files)
             was_failed = before.failed_files if before is not None else 0
             if d.failed_files > was_failed:
                 reason = next((w.reason for w in d.waits if w.kind.value == "failed"), "")
@@ -218,14 +221,6 @@ class TrayController(QObject):
         name = self.ctx.drive_names().get(drive_id, drive_id)
         self.notifications.event("safe_to_unplug", name, copied=copied, already=already)
         self._arm_flush()
-
-    @Slot(str, object)
-    def _on_drain(self, drive_id: str, result: DrainResult) -> None:
-        name = self.ctx.drive_names().get(drive_id, drive_id)
-        full = sum(n for r, n in result.reasons.items() if r.startswith("not enough space"))
-        if full:
-            self.notifications.event("drive_full", name, total=full)
-            self._arm_flush()
 
     @Slot(object)
     def _on_unknown_volume(self, cv: ConnectedVolume) -> None:
