@@ -256,3 +256,20 @@ def test_every_kind_has_a_title_and_every_action_its_words():
     for action in KIND_ACTIONS.values():
         assert action in ACTION_LABELS
         assert set(ACTION_HINTS[action]) == {"buttons", "click", "plain"}
+
+
+def test_an_eject_is_answered_where_the_other_notifications_are_shown_at_once():
+    desktop, balloon = FakeDesktop(), Balloon()
+    center = NotificationCenter(balloon, clock=Clock(), desktop=desktop, balloon_clicks=True)
+    center.event("safe_to_unplug", "Photos", copied=3)
+    center.flush(force=True)
+    center.say("safe_to_unplug", "Photos", "Photos ejected", "Photos is safe to unplug.")  # no group window
+    assert [n.title for n in desktop.notes] == ["Photos is up to date", "Photos ejected"]
+    assert desktop.notes[-1].key == desktop.notes[0].key  # the same key: it replaces the "up to date" note
+    assert balloon.shown == []
+    desktop.up = False
+    center.say("safe_to_unplug", "Docs", "Docs ejected", "Docs is safe to unplug.")
+    assert balloon.shown == [("Docs ejected", "Docs is safe to unplug.")]
+    center.enabled["safe_to_unplug"] = False
+    center.say("safe_to_unplug", "Docs", "Docs ejected", "again")
+    assert len(balloon.shown) == 1

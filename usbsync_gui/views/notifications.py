@@ -257,6 +257,21 @@ class NotificationCenter:
             self._last_sent[key] = now
             self.sent.append((note.title, shown))
 
+    def say(self, kind: str, drive: str, title: str, text: str) -> None:
+        """Show one message now, not grouped and not rate-limited (the answer to something the user just did,
+        such as an eject), where the other notifications are shown: the desktop's service, else ``send``. It
+        replaces a note of the same ``kind`` and ``drive`` still on screen. Nothing when ``kind`` is switched off.
+        """
+        if not self.enabled.get(kind, True):
+            return
+        note = Note(kind, drive, title, text)
+        shown = self._desktop.send_note(note) if self._desktop is not None else None
+        if shown is None:
+            shown = note.body("plain")
+            if not self._send(note.title, shown):
+                return
+        self.sent.append((note.title, shown))
+
     def waiting(self) -> bool:
         """True while some events wait to be sent (their group window or the rate limit has not passed): the
         caller keeps a timer for :meth:`flush` only then."""

@@ -259,7 +259,10 @@ class TrayController(QObject):
 
         def done(ok: bool, msg: str) -> None:
             if ok:
-                self._balloon(f"{name} ejected", f"{name} is safe to unplug.")
+                # Where the other notifications are shown (the desktop's service), replacing "up to date".
+                self.notifications.say(
+                    "safe_to_unplug", name, f"{name} ejected", f"{name} is safe to unplug."
+                )
             else:
                 box = QMessageBox(QMessageBox.Icon.Warning, "usbsync", msg, QMessageBox.StandardButton.Ok)
                 box.setModal(False)
