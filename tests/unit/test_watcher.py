@@ -1,13 +1,16 @@
 """The watcher and the engine's ingest path with real watchdog on a real folder."""
 
 import os
+import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 from tests.conftest import png_bytes
 from usbsync_gui.core.config import new_config
 from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.engine import watcher as watcher_mod
 from usbsync_gui.engine.engine import Engine
@@ -88,6 +91,46 @@ def test_flood_of_20000_files_loses_none(tmp_path, qtbot, qapp):
             return db.counts()["files"]
 
         qtbot.waitUntil(lambda: count() == n, timeout=180_000)
+    finally:
+        assert engine.stop()
+        db.close()
+
+
+def test_file_closed_after_the_startup_scan_and_before_the_watch_is_ingested(
+    tmp_path, qtbot, qapp, monkeypatch
+):
+    """The engine's startup scan (ingest thread) and the watch (watcher thread) start at the same time, in no set
+    order. A file closed after the scan has listed its folder and before the inotify watch is added gives no
+    event and is not in the scan: it waited for the next rescan (2 hours). Forced here in exactly that order:
+    the watcher adds its watch only once the startup scan is over and the file is closed."""
+    home = tmp_path / "home"
+    paths = app_paths({"USBSYNC_HOME": str(home)})
+    paths.ensure()
+    src = tmp_path / "out"
+    src.mkdir()
+    config = replace(new_config([src]), stability_window_s=0.3)
+    scanned = threading.Event()
+    real_scan, real_observer = SyncService.scan, watcher_mod._new_observer
+
+    def scan(self, *args, **kwargs):
+        try:
+            return real_scan(self, *args, **kwargs)
+        finally:
+            scanned.set()
+
+    def observer_after_the_scan():  # in the watcher's thread, before its watch is added
+        scanned.wait(10)  # the startup scan has listed the (empty) folder ...
+        (src / "late.png").write_bytes(png_bytes(3))  # ... then a file is written and closed, unwatched
+        return real_observer()
+
+    monkeypatch.setattr(SyncService, "scan", scan)
+    monkeypatch.setattr(watcher_mod, "_new_observer", observer_after_the_scan)
+    engine = Engine(paths, config, qapp)
+    engine.start()
+    db = StateDB(paths.state_db)
+    try:
+        qtbot.waitUntil(lambda: db.counts()["files"] == 1, timeout=10_000)
+        assert scanned.is_set() and (src / "late.png").exists()
     finally:
         assert engine.stop()
         db.close()

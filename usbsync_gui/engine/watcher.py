@@ -7,6 +7,10 @@ into the sources, from outside them or from elsewhere inside them, goes at once 
 folder's scan covers everything that came with it. Renames out of the sources are not new files. A directory
 created or moved in is scanned.
 
+Start: a file closed before the watch is added gives no event, and the engine's scan runs on another thread
+in no set order with the watch; so once the watches are in place the watcher requests a rescan
+(``rescan_requested``), and no file closed around the start waits for the next periodic rescan.
+
 Event loss: with watchdog's default handler a 20,000-file burst overflowed the inotify queue
 (``max_queued_events`` 16384) and lost over half the files, with only a log warning. So we subscribe to the
 few event types we need (``event_filter``), and when watchdog reports an overflow we request a rescan. The
@@ -229,7 +233,10 @@ class SourceWatcher(QObject):
             While watching is incomplete, this also carries the folders no events come from: at once when
             they are found unwatched, then every :data:`WATCH_RETRY_S` seconds, and a whole source folder
             after it was watched afresh.
-        rescan_requested(): events were lost; rescan every source folder.
+        rescan_requested(): events were lost; rescan every source folder. Also emitted by :meth:`start` once the
+            watches are in place, for the files closed before (they gave no event); when that is before a
+            receiver is connected, the engine's own scan, which it requests after connecting, comes after the
+            watch and sees them.
         source_missing(str): a source folder that does not exist or cannot be watched.
         watching_incomplete(str, list[str]): some folders have no inotify watch (the watch limit is reached):
             a one-line message for the user (with the fix) and the unwatched folders (absolute, outermost
@@ -325,18 +332,26 @@ class SourceWatcher(QObject):
         # Started first, so that each schedule() below adds its watches at once and raises when the source
         # folder itself cannot be watched (scheduled before start, the error would come out of start()).
         self._observer.start()
+        watched = False
         for s in self._sources:
             if not s.is_dir():
                 log.warning("source folder missing: %s (not watched until it exists and usbsync restarts)", s)
                 self.source_missing.emit(str(s))
                 continue
-            self._schedule(str(s))
+            watched = self._schedule(str(s)) or watched
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
         self._timer.start(TICK_MS)
         self._retry = QTimer(self)
         self._retry.timeout.connect(self._retry_watches)
         log.info("watching %s", ", ".join(str(s) for s in self._sources))
+        if watched:
+            # A file closed before the watch was added gave no event, and the engine's scan at start (or after a
+            # change of sources) runs on another thread, in no set order with this: it may have listed the
+            # folders before that file came (seen: scan over, two files written, watch added 4 ms later; they
+            # waited for the 2-hour rescan). Rescan now that every later event reaches us.
+            log.debug("watch in place: rescanning what arrived before it")
+            self.rescan_requested.emit()
         found = self._unwatched_in([str(s) for s in self._sources if s.is_dir()])
         if found is not None:
             self._set_unwatched(found, at_start=True)

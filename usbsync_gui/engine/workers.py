@@ -21,6 +21,7 @@ from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.copier import CancelEvent, DrainResult, Target
 from usbsync_gui.core.fs_text import for_display
+from usbsync_gui.core.ingest import IngestStats
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import Job, is_damage
@@ -101,6 +102,7 @@ class IngestWorker(QObject):
             stats.jobs_queued,
             len(stats.fresh),
         )
+        self._log_queued(stats)
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
         self.jobs_queued.emit(sorted({d.id for d in self._config.drives}))
@@ -110,17 +112,18 @@ class IngestWorker(QObject):
     @_guarded
     def ingest(self, paths: list[str]) -> None:
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
-        if stats.jobs_queued:
-            names = [d.name for d in self._config.drives if d.id in stats.drives_with_work]
-            log.info(
-                "queued %s for %s",
-                plural(stats.files_queued, "file"),
-                ", ".join(names),
-            )
+        self._log_queued(stats)
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
         if stats.drives_with_work:
             self.jobs_queued.emit(sorted(stats.drives_with_work))
+
+    def _log_queued(self, stats: IngestStats) -> None:
+        """The files queued, and for which drives: the same line whether the watcher handed them over or a scan
+        found them (which one comes first is a race, at start and after events were lost)."""
+        if stats.files_queued:
+            names = [d.name for d in self._config.drives if d.id in stats.drives_with_work]
+            log.info("queued %s for %s", plural(stats.files_queued, "file"), ", ".join(names))
 
     @Slot()
     @_guarded
