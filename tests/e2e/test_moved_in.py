@@ -21,7 +21,10 @@ def test_renamed_in_file_and_folder_land_verified_before_the_window(usbsync, mak
     growing = None
     try:
         wait_for(
-            lambda: "drive Photos plugged in" in usbsync.log() and "watching" in usbsync.log(), timeout=20
+            lambda: (
+                "drive Photos plugged in" in usbsync.log() and f"watching {usbsync.source}" in usbsync.log()
+            ),
+            timeout=20,
         )
         # The control: written in place and still open, so only the window can release it.
         growing = open(usbsync.source / "growing.png", "wb")  # noqa: SIM115 - held open on purpose

@@ -18,7 +18,7 @@ def test_pending_for_absent_drive_then_resumed_on_plug(usbsync, make_drive):
     photos.unplug()
     proc = usbsync.start()
     try:
-        wait_for(lambda: "watching" in usbsync.log(), timeout=20)
+        wait_for(lambda: f"watching {usbsync.source}" in usbsync.log(), timeout=20)
         (usbsync.source / "a.png").write_bytes(png_bytes(1))
         (usbsync.source / "b.png").write_bytes(png_bytes(2))
 

@@ -153,7 +153,7 @@ def test_a_name_that_is_not_utf8_dropped_while_running_lands(usbsync, make_drive
     usbsync.source.mkdir(parents=True, exist_ok=True)
     proc = usbsync.start()
     try:
-        wait_for(lambda: "watching" in usbsync.log(), timeout=20)
+        wait_for(lambda: f"watching {usbsync.source}" in usbsync.log(), timeout=20)
         with open(os.fsencode(usbsync.source) + b"/caf\xe9-latin1.png", "wb") as fh:
             fh.write(png_bytes(7))
         wait_for(lambda: stick.files() == {"caf_-latin1.png": png_bytes(7)}, timeout=20)
