@@ -70,7 +70,7 @@ bench: sysdeps $(STAMP)
 
 # Screenshots of the tray app on a virtual screen (Xvfb, trayer, dunst), into docs/screenshots/. As root.
 SHOT_PKGS := xvfb trayer dunst dbus libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
-             exfatprogs exfat-fuse
+             exfatprogs exfat-fuse openbox x11-apps x11-utils x11-xserver-utils imagemagick
 screenshots: $(STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(SHOT_PKGS)"
 	$(PY) scripts/screenshots.py

@@ -31,6 +31,7 @@ from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.platform import VolumeInfo
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog, error_style, uncovered_categories
+from usbsync_gui.views.resources import warn_color
 
 GB = 1_000_000_000
 
@@ -547,3 +548,21 @@ def test_a_failed_save_is_said_in_the_dialog_not_in_a_blocking_box(paths, make_c
     assert "TOML syntax error" in dlg.message.text()
     assert paths.config_file.read_text() == "sources = [\n"
     assert dlg.message.styleSheet() == error_style()
+
+
+def test_files_that_do_not_fit_are_said_in_the_drives_table(paths, sticks, make_ctx, qtbot):
+    saved(paths, new_config([paths.default_outbox]))
+    mine = sticks.plug("PHOTOS", "1A2B-3C4D")
+    drive = register_here(paths, sticks, mine, "Photos").drive
+    queue(paths, drive.id, 3)  # 21.0 MB
+    config = load_config(paths.config_file)
+    engine = FakeEngine(paths, config)
+    engine.connected[drive.id] = LiveVolume(str(mine), 5_000_000, 16 * GB)  # 5 MB free
+    ctx = make_ctx(config, engine)
+    dlg = DrivesDialog(ctx, inspect=sticks.inspector())
+    qtbot.addWidget(dlg)
+    dlg.show()
+    engine.summary.invalidate()
+    qtbot.waitUntil(lambda: "does not fit" in cells(dlg.table, 0)[4])
+    assert cells(dlg.table, 0)[4].startswith("3 files (21.0 MB): does not fit, ")
+    assert dlg.table.item(0, 4).foreground().color().name() == warn_color()

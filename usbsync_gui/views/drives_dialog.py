@@ -62,13 +62,13 @@ from usbsync_gui.core.summary import StateSummary
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.engine.tasks import TaskResult
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.resources import app_icon, error_color
+from usbsync_gui.views.resources import app_icon, error_color, warn_color
 
 #: One configuration write at a time from this process (the dialogs' tasks run on a pool): each reads the file,
 #: applies its own change and writes it back, so two of them at once could lose one change.
 CONFIG_WRITE_LOCK = threading.Lock()
 
-WARN_COLOR = QColor("#a04000")
+WARN_COLOR = QColor("#a04000")  # light windows only: use warn_color(), which follows the scheme
 
 
 def error_style() -> str:
@@ -106,7 +106,7 @@ def _item(text: str, tip: str = "", warn: bool = False) -> QTableWidgetItem:
     if tip:
         item.setToolTip(tip)
     if warn:
-        item.setForeground(QBrush(WARN_COLOR))
+        item.setForeground(QBrush(QColor(warn_color())))
     return item
 
 
@@ -386,12 +386,15 @@ class DrivesDialog(QDialog):
                 waiting = "…"
             elif s.waiting_files:
                 waiting = f"{plural(s.waiting_files, 'file')} ({human_bytes(s.waiting_bytes)})"
+                if s.shortfall_bytes:  # the summary's own figure: what the status window says too
+                    waiting += f": does not fit, {human_bytes(s.shortfall_bytes)} more needed"
             else:
                 waiting = "nothing"
             cells = (d.name, ", ".join(d.categories), where, free_text, waiting, d.folder)
+            short = s is not None and bool(s.shortfall_bytes or s.state.value in ("does_not_fit", "failed"))
             for col, text in enumerate(cells):
                 tip = s.headline if s is not None and col in (0, 4) else ""
-                self.table.setItem(i, col, _item(text, tip))
+                self.table.setItem(i, col, _item(text, tip, warn=short and col == 4))
         if selected is not None:
             row = next((i for i, d in enumerate(self._drives) if d.id == selected.id), None)
             if row is not None:

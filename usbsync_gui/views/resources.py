@@ -98,6 +98,15 @@ def on_scheme_changed(callback: Callable[[bool], None]) -> Callable[[], None]:
     return stop
 
 
+WARN_COLORS = {False: "#a04000", True: "#ffa657"}  # ≥ 4.5:1 on the default light and dark window colours
+
+
+def warn_color() -> str:
+    """The colour (``#rrggbb``) for a caution (a volume of another installation, a drive that is short of
+    space), legible in the current scheme's windows."""
+    return WARN_COLORS[is_dark()]
+
+
 def error_color() -> str:
     """The colour (``#rrggbb``) for text that reports a failure, legible in the current scheme's windows."""
     return ERROR_COLORS[is_dark()]
