@@ -65,6 +65,7 @@ from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive, NotOnVolume
 from usbsync_gui.core.safe_names import rules_for
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
 from usbsync_gui.core.state import Job, StateDB, is_damage
+from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import MarkerError, free_bytes, read_marker
 
 __all__ = [
@@ -564,6 +565,12 @@ class DriveSyncer:
                         with self.db.transaction():
                             self.db.set_reason(job.id, reason)
                         self._audit("copy", job, status="deferred", error=reason)
+                        log.warning(
+                            "%s: %s (%s); it waits until there is space",
+                            job.relpath,
+                            reason,
+                            human_bytes(job.size),
+                        )
                     continue
                 if job.blake3 in in_batch:
                     # Same content as a file written in this batch: once that is verified, this one is a
