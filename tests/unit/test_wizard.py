@@ -87,7 +87,7 @@ def test_two_photos_sticks_look_different_and_each_says_what_it_is(paths, sticks
         table.item(row_of(page, theirs), status).text()
         == "used by another usbsync installation (there: Fotos)"
     )
-    assert table.item(row_of(page, new), status).text() == "new (unknown)"
+    assert table.item(row_of(page, new), status).text() == "new drive (not used by usbsync yet)"
     # A drive registered here shows its name and what it holds; the others get a free name from the label.
     assert table.item(row_of(page, mine), 1).text() == "Photos" and ticked(page, mine) == ["images"]
     assert table.item(row_of(page, theirs), 1).text() == "Photos 2"
@@ -318,5 +318,5 @@ def test_without_an_inspector_the_rows_come_from_the_mount_table_at_once(paths, 
     page = wiz.drives_page
     assert page.table.rowCount() == 1 and str(mount) in page.table.item(0, 0).toolTip()
     qtbot.waitUntil(lambda: page.rows[0].pv is not None)
-    assert page.table.item(0, page.table.columnCount() - 1).text() == "new (unknown)"
+    assert page.table.item(0, page.table.columnCount() - 1).text() == "new drive (not used by usbsync yet)"
     assert probed_on and threading.get_ident() not in probed_on
