@@ -5,6 +5,7 @@ from a list, no MIME patterns on the main pages. Real widgets (offscreen), real 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -12,8 +13,10 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QWidget,
     QWizard,
 )
 
@@ -320,3 +323,82 @@ def test_without_an_inspector_the_rows_come_from_the_mount_table_at_once(paths, 
     qtbot.waitUntil(lambda: page.rows[0].pv is not None)
     assert page.table.item(0, page.table.columnCount() - 1).text() == "new drive (not used by usbsync yet)"
     assert probed_on and threading.get_ident() not in probed_on
+
+
+class Chooser:
+    """Stands in for the folder dialog: records where it opened, answers with the folders queued (or '')."""
+
+    def __init__(self, *answers: Path | str):
+        self.answers = [str(a) for a in answers]
+        self.opened_at: list[str] = []
+
+    def __call__(self, parent, caption: str, start: str) -> str:
+        assert isinstance(parent, QWidget) and caption
+        self.opened_at.append(start)
+        return self.answers.pop(0) if self.answers else ""
+
+
+def test_the_outbox_chooser_opens_at_the_suggestion_and_the_first_choice_replaces_it(paths, qtbot, tmp_path):
+    paths.default_outbox.rmdir()  # a first run: the suggested outbox is made on Finish, not before
+    photos, scans = tmp_path / "Pictures" / "to-stick", tmp_path / "Scans"
+    photos.mkdir(parents=True)
+    scans.mkdir()
+    choose = Chooser("", photos, scans)
+    wiz = FirstRunWizard(paths, volumes=[], choose_folder=choose)
+    qtbot.addWidget(wiz)
+    wiz.show()
+    editor = wiz.sources_page.editor
+    assert editor.folders() == [str(paths.default_outbox)]
+    assert editor.add_btn.text() == "Change…"  # says what it does: the suggestion is replaced
+
+    editor.add_btn.click()  # cancelled: nothing changes
+    assert choose.opened_at == [str(paths.default_outbox.parent)]  # where the suggestion will be
+    assert editor.folders() == [str(paths.default_outbox)]
+
+    editor.add_btn.click()
+    assert editor.folders() == [str(photos)]  # in place of the suggestion, not beside it
+    assert editor.add_btn.text() == "Add…"
+    editor.add_btn.click()  # after that, more can be added; the chooser opens at the folder chosen
+    assert choose.opened_at[2] == str(photos)
+    assert editor.folders() == [str(photos), str(scans)]
+
+    finish(wiz)
+    assert load_config(paths.config_file).sources == (photos, scans)
+    assert not paths.default_outbox.exists()  # the suggestion was not wanted: not made
+
+
+def test_the_outbox_chooser_opens_in_an_existing_suggestion_and_at_home_with_nothing_listed(
+    paths, qtbot, tmp_path
+):
+    assert paths.default_outbox.is_dir()  # made already (say, by an earlier run)
+    chosen = tmp_path / "Outgoing"
+    chosen.mkdir()
+    choose = Chooser(chosen, "")
+    wiz = FirstRunWizard(paths, volumes=[], choose_folder=choose)
+    qtbot.addWidget(wiz)
+    editor = wiz.sources_page.editor
+    editor.add_btn.click()
+    assert choose.opened_at == [str(paths.default_outbox)]  # in it, not in its parent
+    assert editor.folders() == [str(chosen)]
+
+    remove = next(b for b in editor.findChildren(QPushButton) if b.text() == "Remove")
+    editor.list.setCurrentRow(0)
+    remove.click()
+    assert editor.folders() == [] and editor.add_btn.text() == "Add…"
+    editor.add_btn.click()
+    assert choose.opened_at[1] == str(Path.home())  # nothing listed: the home folder
+
+
+def test_run_again_the_chooser_adds_to_the_folders_watched(paths, qtbot, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    choose = Chooser(tmp_path / "new")
+    wiz = FirstRunWizard(paths, volumes=[], existing=new_config([a, b]), choose_folder=choose)
+    qtbot.addWidget(wiz)
+    editor = wiz.sources_page.editor
+    assert editor.folders() == [str(a), str(b)] and editor.add_btn.text() == "Add…"
+    editor.list.setCurrentRow(0)
+    editor.add_btn.click()
+    assert choose.opened_at == [str(a)]  # the selected folder
+    assert editor.folders() == [str(a), str(b), str(tmp_path / "new")]
