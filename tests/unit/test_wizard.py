@@ -7,8 +7,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QHeaderView,
     QLabel,
@@ -24,7 +27,7 @@ from tests.unit import test_drives_dialog as dd
 from tests.unit.test_drives_dialog import GB, other_installations_marker, register_here, saved
 from usbsync_gui.core.config import DEFAULT_CATEGORIES, Rule, load_config, new_config
 from usbsync_gui.core.volumes import read_marker
-from usbsync_gui.views.wizard import FirstRunWizard
+from usbsync_gui.views.wizard import WIZARD_SIZE, FirstRunWizard
 
 paths, sticks = dd.paths, dd.sticks  # the fixtures: a USBSYNC_HOME, real folders as volumes
 
@@ -402,3 +405,54 @@ def test_run_again_the_chooser_adds_to_the_folders_watched(paths, qtbot, tmp_pat
     editor.add_btn.click()
     assert choose.opened_at == [str(a)]  # the selected folder
     assert editor.folders() == [str(a), str(b), str(tmp_path / "new")]
+
+
+@pytest.fixture(params=[None, 11, 13], ids=["default-font", "11pt", "13pt"])
+def desktop_font(request):
+    """The application font: the default, or a desktop's larger one (the walk-through's 1366x768 laptop)."""
+    before = QFont(QApplication.font())
+    if request.param is not None:
+        font = QFont(before)
+        font.setPointSize(request.param)
+        QApplication.setFont(font)
+    yield QApplication.font()
+    QApplication.setFont(before)
+
+
+def test_the_drives_table_fits_the_wizard_and_every_word_can_be_read(paths, sticks, qtbot, desktop_font):
+    """At the wizard's default size (it fits 1366x768), the table never needs sideways scrolling: the volume's
+    lines are elided in the middle with all of it in the tooltip, and what it is wraps onto more lines."""
+    saved(paths, new_config([paths.default_outbox]))
+    photos = sticks.plug("PHOTOS", "1A2B-3C4D", total=32 * GB, free=20 * GB)
+    theirs = sticks.plug("PHOTOS", "5E6F-7A8B", folder="PHOTOS1")
+    other_installations_marker(theirs, "5E6F-7A8B", name="Fotos vom Familienurlaub")
+    new = sticks.plug("DATA", "3a1f0c5e-9b7d-4c2a-8e61-0f2b4d6c8a90")
+    assert str(photos).endswith("/media/anna/PHOTOS") and str(theirs).endswith("/media/anna/PHOTOS1")
+    wiz = open_wizard(qtbot, paths, sticks, existing=load_config(paths.config_file))
+    assert (wiz.width(), wiz.height()) == WIZARD_SIZE
+    page, table = wiz.drives_page, wiz.drives_page.table
+    QApplication.processEvents()  # the page laid out at its size
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.horizontalHeader().length() <= table.viewport().width()
+    status_col = table.columnCount() - 1
+    fm = QFontMetrics(table.font())
+    for mount in (photos, theirs, new):
+        i = row_of(page, mount)
+        pv = page.rows[i].pv
+        status = table.item(i, status_col)
+        assert status.text() == pv.status  # the words are registration's, as the drives dialog shows them
+        assert status.toolTip().startswith(pv.status)
+        # wrapped into the column, it fits in the row (the row grew for it)
+        rect = table.visualItemRect(status)
+        need = fm.boundingRect(
+            QRect(0, 0, rect.width() - 8, 10_000), Qt.TextFlag.TextWordWrap, status.text()
+        ).height()
+        assert need <= table.rowHeight(i)
+        tip = table.item(i, 0).toolTip()
+        assert str(mount) in tip and pv.volume_id in tip and pv.label in tip
+    assert table.item(row_of(page, theirs), status_col).text() == (
+        "used by another usbsync installation (there: Fotos vom Familienurlaub)"
+    )
+    assert table.item(row_of(page, new), status_col).text() == "new drive (not used by usbsync yet)"
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    wiz.reject()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Slot
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -63,6 +65,8 @@ from usbsync_gui.views.settings_dialog import KindDelegate, SourcesEditor, keep_
 
 #: Wide enough for the volume, its name, a tick per kind and what it is; fits a 1366x768 screen.
 WIZARD_SIZE = (1060, 640)
+#: The drives page's name column at first, in px: at least this, at most that (the user may widen it).
+NAME_WIDTH = (160, 240)
 
 
 #: ``choose(parent, caption, start folder)`` -> the folder chosen, or ``''`` when cancelled (tests pass their own).
@@ -155,6 +159,16 @@ class SourcesPage(QWizardPage):
         return True
 
 
+class _LinesDelegate(QStyledItemDelegate):
+    """A cell of lines kept as lines: each is elided on its own (the view's elide mode) instead of wrapped."""
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
+
+
 @dataclass
 class _Row:
     """One volume on the drives page, and what the user did with it."""
@@ -187,7 +201,7 @@ class DrivesPage(QWizardPage):
     """The volumes plugged in now; tick the kinds of files each should hold (or skip).
 
     Columns: the volume (label, mount point, size, volume ID), the drive's name, one tick per kind, and what
-    the volume is here (new, registered here as NAME, used by another installation, looks like NAME).
+    the volume is here, in registration's words (:attr:`PluggedVolume.status`, as the drives dialog says it).
     """
 
     def __init__(
@@ -225,10 +239,20 @@ class DrivesPage(QWizardPage):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
+        # The table fits the page, never scrolls sideways: the ticks take what their headers need, the name
+        # what it needs (the user may widen it), and the volume and what it is share the rest. A volume's lines
+        # are elided in the middle (both ends of a mount point say most), what it is wraps, and the rows grow
+        # to hold it; each cell's tooltip has all of it.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(True)
+        self.table.setItemDelegateForColumn(0, _LinesDelegate(self.table))
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # the name: the user may widen it
         header.setStretchLastSection(True)
+        header.setMinimumSectionSize(self.table.fontMetrics().horizontalAdvance("m") * 3)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.table.itemChanged.connect(self._on_item_changed)
         layout.addWidget(self.table)
@@ -291,13 +315,14 @@ class DrivesPage(QWizardPage):
         self._filling = True
         try:
             vol = self._cell(i, 0)
-            vol.setText(f"{title}\n{v.mountpoint}\n{size} · {ident}")
+            text = f"{title}\n{v.mountpoint}\n{size} · {ident}"
+            vol.setText(text)
             vol.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            vol.setToolTip(pv.detail if pv else v.mountpoint)
+            vol.setToolTip(f"{title}\n{size}\n{pv.detail}" if pv else text)  # all of it, the whole volume ID
             status = self._cell(i, self._status_col())
             status.setFlags(Qt.ItemFlag.ItemIsEnabled)
             status.setText(pv.status if pv else "looking at it…")
-            status.setToolTip(pv.detail if pv else "")
+            status.setToolTip(f"{pv.status}\n{pv.detail}" if pv else "")
             if pv is not None and pv.kind in (VolumeKind.OTHER, VolumeKind.LOOK_ALIKE, VolumeKind.LOCKED):
                 status.setForeground(QBrush(WARN_COLOR))
             if pv is None:
@@ -333,9 +358,8 @@ class DrivesPage(QWizardPage):
             self._ask(row)
 
     def _fit_columns(self) -> None:
-        self.table.resizeColumnsToContents()
-        self.table.setColumnWidth(1, max(self.table.columnWidth(1), 160))
-        self.table.resizeRowsToContents()
+        self.table.resizeColumnToContents(1)
+        self.table.setColumnWidth(1, min(max(self.table.columnWidth(1), NAME_WIDTH[0]), NAME_WIDTH[1]))
         if not self.rows:
             self.note.setText(
                 "Looking for plugged-in drives…"
