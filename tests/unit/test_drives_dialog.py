@@ -261,7 +261,11 @@ def test_each_plugged_in_volume_shows_path_id_label_size_and_what_it_is(paths, s
     assert rows[str(theirs)][4] == "used by another usbsync installation (there: Fotos)"
     assert rows[str(copy)][4] == "looks like Photos but is not it"
     disk = rows[str(sticks.root / "media/anna/disk")]
-    assert disk[0] == "(no label)" and disk[2] == "3a1f0c5e…" and disk[4] == "new (unknown)"
+    assert (
+        disk[0] == "(no label)"
+        and disk[2] == "3a1f0c5e…"
+        and disk[4] == "new drive (not used by usbsync yet)"
+    )
     # The two other PHOTOS sticks are told apart by their mount points and IDs.
     assert len({(r[1], r[2]) for r in rows.values() if r[0] == "PHOTOS"}) == 3
     assert (

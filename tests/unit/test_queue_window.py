@@ -10,7 +10,7 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QPoint, QSize, Qt
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView
 
@@ -287,3 +287,59 @@ def test_a_window_deleted_during_a_write_is_left_alone(ctx, engine, qtbot):
     qtbot.waitUntil(lambda: runner.pending() == 0, timeout=10_000)  # delivered to a deleted window: ignored
     assert _state(engine, ids[0])[0] == "removed"
     assert runner.shutdown()
+
+
+def test_what_remove_said_goes_after_a_few_seconds_on_a_single_shot_timer(ctx, engine, qtbot):
+    ids = [add_job(engine.conn, f"f{i}.jpg", queued_at=T0 + i) for i in range(3)]
+    win = _window(qtbot, ctx)
+    timer = win.message_timer
+    assert timer.isSingleShot() and timer.interval() == 5000 and not timer.isActive()
+    _select(win.table, [ids[0]])
+    engine.conn.execute("BEGIN IMMEDIATE")  # the write waits: "Removing…" stays until it is done, untimed
+    win.remove.click()
+    assert win.message.text() == "Removing…" and not timer.isActive()
+    engine.conn.execute("COMMIT")
+    qtbot.waitUntil(lambda: win.message.text() == "1 file removed from the queue.", timeout=5000)
+    assert win.message.isVisible() and timer.isActive()  # armed only now, while the outcome is shown
+    assert win.selected_job_ids() == []  # the removed row left the selection: that did not clear it
+    win.refresh()  # the periodic refresh neither
+    assert win.message.isVisible()
+
+    timer.setInterval(200)  # not five seconds in a test: the same single-shot timer, sooner
+    timer.start()
+    qtbot.waitUntil(lambda: not win.message.isVisible(), timeout=2000)
+    assert win.message.text() == "" and not timer.isActive()  # and nothing runs on a clock for it now
+    assert [t for t in win.findChildren(QTimer) if t.isActive()] == [win._timer]  # the 2 s refresh only
+
+
+def test_picking_other_rows_clears_what_the_last_action_said(ctx, engine, qtbot, monkeypatch):
+    ids = [add_job(engine.conn, f"f{i}.jpg", state="failed", attempts=3, queued_at=T0 + i) for i in range(3)]
+    win = _window(qtbot, ctx)
+    _select(win.table, [ids[0]])
+    win.retry.click()
+    qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=5000)
+    _select(win.table, [ids[1]])  # the user moves on
+    assert not win.message.isVisible() and not win.message_timer.isActive()
+
+    def locked(self, job_ids):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(StateDB, "remove_jobs", locked)
+    win.remove.click()
+    qtbot.waitUntil(lambda: win.message.text().startswith("Could not remove"), timeout=5000)
+    assert not win.message_timer.isActive()  # a failure is not timed away: it stays until the user moves on
+    win.refresh()
+    assert win.message.isVisible()
+    _select(win.table, [ids[2]])
+    assert not win.message.isVisible()
+
+    win.retry.click()  # the next action replaces what the last one said
+    qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=5000)
+    win.state.setCurrentIndex(win.state.findText("Failed"))  # another filter: moving on too
+    assert not win.message.isVisible()
+
+    _select(win.table, [ids[1]])  # still failed, so listed
+    win.retry.click()
+    qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=5000)
+    win.close()  # closed: not news when it opens again
+    assert win.message.text() == "" and not win.message_timer.isActive()

@@ -10,7 +10,7 @@ import threading
 from dataclasses import replace
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -20,6 +20,8 @@ from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.summary import LiveVolume, summarize
 from usbsync_gui.core.wait_reasons import no_space, read_only
+from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.status_window import StatusWindow, Tone, tone_color
 
@@ -203,7 +205,9 @@ def test_no_drives_yet(ctx, qtbot):
 
 
 def test_long_names_do_not_widen_the_window(ctx, qtbot):
-    _queue(ctx)
+    ids = _queue(ctx)
+    with ctx.db.transaction():  # being copied (the summaries below say so: "Now copying" stays)
+        ctx.db.start_job(ids[0], "USBSync/x", None, ctx.db.job(ids[0]).blake3)
     w = _window(qtbot, ctx)
     assert w.width() <= 1366 * 0.9 and w.height() <= 768 * 0.9
     width, hint, minimum = w.width(), w.sizeHint().width(), w.minimumSizeHint().width()
@@ -324,3 +328,91 @@ def test_colours_follow_a_light_or_dark_palette(ctx, qtbot):
         assert _near(_pixel(w.drive_row("d-photos").bar, 0.5), warning, tol=40)
         for tone in (Tone.CAUTION, Tone.OK):
             assert _contrast(tone_color(w.palette(), tone), QColor(window)) >= 4.5, (window, tone)
+
+
+class FakeEngine(QObject):
+    """The engine as the status window hears it: its signals (the real ones' signatures), its runner and feed."""
+
+    copy_progress = Signal(str, str, int, int)
+    heartbeat = Signal(dict)
+    drive_connected = Signal(str, str, str)
+    drive_disconnected = Signal(str)
+    drive_ejected = Signal(str)
+
+    def __init__(self, paths, config):
+        super().__init__()
+        self.runner = TaskRunner()
+        self.summary = SummaryFeed(paths, self.runner, lambda: LiveState(config, {}, False))
+
+
+@pytest.fixture
+def engine_ctx(ctx):
+    engine = FakeEngine(ctx.paths, ctx.config)
+    ectx = ViewContext(ctx.paths, ctx.config, ctx.db, engine=engine)  # type: ignore[arg-type]
+    yield ectx
+    engine.runner.shutdown()
+
+
+def _start(ctx, job_id: int) -> None:
+    with ctx.db.transaction():
+        ctx.db.start_job(job_id, "USBSync/x", None, ctx.db.job(job_id).blake3)
+
+
+def _idle(w: StatusWindow) -> bool:
+    return (
+        w.current.full_text() == "Nothing is being copied right now"
+        and w.progress.isHidden()
+        and w.progress.value() == 0
+        and w.throughput.text() == ""
+        and not w._speed_timer.isActive()
+    )
+
+
+def test_now_copying_goes_idle_as_soon_as_a_summary_says_nothing_is_copying(ctx, qtbot):
+    ids = _queue(ctx, n=2)
+    stale = summarize(ctx.db, ctx.config, {})  # read before the copy started: nothing copying
+    _start(ctx, ids[0])
+    w = _window(qtbot, ctx)
+    assert w.latest.copying_files == 1 and stale.copying_files == 0
+    w.on_progress("d-photos", "/out/IMG_0.jpg", 10 * MB, 10 * MB)  # the last bytes of the file
+    assert w.progress.value() == 1000 and w.progress.isVisible()
+    _push(ctx)  # still copying (the file is being checked): it stays
+    assert w.progress.isVisible() and w.current.full_text() == "IMG_0.jpg  →  Photos"
+    ctx.summary.changed.emit(stale)  # delivered late, after the progress
+    assert w.progress.isVisible()  # read before this copy's progress: it says nothing about this copy
+    with ctx.db.transaction():  # copied and checked: nothing is copying now
+        ctx.db.finish_job(ids[0], "copied", "USBSync/IMG_0.jpg", ctx.db.job(ids[0]).blake3)
+    _push(ctx)
+    assert w.latest.copying_files == 0
+    assert _idle(w)  # at once, not IDLE_AFTER_S later
+
+    # The next file: shown again from its first progress.
+    _start(ctx, ids[1])
+    w.on_progress("d-photos", "/out/IMG_1.jpg", 3 * MB, 10 * MB)
+    assert w.progress.isVisible() and w.progress.value() == 300
+
+
+@pytest.mark.parametrize("signal", ["drive_disconnected", "drive_ejected"])
+def test_now_copying_goes_idle_when_the_drive_is_unplugged_or_ejected(engine_ctx, qtbot, signal):
+    ctx = engine_ctx
+    ids = _queue(ctx, n=2)
+    _queue(ctx, n=1, drive="d-docs", category="documents", stem="DOC")
+    _start(ctx, ids[0])
+    w = _window(qtbot, ctx)
+    engine = ctx.engine
+    engine.copy_progress.emit("d-photos", "/out/IMG_0.jpg", 87 * MB // 10, 10 * MB)
+    assert w.progress.value() == 870 and w.progress.isVisible() and w._speed_timer.isActive()
+    getattr(engine, signal).emit("d-docs")  # another drive: this copy goes on
+    assert w.progress.isVisible() and w.progress.value() == 870
+    getattr(engine, signal).emit("d-photos")  # the copy to it stopped (and rolled back)
+    assert _idle(w)  # at once: the summary still says a file is copying (its job is rolled back later)
+    assert w.latest.copying_files == 1
+    # A progress its copy sent before it was stopped, delivered after: the copy is over all the same.
+    engine.copy_progress.emit("d-photos", "/out/IMG_0.jpg", 88 * MB // 10, 10 * MB)
+    assert _idle(w)
+    _push(ctx)
+    assert _idle(w)
+    # Plugged in again: its copies are shown again.
+    engine.drive_connected.emit("d-photos", "Photos", "/media/u/PHOTOS")
+    engine.copy_progress.emit("d-photos", "/out/IMG_0.jpg", MB, 10 * MB)
+    assert w.progress.isVisible() and w.progress.value() == 100

@@ -5,15 +5,21 @@ from a list, no MIME patterns on the main pages. Real widgets (offscreen), real 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QHeaderView,
     QLabel,
     QMessageBox,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QWidget,
     QWizard,
 )
 
@@ -21,7 +27,7 @@ from tests.unit import test_drives_dialog as dd
 from tests.unit.test_drives_dialog import GB, other_installations_marker, register_here, saved
 from usbsync_gui.core.config import DEFAULT_CATEGORIES, Rule, load_config, new_config
 from usbsync_gui.core.volumes import read_marker
-from usbsync_gui.views.wizard import FirstRunWizard
+from usbsync_gui.views.wizard import WIZARD_SIZE, FirstRunWizard
 
 paths, sticks = dd.paths, dd.sticks  # the fixtures: a USBSYNC_HOME, real folders as volumes
 
@@ -87,7 +93,7 @@ def test_two_photos_sticks_look_different_and_each_says_what_it_is(paths, sticks
         table.item(row_of(page, theirs), status).text()
         == "used by another usbsync installation (there: Fotos)"
     )
-    assert table.item(row_of(page, new), status).text() == "new (unknown)"
+    assert table.item(row_of(page, new), status).text() == "new drive (not used by usbsync yet)"
     # A drive registered here shows its name and what it holds; the others get a free name from the label.
     assert table.item(row_of(page, mine), 1).text() == "Photos" and ticked(page, mine) == ["images"]
     assert table.item(row_of(page, theirs), 1).text() == "Photos 2"
@@ -318,5 +324,135 @@ def test_without_an_inspector_the_rows_come_from_the_mount_table_at_once(paths, 
     page = wiz.drives_page
     assert page.table.rowCount() == 1 and str(mount) in page.table.item(0, 0).toolTip()
     qtbot.waitUntil(lambda: page.rows[0].pv is not None)
-    assert page.table.item(0, page.table.columnCount() - 1).text() == "new (unknown)"
+    assert page.table.item(0, page.table.columnCount() - 1).text() == "new drive (not used by usbsync yet)"
     assert probed_on and threading.get_ident() not in probed_on
+
+
+class Chooser:
+    """Stands in for the folder dialog: records where it opened, answers with the folders queued (or '')."""
+
+    def __init__(self, *answers: Path | str):
+        self.answers = [str(a) for a in answers]
+        self.opened_at: list[str] = []
+
+    def __call__(self, parent, caption: str, start: str) -> str:
+        assert isinstance(parent, QWidget) and caption
+        self.opened_at.append(start)
+        return self.answers.pop(0) if self.answers else ""
+
+
+def test_the_outbox_chooser_opens_at_the_suggestion_and_the_first_choice_replaces_it(paths, qtbot, tmp_path):
+    paths.default_outbox.rmdir()  # a first run: the suggested outbox is made on Finish, not before
+    photos, scans = tmp_path / "Pictures" / "to-stick", tmp_path / "Scans"
+    photos.mkdir(parents=True)
+    scans.mkdir()
+    choose = Chooser("", photos, scans)
+    wiz = FirstRunWizard(paths, volumes=[], choose_folder=choose)
+    qtbot.addWidget(wiz)
+    wiz.show()
+    editor = wiz.sources_page.editor
+    assert editor.folders() == [str(paths.default_outbox)]
+    assert editor.add_btn.text() == "Change…"  # says what it does: the suggestion is replaced
+
+    editor.add_btn.click()  # cancelled: nothing changes
+    assert choose.opened_at == [str(paths.default_outbox.parent)]  # where the suggestion will be
+    assert editor.folders() == [str(paths.default_outbox)]
+
+    editor.add_btn.click()
+    assert editor.folders() == [str(photos)]  # in place of the suggestion, not beside it
+    assert editor.add_btn.text() == "Add…"
+    editor.add_btn.click()  # after that, more can be added; the chooser opens at the folder chosen
+    assert choose.opened_at[2] == str(photos)
+    assert editor.folders() == [str(photos), str(scans)]
+
+    finish(wiz)
+    assert load_config(paths.config_file).sources == (photos, scans)
+    assert not paths.default_outbox.exists()  # the suggestion was not wanted: not made
+
+
+def test_the_outbox_chooser_opens_in_an_existing_suggestion_and_at_home_with_nothing_listed(
+    paths, qtbot, tmp_path
+):
+    assert paths.default_outbox.is_dir()  # made already (say, by an earlier run)
+    chosen = tmp_path / "Outgoing"
+    chosen.mkdir()
+    choose = Chooser(chosen, "")
+    wiz = FirstRunWizard(paths, volumes=[], choose_folder=choose)
+    qtbot.addWidget(wiz)
+    editor = wiz.sources_page.editor
+    editor.add_btn.click()
+    assert choose.opened_at == [str(paths.default_outbox)]  # in it, not in its parent
+    assert editor.folders() == [str(chosen)]
+
+    remove = next(b for b in editor.findChildren(QPushButton) if b.text() == "Remove")
+    editor.list.setCurrentRow(0)
+    remove.click()
+    assert editor.folders() == [] and editor.add_btn.text() == "Add…"
+    editor.add_btn.click()
+    assert choose.opened_at[1] == str(Path.home())  # nothing listed: the home folder
+
+
+def test_run_again_the_chooser_adds_to_the_folders_watched(paths, qtbot, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    choose = Chooser(tmp_path / "new")
+    wiz = FirstRunWizard(paths, volumes=[], existing=new_config([a, b]), choose_folder=choose)
+    qtbot.addWidget(wiz)
+    editor = wiz.sources_page.editor
+    assert editor.folders() == [str(a), str(b)] and editor.add_btn.text() == "Add…"
+    editor.list.setCurrentRow(0)
+    editor.add_btn.click()
+    assert choose.opened_at == [str(a)]  # the selected folder
+    assert editor.folders() == [str(a), str(b), str(tmp_path / "new")]
+
+
+@pytest.fixture(params=[None, 11, 13], ids=["default-font", "11pt", "13pt"])
+def desktop_font(request):
+    """The application font: the default, or a desktop's larger one (the walk-through's 1366x768 laptop)."""
+    before = QFont(QApplication.font())
+    if request.param is not None:
+        font = QFont(before)
+        font.setPointSize(request.param)
+        QApplication.setFont(font)
+    yield QApplication.font()
+    QApplication.setFont(before)
+
+
+def test_the_drives_table_fits_the_wizard_and_every_word_can_be_read(paths, sticks, qtbot, desktop_font):
+    """At the wizard's default size (it fits 1366x768), the table never needs sideways scrolling: the volume's
+    lines are elided in the middle with all of it in the tooltip, and what it is wraps onto more lines."""
+    saved(paths, new_config([paths.default_outbox]))
+    photos = sticks.plug("PHOTOS", "1A2B-3C4D", total=32 * GB, free=20 * GB)
+    theirs = sticks.plug("PHOTOS", "5E6F-7A8B", folder="PHOTOS1")
+    other_installations_marker(theirs, "5E6F-7A8B", name="Fotos vom Familienurlaub")
+    new = sticks.plug("DATA", "3a1f0c5e-9b7d-4c2a-8e61-0f2b4d6c8a90")
+    assert str(photos).endswith("/media/anna/PHOTOS") and str(theirs).endswith("/media/anna/PHOTOS1")
+    wiz = open_wizard(qtbot, paths, sticks, existing=load_config(paths.config_file))
+    assert (wiz.width(), wiz.height()) == WIZARD_SIZE
+    page, table = wiz.drives_page, wiz.drives_page.table
+    QApplication.processEvents()  # the page laid out at its size
+    assert table.horizontalScrollBar().maximum() == 0
+    assert table.horizontalHeader().length() <= table.viewport().width()
+    status_col = table.columnCount() - 1
+    fm = QFontMetrics(table.font())
+    for mount in (photos, theirs, new):
+        i = row_of(page, mount)
+        pv = page.rows[i].pv
+        status = table.item(i, status_col)
+        assert status.text() == pv.status  # the words are registration's, as the drives dialog shows them
+        assert status.toolTip().startswith(pv.status)
+        # wrapped into the column, it fits in the row (the row grew for it)
+        rect = table.visualItemRect(status)
+        need = fm.boundingRect(
+            QRect(0, 0, rect.width() - 8, 10_000), Qt.TextFlag.TextWordWrap, status.text()
+        ).height()
+        assert need <= table.rowHeight(i)
+        tip = table.item(i, 0).toolTip()
+        assert str(mount) in tip and pv.volume_id in tip and pv.label in tip
+    assert table.item(row_of(page, theirs), status_col).text() == (
+        "used by another usbsync installation (there: Fotos vom Familienurlaub)"
+    )
+    assert table.item(row_of(page, new), status_col).text() == "new drive (not used by usbsync yet)"
+    assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    wiz.reject()

@@ -176,7 +176,8 @@ def _foreign(marker: Marker, config: Config, secret: bytes | None, volume_uuid: 
 
 
 class VolumeKind(StrEnum):
-    """What a plugged-in volume is to this installation, as the drives dialog and the wizard say it."""
+    """What a plugged-in volume is to this installation (the words the drives dialog and the wizard show for
+    it are :attr:`PluggedVolume.status`)."""
 
     REGISTERED = "registered"  # a drive registered here; its marker verifies
     OTHER = "other installation"  # another usbsync installation's marker: taking it over needs a yes
@@ -237,8 +238,10 @@ class PluggedVolume:
 
     @property
     def status(self) -> str:
-        """What it is, in words: ``registered here (as Photos)``, ``used by another usbsync installation``,
-        ``looks like Photos but is not it``, ``new (unknown)``..."""
+        """What it is, in plain words for someone who never heard of markers or volume IDs: ``registered here
+        (as Photos)``, ``used by another usbsync installation``, ``looks like Photos but is not it``, ``new drive
+        (not used by usbsync yet)``... The one place these words are kept: the drives dialog and the wizard
+        show them as they are."""
         words = {
             VolumeKind.REGISTERED: f"registered here (as {self.cv.drive.name if self.cv.drive else '?'})",
             VolumeKind.OTHER: "used by another usbsync installation"
@@ -248,7 +251,7 @@ class PluggedVolume:
             VolumeKind.LOCKED: f"looks like {self.twin or 'a registered drive'}; "
             "cannot be checked while the keyring is locked",
             VolumeKind.UNREADABLE: "carries a usbsync marker that cannot be read",
-            VolumeKind.NEW: "new (unknown)",
+            VolumeKind.NEW: "new drive (not used by usbsync yet)",
         }[self.kind]
         return words + ("; read-only" if self.cv.volume.read_only else "")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QUrl, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QHideEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -49,6 +49,7 @@ REASON_WIDTH = 260  # px at first; the Reason column can hold a long error (its 
 # 100,000 jobs (a few hundred ms to re-sort) never keeps the GUI thread busy more than about 5% of the time.
 READ_GAP_FACTOR = 20
 SLOW_READ_S = 0.05  # re-reads faster than this are never held back
+MESSAGE_MS = 5000  # how long "2 files queued again." stays under the table
 
 
 def _write_jobs(state_db: Path, action: str, ids: list[int]) -> int:
@@ -127,19 +128,30 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         header.setSortIndicator(QUEUED, Qt.SortOrder.AscendingOrder)  # the default order: oldest first
         self.table.setSortingEnabled(True)
         layout.addWidget(self.table)
-        self.message = QLabel()  # the outcome of the last Retry / Remove
+        # What the last Retry / Remove did: "Removing…" until it is known, then the outcome for MESSAGE_MS (a
+        # single-shot timer, running only while an outcome is shown); a failure stays. An outcome or a failure
+        # goes at once when the user moves on: picks other rows or another filter, acts again, closes the window.
+        self.message = QLabel()
+        self.message.setWordWrap(True)
         self.message.hide()
         layout.addWidget(self.message)
+        self._message_kind = ""  # "busy" | "done" | "failed" while a message is shown
+        self._reading = False  # a refresh is moving the selection (not the user)
+        self.message_timer = QTimer(self)
+        self.message_timer.setSingleShot(True)
+        self.message_timer.setInterval(MESSAGE_MS)
+        self.message_timer.timeout.connect(self.clear_message)
         self.totals = QLabel()
         self.totals.setWordWrap(True)
         layout.addWidget(self.totals)
         self._fill_drives()
-        self.drive.currentIndexChanged.connect(self.apply_filter)
-        self.state.currentIndexChanged.connect(self.apply_filter)
+        self.drive.currentIndexChanged.connect(self._user_filter)
+        self.state.currentIndexChanged.connect(self._user_filter)
         self.retry.clicked.connect(self.on_retry)
         self.remove.clicked.connect(self.on_remove)
         self.reveal.clicked.connect(self.on_reveal)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.resize(fit_to_screen(self, DEFAULT_SIZE))
         self.geometry_store.restore(self, GEOMETRY_KEY)
         self._update_buttons()
@@ -156,6 +168,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         # saves too.
         if not event.spontaneous():  # not a minimize: the geometry to keep is the normal one
             self.save_geometry()
+            self._user_moved_on()  # closed: what the last Retry / Remove did is not news when it opens again
         super().hideEvent(event)
 
     # -- filters and refresh ------------------------------------------------------------------------------
@@ -176,6 +189,11 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.drive.blockSignals(False)
         if i < 0 and current is not None:  # the drive shown was removed from the configuration
             self.apply_filter()
+
+    @Slot()
+    def _user_filter(self) -> None:
+        self._user_moved_on()
+        self.apply_filter()
 
     @Slot()
     def apply_filter(self) -> None:
@@ -206,7 +224,13 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         anchor = self.model.job_id(top) if top >= 0 else None
         vheader = self.table.verticalHeader()
         offset = vheader.sectionViewportPosition(top) if top >= 0 else 0  # <= 0: how far it sticks out above
-        read()
+        self._reading = (
+            True  # should the selection change now (its jobs left the list), the user did not move on
+        )
+        try:
+            read()
+        finally:
+            self._reading = False
         self._totals()
         self._update_buttons()
         row = self.model.row_of(anchor) if anchor is not None else None
@@ -248,32 +272,57 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         if not ids:
             return
         state_db = self.ctx.paths.state_db
-        self._say("Retrying…" if action == "retry" else "Removing…")
+        self._say("Retrying…" if action == "retry" else "Removing…", "busy")
         self.runner.run(
             lambda: _write_jobs(state_db, action, ids),
             lambda result: self._written(action, result),
             name=f"queue {action}",
         )
 
-    def _say(self, text: str) -> None:
+    def _say(self, text: str, kind: str) -> None:
+        """Show ``text`` under the table: ``busy`` until the outcome replaces it, ``done`` for MESSAGE_MS,
+        ``failed`` until the user moves on."""
+        self._message_kind = kind
         self.message.setText(text)
         self.message.show()
+        if kind == "done":
+            self.message_timer.start()
+        else:
+            self.message_timer.stop()
+
+    @Slot()
+    def clear_message(self) -> None:
+        self.message_timer.stop()
+        self._message_kind = ""
+        self.message.clear()
+        self.message.hide()
+
+    def _user_moved_on(self) -> None:
+        """The user picked other rows or another filter: an outcome or a failure said before is old news (a
+        write still under way keeps its "Removing…" until its outcome)."""
+        if self._message_kind in ("done", "failed"):
+            self.clear_message()
+
+    @Slot()
+    def _selection_changed(self) -> None:
+        if not self._reading:
+            self._user_moved_on()
 
     def _written(self, action: str, result: TaskResult[int]) -> None:
         """On the GUI thread, after a write: report it, and show its effect."""
         if not shiboken6.isValid(self):  # the window was deleted while an injected runner worked
             return
         if not result.ok:
-            self._say(f"Could not {action}: {result.error}")
+            self._say(f"Could not {action}: {result.error}", "failed")
             return
         n = result.value or 0
         noun = "1 file" if n == 1 else f"{n} files"
         if action == "retry":
-            self._say(f"{noun} queued again.")
+            self._say(f"{noun} queued again.", "done")
             if self.ctx.engine is not None:
                 self.ctx.engine.sync_now()
         else:
-            self._say(f"{noun} removed from the queue.")
+            self._say(f"{noun} removed from the queue.", "done")
         self._keeping_place(self.model.refresh)
 
     @Slot()

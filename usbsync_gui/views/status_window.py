@@ -6,7 +6,8 @@ database on the GUI thread. What it reads on its own, the tail of the audit log 
 names of the files that could not be copied ("Problems"), it reads on a pool thread through ``ctx.tasks``.
 
 Nothing here runs on a clock except while a copy is in progress: then a one-second timer keeps the speed
-current, and it stops once copying stops.
+current, and it stops once copying stops. "Now copying" goes back to idle as soon as a summary read after the
+last progress says nothing is copying, or the engine says the drive being copied to was unplugged or ejected.
 
 The layout is fixed: long file names, paths and reasons are elided (the whole text is the tooltip) instead of
 widening the window, and colours come from the window's palette (light or dark), with a warning colour chosen
@@ -78,7 +79,7 @@ DEFAULT_SIZE = QSize(640, 560)  # fits a 1366x768 screen with room for the panel
 MIN_WIDTH = 420
 SPEED_TICK_MS = 1000  # the speed display's clock, running only while a copy is in progress
 SPEED_WINDOW_S = 3.0  # the speed is the bytes copied over the last few seconds
-IDLE_AFTER_S = 5.0  # no progress for this long and nothing copying in the summary: the copy is over
+IDLE_AFTER_S = 5.0  # no progress for this long and nothing copying in the last summary: the copy is over
 DRIVES_MAX_HEIGHT = 240  # px: more drives than fit scroll inside their box instead of growing the window
 ATTENTION_LINES = 3  # under the headline; the drives' own rows say the rest
 LIST_MIN_LINES = 3  # the activity and problem lists shrink to this before the window grows
@@ -611,7 +612,10 @@ class StatusWindow(QWidget):
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._copied_total = 0
         self._last_done: dict[str, int] = {}
-        self._last_progress = 0.0
+        self._last_progress = 0.0  # monotonic
+        self._last_progress_at = 0.0  # unix time, as a summary's ``at``
+        self._progress_drive = ""  # the drive whose copy "Now copying" shows
+        self._gone: set[str] = set()  # drives unplugged or ejected, and not plugged in again since
         self._reading = False
         self._read_again = False
         # ("drive", id) or ("unrouted", category) -> its widgets
@@ -700,6 +704,9 @@ class StatusWindow(QWidget):
         if ctx.engine is not None:
             ctx.engine.copy_progress.connect(self.on_progress)
             ctx.engine.heartbeat.connect(self.on_heartbeat)
+            ctx.engine.drive_connected.connect(self.on_drive_connected)
+            ctx.engine.drive_disconnected.connect(self.on_drive_gone)
+            ctx.engine.drive_ejected.connect(self.on_drive_gone)
         if ctx.summary.latest is not None:
             self.on_summary(ctx.summary.latest)
 
@@ -734,7 +741,10 @@ class StatusWindow(QWidget):
         self._show_headline(s)
         self._show_drives(s)
         self._show_problems()
-        if s.copying_files == 0 and time.monotonic() - self._last_progress > IDLE_AFTER_S:
+        if s.copying_files == 0 and (
+            s.at >= self._last_progress_at  # read after the last progress: the copy is over
+            or time.monotonic() - self._last_progress > IDLE_AFTER_S  # read before it, but nothing since
+        ):
             self._copy_over()
         if self.isVisible():
             self._read_details()
@@ -870,6 +880,8 @@ class StatusWindow(QWidget):
     @Slot(str, str, int, int)
     def on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:
         """A file being copied: ``done`` of ``total`` bytes of ``path`` to the drive ``drive_id``."""
+        if drive_id in self._gone:
+            return  # sent by its copy before it was stopped, delivered after the drive went: it is over
         d = self.latest.drive(drive_id) if self.latest else None
         name = d.name if d else self.ctx.drive_names().get(drive_id, drive_id)
         prev = self._last_done.get(path, 0)
@@ -877,6 +889,8 @@ class StatusWindow(QWidget):
         self._last_done = {path: done} if done < total else {}
         now = time.monotonic()
         self._last_progress = now
+        self._last_progress_at = time.time()
+        self._progress_drive = drive_id
         self._samples.append((now, self._copied_total))
         file_name = path.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
         self.current.set_full_text(f"{file_name}  →  {name}")
@@ -908,8 +922,20 @@ class StatusWindow(QWidget):
         if quiet and (self.latest is None or self.latest.copying_files == 0):
             self._copy_over()
 
+    @Slot(str, str, str)
+    def on_drive_connected(self, drive_id: str, name: str = "", mountpoint: str = "") -> None:
+        self._gone.discard(drive_id)  # its new copies are shown again
+
+    @Slot(str)
+    def on_drive_gone(self, drive_id: str) -> None:
+        """The engine says ``drive_id`` was unplugged or ejected: its copy stopped (and rolled back)."""
+        self._gone.add(drive_id)
+        if drive_id == self._progress_drive:
+            self._copy_over()
+
     def _copy_over(self) -> None:
         """Nothing is being copied: clear the progress and stop the speed clock."""
+        self._progress_drive = ""
         self._speed_timer.stop()
         self._samples.clear()
         self.current.set_full_text("Nothing is being copied right now")

@@ -13,16 +13,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Slot
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -62,10 +65,82 @@ from usbsync_gui.views.settings_dialog import KindDelegate, SourcesEditor, keep_
 
 #: Wide enough for the volume, its name, a tick per kind and what it is; fits a 1366x768 screen.
 WIZARD_SIZE = (1060, 640)
+#: The drives page's name column at first, in px: at least this, at most that (the user may widen it).
+NAME_WIDTH = (160, 240)
+
+
+#: ``choose(parent, caption, start folder)`` -> the folder chosen, or ``''`` when cancelled (tests pass their own).
+FolderChooser = Callable[[QWidget, str, str], str]
+
+
+def existing_ancestor(folder: str | Path) -> str:
+    """``folder`` if it is a folder, else its nearest ancestor that is one (the suggested outbox is only made on
+    Finish: the chooser opens where it will be)."""
+    p = Path(folder).expanduser()
+    while not p.is_dir() and p.parent != p:
+        p = p.parent
+    return str(p)
+
+
+class OutboxEditor(SourcesEditor):
+    """The folders to watch, as on the settings dialog, but for a first choice: the chooser opens at the folder
+    in question (the selected one, else the last one: at first the suggested outbox), and while the list holds
+    only the untouched suggestion, the folder chosen takes its place instead of joining it (its button then says
+    Change…; after that, Add… adds).
+
+    Its Add… button is SourcesEditor's, connected there to ``self._add``: this class's :meth:`_add`.
+    """
+
+    def __init__(self, folders: list[str], suggestion: str | None, choose: FolderChooser):
+        super().__init__(folders)
+        self._suggestion = suggestion  # None once the user chose a folder (or on a run again: no suggestion)
+        self._choose = choose
+        self.add_btn = next(b for b in self.findChildren(QPushButton) if b.text() == "Add…")
+        self.list.model().rowsRemoved.connect(self._update_button)
+        self._update_button()
+
+    def replaces_suggestion(self) -> bool:
+        return self._suggestion is not None and self.folders() == [self._suggestion]
+
+    def start_folder(self) -> str:
+        """Where the chooser opens: the selected folder, else the last listed, else the home folder; the nearest
+        existing folder above it when it does not exist yet."""
+        selected = self.list.selectedItems()
+        folders = self.folders()
+        at = selected[0].text() if selected else folders[-1] if folders else str(Path.home())
+        return existing_ancestor(at)
+
+    @Slot()
+    def _update_button(self) -> None:
+        replacing = self.replaces_suggestion()
+        self.add_btn.setText("Change…" if replacing else "Add…")
+        self.add_btn.setToolTip(
+            "Choose another folder instead of the suggested one." if replacing else "Watch one more folder."
+        )
+
+    @Slot()
+    def _add(self) -> None:
+        replacing = self.replaces_suggestion()
+        caption = "Choose your outbox folder" if replacing else "Choose a folder to watch"
+        chosen = self._choose(self, caption, self.start_folder())
+        if not chosen:
+            return  # cancelled: the list stays as it was
+        if replacing:
+            self.list.clear()
+        if chosen not in self.folders():
+            self.list.addItem(chosen)
+        self._suggestion = None  # touched: from now on Add… adds
+        self._update_button()
 
 
 class SourcesPage(QWizardPage):
-    def __init__(self, default: Path):
+    """Args:
+    folders: the folders listed at first.
+    suggested: they are a suggestion (a first run's default outbox) the first choice replaces.
+    choose: the folder chooser (default: the platform's).
+    """
+
+    def __init__(self, folders: list[str], suggested: bool, choose: FolderChooser | None = None):
         super().__init__()
         self.setTitle("Which folder is your outbox?")
         self.setSubTitle(
@@ -73,7 +148,8 @@ class SourcesPage(QWizardPage):
             "they themselves are never changed, moved or deleted."
         )
         layout = QVBoxLayout(self)
-        self.editor = SourcesEditor([str(default)])
+        suggestion = folders[0] if suggested and len(folders) == 1 else None
+        self.editor = OutboxEditor(folders, suggestion, choose or QFileDialog.getExistingDirectory)
         layout.addWidget(self.editor)
 
     def validatePage(self) -> bool:
@@ -81,6 +157,16 @@ class SourcesPage(QWizardPage):
             QMessageBox.warning(self, "usbsync", "Choose at least one folder to watch.")
             return False
         return True
+
+
+class _LinesDelegate(QStyledItemDelegate):
+    """A cell of lines kept as lines: each is elided on its own (the view's elide mode) instead of wrapped."""
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.features &= ~QStyleOptionViewItem.ViewItemFeature.WrapText
 
 
 @dataclass
@@ -115,7 +201,7 @@ class DrivesPage(QWizardPage):
     """The volumes plugged in now; tick the kinds of files each should hold (or skip).
 
     Columns: the volume (label, mount point, size, volume ID), the drive's name, one tick per kind, and what
-    the volume is here (new, registered here as NAME, used by another installation, looks like NAME).
+    the volume is here, in registration's words (:attr:`PluggedVolume.status`, as the drives dialog says it).
     """
 
     def __init__(
@@ -153,10 +239,20 @@ class DrivesPage(QWizardPage):
             | QAbstractItemView.EditTrigger.EditKeyPressed
             | QAbstractItemView.EditTrigger.AnyKeyPressed
         )
+        # The table fits the page, never scrolls sideways: the ticks take what their headers need, the name
+        # what it needs (the user may widen it), and the volume and what it is share the rest. A volume's lines
+        # are elided in the middle (both ends of a mount point say most), what it is wraps, and the rows grow
+        # to hold it; each cell's tooltip has all of it.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(True)
+        self.table.setItemDelegateForColumn(0, _LinesDelegate(self.table))
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)  # the name: the user may widen it
         header.setStretchLastSection(True)
+        header.setMinimumSectionSize(self.table.fontMetrics().horizontalAdvance("m") * 3)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.table.itemChanged.connect(self._on_item_changed)
         layout.addWidget(self.table)
@@ -219,13 +315,14 @@ class DrivesPage(QWizardPage):
         self._filling = True
         try:
             vol = self._cell(i, 0)
-            vol.setText(f"{title}\n{v.mountpoint}\n{size} · {ident}")
+            text = f"{title}\n{v.mountpoint}\n{size} · {ident}"
+            vol.setText(text)
             vol.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            vol.setToolTip(pv.detail if pv else v.mountpoint)
+            vol.setToolTip(f"{title}\n{size}\n{pv.detail}" if pv else text)  # all of it, the whole volume ID
             status = self._cell(i, self._status_col())
             status.setFlags(Qt.ItemFlag.ItemIsEnabled)
             status.setText(pv.status if pv else "looking at it…")
-            status.setToolTip(pv.detail if pv else "")
+            status.setToolTip(f"{pv.status}\n{pv.detail}" if pv else "")
             if pv is not None and pv.kind in (VolumeKind.OTHER, VolumeKind.LOOK_ALIKE, VolumeKind.LOCKED):
                 status.setForeground(QBrush(WARN_COLOR))
             if pv is None:
@@ -261,9 +358,8 @@ class DrivesPage(QWizardPage):
             self._ask(row)
 
     def _fit_columns(self) -> None:
-        self.table.resizeColumnsToContents()
-        self.table.setColumnWidth(1, max(self.table.columnWidth(1), 160))
-        self.table.resizeRowsToContents()
+        self.table.resizeColumnToContents(1)
+        self.table.setColumnWidth(1, min(max(self.table.columnWidth(1), NAME_WIDTH[0]), NAME_WIDTH[1]))
         if not self.rows:
             self.note.setText(
                 "Looking for plugged-in drives…"
@@ -520,6 +616,7 @@ class FirstRunWizard(QWizard):
         existing: run again from Settings: keep its drives, start from its folders and rules.
         inspect: identifies volumes under a config (tests pass their own instead of running ``blkid``).
         runner: where the volumes are looked at (default: the wizard's own pool).
+        choose_folder: the outbox page's folder chooser (default: the platform's; tests pass their own).
     """
 
     def __init__(
@@ -530,6 +627,7 @@ class FirstRunWizard(QWizard):
         existing: Config | None = None,
         inspect: Inspect | None = None,
         runner: TaskRunner | None = None,
+        choose_folder: FolderChooser | None = None,
     ):
         super().__init__(parent)
         self.paths = paths
@@ -545,10 +643,10 @@ class FirstRunWizard(QWizard):
             found = survey_volumes(paths, base, inspect, volumes)
             return [pv for pv in found if not pv.volume.read_only]
 
-        self.sources_page = SourcesPage(paths.default_outbox)
-        if existing is not None:
-            self.sources_page.editor.list.clear()
-            self.sources_page.editor.list.addItems([str(s) for s in existing.sources])
+        if existing is not None:  # run again: the folders watched now, no suggestion
+            self.sources_page = SourcesPage([str(s) for s in existing.sources], False, choose_folder)
+        else:
+            self.sources_page = SourcesPage([str(paths.default_outbox)], True, choose_folder)
         first = volumes
         if volumes is None and inspect is None:  # the mount table now (psutil, no blkid); identified later
             first = [v for v in list_volumes() if v.mountpoint != "/" and not v.read_only]
