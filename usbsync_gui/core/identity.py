@@ -207,7 +207,8 @@ class SecretStore:
         value = base64.b64encode(secrets.token_bytes(32)).decode()
         # Made complete before it has its name (link(2) fails if another process made one meanwhile: use
         # theirs), so no reader ever sees an empty or half-written secret.
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Unique per thread too: the wizard's volume scan and its Finish can both make it at once.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
