@@ -354,7 +354,7 @@ def child(scheme: str, out: Path, work: Path) -> int:
         time.sleep(1)
         photos = sticks.make("PHOTOS", MEDIA / "PHOTOS", 1024)
         sticks.make("PHOTOS", MEDIA / "PHOTOS1", 256)  # a second stick with the same label: new here
-        videos = sticks.make("VIDEOS", MEDIA / "VIDEOS", 64)  # too small for the holiday video
+        videos = sticks.make("VIDEOS", MEDIA / "VIDEOS", 64)  # too full for the holiday video
         family = sticks.make("FAMILY", MEDIA / "FAMILY", 128)
         register_elsewhere(family, work)
         return Shooter(scheme, out, work, photos, videos).run()
@@ -619,7 +619,9 @@ class Shooter:
         # A camera import into the outbox, in folders; a holiday video too big for the Videos stick.
         outbox = paths.default_outbox
         (outbox / "Holiday 2024").mkdir(parents=True, exist_ok=True)
-        (outbox / "Holiday 2024" / "Boat trip.mov").write_bytes(quicktime(100 << 20))
+        # Fits the empty stick (64 MiB) but not what is left beside the films already on it: "does not fit".
+        (self.videos / "Family films.mov").write_bytes(quicktime(36 << 20))
+        (outbox / "Holiday 2024" / "Boat trip.mov").write_bytes(quicktime(40 << 20))
         self.pump(1)
         rnd = random.Random(1)
         n = 0

@@ -343,3 +343,27 @@ def test_picking_other_rows_clears_what_the_last_action_said(ctx, engine, qtbot,
     qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=5000)
     win.close()  # closed: not news when it opens again
     assert win.message.text() == "" and not win.message_timer.isActive()
+
+
+def test_the_totals_are_the_one_summarys(tmp_path, qtbot, monkeypatch):
+    from tests.unit.test_summary import _setup
+    from usbsync_gui.core.paths import app_paths
+    from usbsync_gui.core.summary import summarize
+    from usbsync_gui.core.wait_reasons import no_space
+    from usbsync_gui.views.context import ViewContext
+    from usbsync_gui.views.queue_window import QueueWindow
+
+    config, db, ids = _setup(tmp_path, n=2)
+    with db.transaction():
+        db.set_reason(ids[0], no_space("Photos"))
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    ctx = ViewContext(paths, config, db)
+    win = QueueWindow(ctx)
+    qtbot.addWidget(win)
+    ctx.summary.changed.emit(summarize(db, config, {}))
+    # 20 MB + 1 MiB per file for the filesystem, against 19.4 MB free when last seen
+    assert win.totals.text() == (
+        "2 files, 20.0 MB waiting for Photos: 2 files (20.0 MB) do not fit on Photos: 2.7 MB more space needed"
+    )
+    ctx.tasks.shutdown()

@@ -336,15 +336,3 @@ def _runs(rows: list[int]) -> list[tuple[int, int]]:
         else:
             out.append((r, r))
     return out
-
-
-def waiting_totals(conn: sqlite3.Connection, drive_names: dict[str, str]) -> list[str]:
-    """One line per drive with waiting files: ``'12 files, 3.4 GB waiting for Photos'``."""
-    out = []
-    for drive_id, n, size in conn.execute(
-        "SELECT drive_id, COUNT(*), COALESCE(SUM(size), 0) FROM jobs WHERE state IN ('pending','copying')"
-        " GROUP BY drive_id ORDER BY drive_id"
-    ):
-        files = "1 file" if n == 1 else f"{n} files"
-        out.append(f"{files}, {human_bytes(size)} waiting for {drive_names.get(drive_id, drive_id)}")
-    return out

@@ -28,12 +28,16 @@ from PySide6.QtWidgets import (
 )
 
 from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.summary import DriveState, StateSummary
+from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.live_widget import LiveWidget
-from usbsync_gui.views.queue_model import FILE, QUEUED, REASON, JobTableModel, waiting_totals
+from usbsync_gui.views.queue_model import FILE, QUEUED, REASON, JobTableModel
 from usbsync_gui.views.resources import app_icon
 from usbsync_gui.views.window_geometry import FILE_NAME, GeometryStore, fit_to_screen
+
+_NEEDS_YOU = (DriveState.DOES_NOT_FIT, DriveState.READ_ONLY, DriveState.FAILED)
 
 STATE_FILTERS = {
     "Waiting and failed": ("pending", "copying", "failed"),
@@ -82,6 +86,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
     ):
         super().__init__(2000, parent)
         self.ctx = ctx
+        ctx.summary.changed.connect(self.show_totals)
         self.runner = runner if runner is not None else TaskRunner(max_threads=1, parent=self)
         self.geometry_store = (
             geometry if geometry is not None else GeometryStore(ctx.paths.state_dir / FILE_NAME)
@@ -244,7 +249,20 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
             bar.setValue(vheader.sectionPosition(row) - offset)
 
     def _totals(self) -> None:
-        lines = waiting_totals(self.ctx.db.conn, self.ctx.drive_names())
+        """Ask for a fresh summary: the totals line is the one summary's (:meth:`show_totals`)."""
+        self.ctx.summary.invalidate()
+
+    @Slot(object)
+    def show_totals(self, s: StateSummary) -> None:
+        """One line per drive with files waiting, and per category no drive holds: from the one summary, so the
+        queue says what the tray and the status window say (a drive's files that do not fit included)."""
+        lines = [
+            f"{plural(d.waiting_files, 'file')}, {human_bytes(d.waiting_bytes)} waiting for {d.name}"
+            + (f": {d.headline}" if d.state in _NEEDS_YOU else "")
+            for d in s.drives
+            if d.waiting_files
+        ]
+        lines += [u.headline[0].upper() + u.headline[1:] for u in s.unrouted]
         self.totals.setText("\n".join(lines) if lines else "Nothing waiting.")
 
     # -- actions ------------------------------------------------------------------------------------------
