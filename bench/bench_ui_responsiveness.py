@@ -45,6 +45,7 @@ import collections
 import datetime
 import itertools
 import linecache
+import logging
 import os
 import platform
 import re
@@ -102,6 +103,23 @@ for f in glob.glob("/sys/block/loop*/loop/backing_file"):  # only the loop devic
         subprocess.run(["losetup", "-d", "/dev/" + f.split("/")[3]], capture_output=True)
 shutil.rmtree(work, ignore_errors=True)
 """
+
+
+# 1 GiB: an MP4 header, then random bytes. Without the header libmagic now and then takes random bytes for a DOS
+# executable (application/x-dosexec), and a file of no kind is never copied.
+FILM_CODE = """
+import os, sys
+head = b"\\x00\\x00\\x00\\x18ftypmp42\\x00\\x00\\x00\\x00mp42isom"
+left = (1 << 30) - len(head)
+with open(sys.argv[1], "wb") as f:
+    f.write(head)
+    while left > 0:
+        left -= f.write(os.urandom(min(left, 4 << 20)))
+"""
+
+#: Set by SIGTERM/SIGINT; the bench's own loop then raises SystemExit (never inside a Qt slot), so the finally
+#: blocks stop the engine and undo the mounts.
+STOP = threading.Event()
 
 
 def janitor(mnt: Path, img: Path, work: Path) -> subprocess.Popen[bytes]:
@@ -465,6 +483,8 @@ class Bench:
                 self.loop_calls.append(("processEvents()", a, (b - a) * 1000))
             if c - b > 0.030:
                 self.loop_calls.append(("time.sleep(0.001)", b, (c - b) * 1000))
+            if STOP.is_set():
+                raise SystemExit("bench_ui_responsiveness: stopped by a signal")
             if self.probe.error is not None:
                 raise RuntimeError(f"the probe thread failed: {self.probe.error}")
         return time.monotonic() - t0
@@ -860,11 +880,17 @@ def main() -> int:
     ap.add_argument("--no-quiet", action="store_true", help="skip the quiet baseline passes")
     ap.add_argument("--only", choices=("a", "b"), help="one workload only")
     ap.add_argument("--verbose", action="store_true", help="a status line every 5 s during the action passes")
+    ap.add_argument("--log", type=Path, help="write usbsync's log (INFO, with thread names) to this file")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_ui_responsiveness: needs root to mount a loop image", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))  # cleans up in the finally blocks below
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: STOP.set())
+    if args.log:
+        logging.basicConfig(
+            filename=args.log, level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s: %(message)s"
+        )
 
     from PySide6.QtWidgets import QApplication
 
@@ -920,10 +946,7 @@ def main() -> int:
             base = count("done")
 
             def start() -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    ["dd", "if=/dev/urandom", f"of={src / name}", "bs=4M", "count=256"],
-                    stderr=subprocess.DEVNULL,
-                )
+                return subprocess.Popen([sys.executable, "-c", FILM_CODE, str(src / name)])
 
             def during() -> str:
                 last = bench.progress[-1] if bench.progress else None
