@@ -31,11 +31,13 @@ calls the GUI thread made to the engine's state database and to the mount-table 
 this process; and the gaps of a control process doing nothing but a 5 ms sleep loop (when it stalled too, the
 machine did). (``faulthandler.dump_traceback_later`` was tried as a GIL-free sampler: it segfaulted the process
 while the worker threads ran, so it is not used.) The bench's own waiting (job counts, the mount table, the
-saved configuration) is read by another thread with its own database connection: the GUI thread under test does
-no bench I/O. Mounts and the loop device are undone in ``finally`` and, should the process die without it, by a
-janitor process.
+saved configuration) is read by another thread with its own database connection, and the engine's signals are
+observed from a bench thread: the GUI thread under test does no bench work but the tick. Mounts and the loop
+device are undone in ``finally`` and, should the process die without it, by a janitor process. Exits 1 when a
+gap reached 100 ms or an action's effect was not seen. Results: docs/performance.md.
 
     sudo .venv/bin/python bench/bench_ui_responsiveness.py [--rate 64] [--files 20000] [--no-quiet]
+        [--only a|b] [--verbose] [--log FILE]
 """
 
 from __future__ import annotations
