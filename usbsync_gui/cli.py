@@ -461,7 +461,7 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
                 ),
                 None,
             )
-            waiting = db.per_drive().get(drive.id, {}).get("pending", 0)
+            waiting = db.count_for(drive.id)
         if cv is None:
             raise UserError(f"{drive.name} is not plugged in")
         try:

@@ -174,3 +174,25 @@ def test_schema_v2_database_is_migrated_with_its_jobs(tmp_path):
         assert db.enqueue(1, ["d1"], "h1", 10) == 0
     assert db.counts()["removed"] == 1
     assert db.conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_count_for_a_drive_uses_the_index_and_agrees_with_per_drive(tmp_path):
+    db = StateDB(tmp_path / "s.db")
+    for i in range(5):
+        fid = _file(db, f"/s/{i}.jpg", f"h{i}")
+        with db.transaction():
+            db.enqueue(fid, ["d1", "d2"], f"h{i}", 10)
+    job = db.next_jobs("d1", 1)[0]
+    with db.transaction():
+        db.start_job(job.id, "USBSync/a.jpg", None, job.blake3)
+        db.finish_job(job.id, "copied", "USBSync/a.jpg", job.blake3)
+    assert db.count_for("d1") == db.per_drive()["d1"]["pending"] == 4
+    assert db.count_for("d1", ("done",)) == 1 and db.count_for("d2") == 5 and db.count_for("nope") == 0
+    plan = " ".join(
+        str(r[-1])
+        for r in db.conn.execute(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM jobs WHERE drive_id=? AND state IN (?,?)",
+            ("d1", "a", "b"),
+        )
+    )
+    assert "jobs_by_drive" in plan

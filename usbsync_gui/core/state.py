@@ -766,6 +766,17 @@ class StateDB:
         )
         return out
 
+    def count_for(self, drive_id: str, states: Iterable[str] = ("pending", "copying")) -> int:
+        """Jobs of ``drive_id`` in ``states`` (default: waiting): a range count on the ``jobs_by_drive`` index,
+        a fraction of a millisecond where :meth:`per_drive` reads the whole table (the engine asks after every
+        drain, on its thread)."""
+        states = tuple(states)
+        marks = ",".join("?" * len(states))
+        row = self.conn.execute(
+            f"SELECT COUNT(*) FROM jobs WHERE drive_id=? AND state IN ({marks})", (drive_id, *states)
+        ).fetchone()
+        return int(row[0])
+
     def per_drive(self) -> dict[str, dict[str, int]]:
         """Per drive id: ``pending``, ``pending_bytes``, ``failed``, ``done``."""
         out: dict[str, dict[str, int]] = {}

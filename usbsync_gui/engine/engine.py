@@ -448,7 +448,7 @@ class Engine(QObject):
             ),
             f"record where {drive.name} is",
         )
-        waiting = self.db.per_drive().get(drive.id, {})
+        waiting = self.db.count_for(drive.id)
         log.info(
             "drive %s plugged in at %s (noticed by %s; %s%s, %s free); %s waiting",
             drive.name,
@@ -457,7 +457,7 @@ class Engine(QObject):
             cv.fs_type,
             ", read-only" if v.read_only else "",
             human_bytes(v.free_bytes),
-            plural(waiting.get("pending", 0), "file"),
+            plural(waiting, "file"),
         )
         self.drive_connected.emit(drive.id, drive.name, v.mountpoint)
         if drive.id in self._copy or self.paused:
@@ -531,12 +531,12 @@ class Engine(QObject):
             return
         if result.copied:
             self._record_free_space(drive_id)
-        left = self.db.per_drive().get(drive_id, {})
+        left = self.db.count_for(drive_id)
         copied, already = self._plugged_work.get(drive_id, (0, 0))
         copied, already = copied + result.copied, already + result.duplicates
         self._plugged_work[drive_id] = (copied, already)
-        if (result.copied or result.duplicates) and left.get("pending", 0) == 0:
-            done = left.get("done", 0)
+        if (result.copied or result.duplicates) and left == 0:
+            done = self.db.count_for(drive_id, ("done",))
             self._plugged_work[drive_id] = (0, 0)  # told once; more work this plug-in is counted afresh
             self.queue_drained.emit(drive_id)
             self.drive_up_to_date.emit(drive_id, copied, already)
@@ -553,11 +553,11 @@ class Engine(QObject):
                     plural(done, "file"),
                     _quote(drive.name),
                 )
-        elif left.get("pending", 0) and (result.copied or result.duplicates or result.failed):
+        elif left and (result.copied or result.duplicates or result.failed):
             log.info(
                 "%s: %s still waiting (%s)",
                 drive.name,
-                plural(left["pending"], "file"),
+                plural(left, "file"),
                 ", ".join(f"{n}× {r}" for r, n in result.reasons.items()) or "see 'usbsync pending'",
             )
 
@@ -598,7 +598,7 @@ class Engine(QObject):
                 reply(False, f"could not eject {drive.name}: {why}")
                 return
             self.monitor.forget(mount)
-            waiting = self.db.per_drive().get(drive.id, {}).get("pending", 0)
+            waiting = self.db.count_for(drive.id)
             msg = f"{drive.name} ejected ({result.value}): safe to unplug"
             if waiting:
                 msg += f"; {plural(waiting, 'file')} will wait for it"
