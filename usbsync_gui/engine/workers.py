@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 PROGRESS_INTERVAL_S = 0.1  # at most 10 progress signals a second per drive: enough for a bar, no flood
+PROGRESS_END_BYTES = 8 << 20  # files from this size on always report their end (bytes)
 
 
 def _guarded(method: _F) -> _F:
@@ -172,7 +173,11 @@ class CopyWorker(QObject):
 
     def _on_progress(self, job: Job, done: int, total: int) -> None:
         now = time.monotonic()
-        if done >= total or now - self._last_progress >= PROGRESS_INTERVAL_S:
+        # A big file's end is always sent (its bar reaches 100%); small files' ends are not: a flood of them
+        # would be two GUI-thread slot calls a file, each waiting for the GIL the ingest threads hold.
+        if now - self._last_progress >= PROGRESS_INTERVAL_S or (
+            done >= total and total >= PROGRESS_END_BYTES
+        ):
             self._last_progress = now
             self.progress.emit(self.target.drive.id, for_display(job.path), done, total)
 
