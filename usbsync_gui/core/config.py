@@ -274,6 +274,17 @@ def drive_name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name).casefold()
 
 
+def unique_drive_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base 2``, ``base 3`` ... : the first whose :func:`drive_name_key` is not in ``taken`` (a set
+    of keys), so two sticks labelled PHOTOS are suggested "Photos" and "Photos 2"."""
+    if drive_name_key(base) not in taken:
+        return base
+    n = 2
+    while drive_name_key(f"{base} {n}") in taken:
+        n += 1
+    return f"{base} {n}"
+
+
 def default_drive_name(label: str, fallback: str = "Drive") -> str:
     """A valid drive name suggested from a volume label (or mount folder name): title-cased, with runs of
     white space and unprintable characters made one space, trimmed and cut to :data:`DRIVE_NAME_MAX`;

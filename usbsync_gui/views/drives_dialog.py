@@ -46,6 +46,7 @@ from usbsync_gui.core.config import (
     drive_name_key,
     drive_name_problem,
     load_config,
+    unique_drive_name,
     update_config,
 )
 from usbsync_gui.core.registration import (
@@ -244,15 +245,6 @@ class DriveEditor(QDialog):
             self.error.setText("The folder is a name relative to the drive's root, like USBSync.")
         else:
             self.accept()
-
-
-def _unique_name(base: str, taken: set[str]) -> str:
-    if drive_name_key(base) not in taken:
-        return base
-    n = 2
-    while drive_name_key(f"{base} {n}") in taken:
-        n += 1
-    return f"{base} {n}"
 
 
 class DrivesDialog(QDialog):
@@ -578,7 +570,7 @@ class DrivesDialog(QDialog):
         ed = self.editor = DriveEditor(
             config,
             f"Register {pv.title}",
-            _unique_name(default_drive_name(suggested), taken),
+            unique_drive_name(default_drive_name(suggested), taken),
             parent=self,
             taken=[d.name for d in config.drives if drive_name_key(d.name) in taken],
             about=f"{pv.title} at {pv.mountpoint}: {pv.size_text}, volume ID {pv.volume_id or 'unknown'}.",

@@ -30,19 +30,13 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, QSocketNotifier, Qt, Signal, Slot
 
+from usbsync_gui.core.config import NOTIFICATION_KINDS
+
 log = logging.getLogger(__name__)
 
 GROUP_WINDOW_S = 3.0
 MIN_INTERVAL_S = 60.0
-KINDS = (
-    "drive_wanted",
-    "safe_to_unplug",
-    "drive_full",
-    "failures",
-    "source_missing",
-    "problems",
-    "new_drive",
-)
+KINDS = NOTIFICATION_KINDS  # the configuration's switches name them
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
     "safe_to_unplug": "{drive} is up to date",

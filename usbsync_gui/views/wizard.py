@@ -45,6 +45,7 @@ from usbsync_gui.core.config import (
     load_config,
     new_config,
     save_config,
+    unique_drive_name,
 )
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.registration import (
@@ -292,7 +293,7 @@ class DrivesPage(QWizardPage):
             self.table.insertRow(i)
             self.table.setItem(i, 0, QTableWidgetItem())
             label = Path(row.mountpoint).name or row.mountpoint
-            name = _unique(default_drive_name(label), self._taken | self._row_names(i))
+            name = unique_drive_name(default_drive_name(label), self._taken | self._row_names(i))
             self.table.setItem(i, 1, QTableWidgetItem(name))
             for col in self._cat_cols():
                 box = QTableWidgetItem()
@@ -339,7 +340,9 @@ class DrivesPage(QWizardPage):
                     if pv.kind is VolumeKind.LOOK_ALIKE and pv.twin:  # re-formatted: it may keep its name
                         taken.discard(drive_name_key(pv.twin))
                     base = pv.marker_name if pv.kind is VolumeKind.FORGOTTEN and pv.marker_name else pv.label
-                    name = _unique(default_drive_name(base), taken)  # no label: "Drive", not its UUID
+                    name = unique_drive_name(
+                        default_drive_name(base), taken
+                    )  # no label: "Drive", not its UUID
                 self._cell(i, 1).setText(name)
             usable = pv.can_register or pv.kind is VolumeKind.REGISTERED
             for col, cat in zip(self._cat_cols(), self.categories, strict=True):
@@ -597,15 +600,6 @@ class FinishPage(QWizardPage):
         self.autostart = QCheckBox("Start usbsync when I log in")
         self.autostart.setChecked(True)
         layout.addWidget(self.autostart)
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    if drive_name_key(base) not in taken:
-        return base
-    n = 2
-    while drive_name_key(f"{base} {n}") in taken:
-        n += 1
-    return f"{base} {n}"
 
 
 class FirstRunWizard(QWizard):
