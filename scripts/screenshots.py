@@ -434,7 +434,10 @@ class Shooter:
         if scheme == "dark":
             self.app.setStyle("Fusion")
             self.app.setPalette(dark_palette())
+        from usbsync_gui.views.app_style import apply_app_style
         from usbsync_gui.views.resources import app_icon
+
+        apply_app_style(self.app)  # as the app does (gui.py)
 
         self.app.setWindowIcon(app_icon())
         self.app.setQuitOnLastWindowClosed(False)

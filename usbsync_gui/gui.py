@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(qt_argv)
     app.setApplicationName("usbsync")
     app.setQuitOnLastWindowClosed(False)
+    from usbsync_gui.views.app_style import apply_app_style
     from usbsync_gui.views.resources import app_icon
+
+    apply_app_style(app)
 
     app.setWindowIcon(app_icon())
     lock = InstanceLock(paths.lock_file, paths.pid_file)
