@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QLabel, QLineEdit, QTableWidget
 
 from tests.unit import test_drives_dialog as dd
@@ -46,13 +47,13 @@ def test_a_drive_registered_while_settings_is_open_survives_save(paths, sticks, 
 
     settings.stability.setValue(5.0)
     settings.notify["drive_full"].setChecked(False)
-    settings.rate.setValue(4.0)
+    settings.rate.setValue(4.2)  # MB/s, as shown (the app's sizes and speeds are SI units)
     settings.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     qtbot.waitUntil(lambda: settings.result() == QDialog.DialogCode.Accepted)
     now = load_config(paths.config_file)
     assert [d.name for d in now.drives] == ["Photos"]  # not overwritten from Settings' stale copy
     assert now.stability_window_s == 5.0 and now.notifications["drive_full"] is False
-    assert now.max_copy_rate_mib_s == 4.0  # the copy speed limit
+    assert now.max_copy_rate_mib_s == pytest.approx(4.2 / 1.048576)  # the copy speed limit, kept in MiB/s
     assert ctx.config == now
 
 
@@ -166,3 +167,14 @@ def test_settings_opens_with_the_rules_there_are_and_shows_their_kind(paths, qtb
     assert isinstance(combo, QComboBox) and combo.currentText() == "documents"
     settings.on_save()
     assert load_config(paths.config_file).rules == (Rule("scans/*", "documents"),)
+
+
+def test_the_speed_limit_shows_in_mb_per_s_and_an_untouched_one_is_saved_exactly(paths, qtbot):
+    config = saved(paths, replace(new_config([paths.default_outbox]), max_copy_rate_mib_s=10.0))
+    settings = SettingsDialog(config, paths.config_file)
+    qtbot.addWidget(settings)
+    assert settings.rate.text() == "10.5 MB/s"  # 10 MiB/s = 10.49 MB/s, as the status window counts
+    settings.stability.setValue(3.0)  # another edit: Save writes, the limit is not converted there and back
+    settings.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    now = load_config(paths.config_file)
+    assert now.stability_window_s == 3.0 and now.max_copy_rate_mib_s == 10.0

@@ -80,6 +80,9 @@ SETTINGS_FIELDS = (
 )
 
 SETTINGS_SIZE = (780, 600)
+# The copy speed limit is kept in MiB/s (``max_copy_rate_mib_s``) but shown in MB/s, the SI units every size and
+# speed in the app is shown in (core/units.py human_bytes): 1 MiB = 1.048576 MB.
+MB_PER_MIB = 1.048576
 
 
 def _split(text: str) -> list[str]:
@@ -233,8 +236,11 @@ class SettingsDialog(QDialog):
         self.rate.setSingleStep(1)
         self.rate.setSuffix(" MB/s")
         self.rate.setSpecialValueText("no limit")
-        self.rate.setValue(config.max_copy_rate_mib_s)
-        self.rate.setToolTip("Limit how fast files are copied to the drives (MiB per second); 0: no limit")
+        self._rate_shown = round(config.max_copy_rate_mib_s * MB_PER_MIB, 1)
+        self.rate.setValue(self._rate_shown)
+        self.rate.setToolTip(
+            "Limit how fast files are copied to the drives (megabytes per second); 0: no limit"
+        )
         self.rate.setMinimumWidth(130)
         row = QHBoxLayout()
         row.addWidget(QLabel("Copy speed limit:"))
@@ -421,7 +427,10 @@ class SettingsDialog(QDialog):
         doc["stability_window_seconds"] = self.stability.value()
         doc["rescan_interval_seconds"] = self.rescan.value() * 60
         doc["heartbeat_interval_seconds"] = self.heartbeat.value() * 60
-        doc["max_copy_rate_mib_s"] = self.rate.value()
+        shown = self.rate.value()  # untouched: the saved value stays exact (not converted there and back)
+        doc["max_copy_rate_mib_s"] = (
+            self.config.max_copy_rate_mib_s if shown == self._rate_shown else shown / MB_PER_MIB
+        )
         cats: dict[str, Any] = {}
         for i in range(self.categories.rowCount()):
             name = self._cell(self.categories, i, 0)
