@@ -85,8 +85,8 @@ def test_two_photos_sticks_look_different_and_each_says_what_it_is(paths, sticks
     assert headers == ["Volume", "Name", *[c.name for c in DEFAULT_CATEGORIES], "What it is"]
     status = table.columnCount() - 1
     vol = {m: table.item(row_of(page, m), 0).text() for m in (mine, theirs, new)}
-    assert vol[mine] == f"PHOTOS\n{mine}\n32.0 GB, 20.0 GB free · volume ID 1A2B-3C4D"
-    assert vol[theirs] == f"PHOTOS\n{theirs}\n16.0 GB, 12.0 GB free · volume ID 5E6F-7A8B"
+    assert vol[mine] == f"PHOTOS\n{mine}\n32.0 GB, 20.0 GB free\nvolume ID 1A2B-3C4D"
+    assert vol[theirs] == f"PHOTOS\n{theirs}\n16.0 GB, 12.0 GB free\nvolume ID 5E6F-7A8B"
     assert vol[new].endswith("volume ID 3a1f0c5e…")
     assert table.item(row_of(page, mine), status).text() == "registered here (as Photos)"
     assert (
@@ -456,3 +456,30 @@ def test_the_drives_table_fits_the_wizard_and_every_word_can_be_read(paths, stic
     assert table.item(row_of(page, new), status_col).text() == "new drive (not used by usbsync yet)"
     assert table.textElideMode() == Qt.TextElideMode.ElideMiddle
     wiz.reject()
+
+
+def test_the_last_page_says_what_finish_will_set_up(paths, sticks, qtbot):
+    saved(paths, new_config([paths.default_outbox]))
+    photos = sticks.plug("PHOTOS", "1A2B-3C4D")
+    videos = sticks.plug("VIDEOS", "5E6F-7A8B")
+    wiz = open_wizard(qtbot, paths, sticks)
+    tick(wiz.drives_page, photos, "images")
+    tick(wiz.drives_page, videos, "videos")
+    tick(wiz.drives_page, videos, "audio")
+    while wiz.currentPage() is not wiz.finish_page:
+        wiz.next()
+    assert wiz.finish_page.summary.text().splitlines() == [
+        f"Outbox: {paths.default_outbox}",
+        "",
+        f"Photos ({photos}) gets images",
+        f"Videos ({videos}) gets videos, audio",
+        "No drive holds documents, archives: their files wait until a drive holds them.",
+    ]
+    wiz.back()  # untick: the page says it when shown again
+    wiz.back()
+    tick(wiz.drives_page, videos, "videos", on=False)
+    tick(wiz.drives_page, videos, "audio", on=False)
+    wiz.next()
+    wiz.next()
+    assert "Videos" not in wiz.finish_page.summary.text()
+    assert "No drive holds videos, audio, documents, archives" in wiz.finish_page.summary.text()

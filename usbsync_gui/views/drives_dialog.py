@@ -394,7 +394,7 @@ class DrivesDialog(QDialog):
         notes = []
         missing = uncovered_categories(config)
         if missing:
-            notes.append(f"No drive holds {', '.join(missing)}: those files are recorded but not copied.")
+            notes.append(f"No drive holds {', '.join(missing)}: their files wait until a drive holds them.")
         if summary is not None:
             notes += [f"{u.headline[0].upper()}{u.headline[1:]}." for u in summary.unrouted]
         if not self._drives:

@@ -316,7 +316,7 @@ class DrivesPage(QWizardPage):
         self._filling = True
         try:
             vol = self._cell(i, 0)
-            text = f"{title}\n{v.mountpoint}\n{size} · {ident}"
+            text = f"{title}\n{v.mountpoint}\n{size}\n{ident}"  # a line each: none is cut in a narrow column
             vol.setText(text)
             vol.setFlags(Qt.ItemFlag.ItemIsEnabled)
             vol.setToolTip(f"{title}\n{size}\n{pv.detail}" if pv else text)  # all of it, the whole volume ID
@@ -509,6 +509,19 @@ class DrivesPage(QWizardPage):
             return False
         return True
 
+    def plan(self) -> list[tuple[str, str, list[str]]]:
+        """What the ticks say now, row by row: (drive name, mount point, categories), for every ticked row."""
+        out = []
+        for i, row in enumerate(self.rows):
+            cats = [
+                c
+                for col, c in zip(self._cat_cols(), self.categories, strict=True)
+                if self._cell(i, col).checkState() == Qt.CheckState.Checked
+            ]
+            if cats:
+                out.append((self._cell(i, 1).text().strip(), row.mountpoint, cats))
+        return out
+
     def choices(self) -> list[DriveChoice]:
         """The volumes to register: ticked, and for a drive registered here, changed."""
         out = []
@@ -597,9 +610,20 @@ class FinishPage(QWizardPage):
             "is safe to unplug."
         )
         layout = QVBoxLayout(self)
+        self.summary = QLabel()  # what Finish will set up, filled when the page is shown
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        layout.addWidget(self.summary)
+        layout.addSpacing(self.fontMetrics().height())
         self.autostart = QCheckBox("Start usbsync when I log in")
         self.autostart.setChecked(True)
         layout.addWidget(self.autostart)
+        layout.addStretch(1)
+
+    def initializePage(self) -> None:
+        wizard = self.wizard()
+        if isinstance(wizard, FirstRunWizard):
+            self.summary.setText(wizard.plan_text())
 
 
 class FirstRunWizard(QWizard):
@@ -653,6 +677,27 @@ class FirstRunWizard(QWizard):
             self.addPage(page)
         self.config: Config | None = None
         self.problems: list[str] = []
+
+    def plan_text(self) -> str:
+        """What Finish sets up, in plain words: the outbox folders, which drive takes which kinds of files, and
+        the kinds no drive takes (their files wait in the queue until a drive holds them)."""
+        folders = self.sources_page.editor.folders()
+        lines = [("Outbox: " if len(folders) == 1 else "Outbox folders: ") + ", ".join(folders), ""]
+        plan = self.drives_page.plan()
+        kept = [
+            d for d in (self.existing.drives if self.existing else ()) if d.name not in {p[0] for p in plan}
+        ]
+        for name, mount, cats in plan:
+            lines.append(f"{name} ({mount}) gets {', '.join(cats)}")
+        for d in kept:
+            lines.append(f"{d.name} (not plugged in) gets {', '.join(d.categories)}")
+        if not plan and not kept:
+            lines.append("No drive yet: add drives later from the tray menu (Drives…).")
+        held = {c for _n, _m, cats in plan for c in cats} | {c for d in kept for c in d.categories}
+        missing = [c for c in self.drives_page.categories if c not in held]
+        if missing:
+            lines.append(f"No drive holds {', '.join(missing)}: their files wait until a drive holds them.")
+        return "\n".join(lines)
 
     def accept(self) -> None:
         sources = [Path(s) for s in self.sources_page.editor.folders()]
