@@ -57,3 +57,26 @@ def test_open_never_blocks_on_a_fifo(tmp_path):
     with pytest.raises(NotRegularFile, match="FIFO"):
         SourceFolders([src]).open(src / "pipe")
     assert time.monotonic() - t0 < 1
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
+def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(tmp_path, monkeypatch):
+    src = tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f.txt").write_bytes(b"mine")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_bytes(b"not yours")
+    checked = SourceFolders.real_path
+
+    def check_then_swap(self, path):  # the race, made certain: the check passes, then the folder is a link
+        real = checked(self, path)
+        (src / "sub" / "f.txt").unlink()
+        (src / "sub").rmdir()
+        (src / "sub").symlink_to(outside)
+        return real
+
+    monkeypatch.setattr(SourceFolders, "real_path", check_then_swap)
+    with pytest.raises(Refused) as info:
+        SourceFolders([src]).open(src / "sub" / "f.txt")
+    assert "leads outside the source folders" in info.value.reason
