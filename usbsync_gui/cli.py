@@ -461,7 +461,6 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
                 ),
                 None,
             )
-            waiting = db.count_for(drive.id)
         if cv is None:
             raise UserError(f"{drive.name} is not plugged in")
         try:
@@ -469,6 +468,10 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
         except EjectError as exc:
             print(f"usbsync: could not eject {drive.name}: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        # What waits for it: the one summary's count (what `usbsync status` says), now that it is unplugged.
+        with StateDB(paths.state_db) as db:
+            found = summarize(db, config, {}).drive(drive.id)
+        waiting = found.waiting_files if found else 0
     finally:
         lock.release()
     msg = f"{drive.name} ejected ({how}): safe to unplug"

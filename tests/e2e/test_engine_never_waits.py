@@ -19,6 +19,7 @@ from usbsync_gui.core.config import load_config, save_config
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.registration import register_volume
 from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.summary import summarize
 from usbsync_gui.engine.engine import Engine
 
 pytestmark = pytest.mark.e2e
@@ -83,7 +84,11 @@ def test_pause_and_eject_return_while_the_worker_is_stuck(running, qtbot):
     photos.mounted = False
     with StateDB(paths.state_db) as db:
         [job] = db.list_jobs(["pending"])
+        waiting = summarize(db, engine.config, {}).drive(job.drive_id)
     assert job.state == "pending"  # the interrupted copy waits for the drive's return; nothing lost
+    # The message counts what waits as the one summary (and `usbsync status`) does.
+    assert waiting is not None and waiting.waiting_files == 1
+    assert replies[0][1].endswith("; 1 file will wait for it"), replies
 
 
 def test_a_notification_switch_leaves_the_copy_alone_and_a_drive_edit_restarts_only_it(running, qtbot):

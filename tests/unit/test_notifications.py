@@ -42,6 +42,7 @@ class FakeDesktop(QObject):
     """A desktop notification service with buttons (or, ``up=False``, none running)."""
 
     action_invoked = Signal(object, str)
+    unshown = Signal(object)  # what the real one emits when the daemon refuses a note or never answers
 
     def __init__(self, up: bool = True):
         super().__init__()
@@ -273,3 +274,20 @@ def test_an_eject_is_answered_where_the_other_notifications_are_shown_at_once():
     center.enabled["safe_to_unplug"] = False
     center.say("safe_to_unplug", "Docs", "Docs ejected", "again")
     assert len(balloon.shown) == 1
+
+
+def test_a_note_the_daemon_did_not_show_after_all_goes_to_the_balloon():
+    desktop, balloon = FakeDesktop(), Balloon()
+    center = NotificationCenter(balloon, clock=Clock(), desktop=desktop, balloon_clicks=True)
+    got = []
+    center.action_invoked.connect(lambda *a: got.append(a))
+    center.event("safe_to_unplug", "Photos", copied=2)
+    center.flush(force=True)
+    assert balloon.shown == []  # sent to the daemon, which has not answered yet
+    desktop.unshown.emit(desktop.notes[0])  # it refused the note, or did not answer in time
+    assert balloon.shown == [
+        ("Photos is up to date", "2 files copied. Click here to eject it, then unplug it.")
+    ]
+    assert center.sent[-1] == balloon.shown[-1]
+    center.balloon_clicked()  # the balloon now stands for the note: its click is the action
+    assert got == [("safe_to_unplug", "Photos", "eject", "")]

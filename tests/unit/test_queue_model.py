@@ -1,6 +1,9 @@
-"""The queue model over 100,000 real SQLite jobs: load time, scrolling, a filter."""
+"""The queue model over 100,000 real SQLite jobs: load time, scrolling, a filter; rows keyed by job id through
+refreshes, sorting in SQL. The job list is read on a task runner (as the queue window has it) or inline: the
+tests that hold for both run in both ways, waiting for the runner's result (:func:`settle`)."""
 
 import os
+import threading
 import time
 
 import pytest
@@ -8,7 +11,35 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QTableView
 
 from usbsync_gui.core.state import StateDB
+from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.views.queue_model import JobTableModel
+
+
+def settle(qtbot, model: JobTableModel) -> None:
+    """Wait until the job list read on the runner (if one is under way) has been applied."""
+    qtbot.waitUntil(lambda: not model.busy, timeout=10_000)
+
+
+@pytest.fixture
+def runner():
+    r = TaskRunner()
+    yield r
+    r.shutdown()
+
+
+@pytest.fixture(params=["runner", "inline"])
+def make_model(request, runner, qtbot):
+    """Makes a model over ``db`` whose job list is read on ``runner`` (the window's way) or inline, loaded."""
+
+    def make(db: StateDB, names: dict[str, str]) -> JobTableModel:
+        if request.param == "runner":
+            model = JobTableModel(db.conn, names, runner=runner, state_db=db.path)
+        else:
+            model = JobTableModel(db.conn, names)
+        settle(qtbot, model)
+        return model
+
+    return make
 
 
 def _fill(db: StateDB, n: int) -> None:
@@ -53,11 +84,12 @@ def _fill(db: StateDB, n: int) -> None:
         )
 
 
-def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot):
+def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot, runner):
     db = StateDB(tmp_path / "s.db")
     _fill(db, 100_000)
     t0 = time.perf_counter()
-    model = JobTableModel(db.conn, {"d1": "Photos", "d2": "Docs"})
+    model = JobTableModel(db.conn, {"d1": "Photos", "d2": "Docs"}, runner=runner, state_db=db.path)
+    settle(qtbot, model)
     view = QTableView()
     qtbot.addWidget(view)
     view.setModel(model)
@@ -75,6 +107,7 @@ def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot):
     scroll_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     model.set_filter(drive_id="d2", states=("failed",))
+    settle(qtbot, model)
     filter_s = time.perf_counter() - t0
     assert model.rowCount() == 1000
     assert (
@@ -109,8 +142,10 @@ def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot):
     from PySide6.QtCore import Qt
 
     model.set_filter()  # waiting and failed, every drive
+    settle(qtbot, model)
     t0 = time.perf_counter()
     model.sort(0, Qt.SortOrder.DescendingOrder)
+    settle(qtbot, model)
     sort_s = time.perf_counter() - t0
     assert model.data(model.index(0, 0)) == "f100000.jpg"
     assert model.data(model.index(99_999, 0)) == "f000001.jpg"
@@ -122,6 +157,7 @@ def test_100000_jobs_load_scroll_and_filter(tmp_path, qtbot):
     engine.close()
     t0 = time.perf_counter()
     model.refresh()
+    settle(qtbot, model)
     refresh_s = time.perf_counter() - t0
     assert model.rowCount() == 99_900 and _selected(view) == selected
     t0 = time.perf_counter()
@@ -198,10 +234,10 @@ def dbs(tmp_path):
     engine.close()
 
 
-def test_selection_follows_its_jobs_when_other_rows_come_and_go(dbs, qtbot):
+def test_selection_follows_its_jobs_when_other_rows_come_and_go(dbs, qtbot, make_model):
     gui, engine = dbs
     ids = [add_job(engine.conn, f"a{i:02d}.jpg", queued_at=T0 + i) for i in range(10)]
-    model = JobTableModel(gui.conn, NAMES)
+    model = make_model(gui, NAMES)
     view = QTableView()
     qtbot.addWidget(view)
     view.setModel(model)
@@ -220,6 +256,7 @@ def test_selection_follows_its_jobs_when_other_rows_come_and_go(dbs, qtbot):
         engine.remove_jobs([ids[8]])
     assert model.changed()
     model.refresh()
+    settle(qtbot, model)
 
     assert _listed(model) == [*new, ids[1], ids[2], ids[3], ids[5], ids[6], ids[7], ids[9]]
     assert _selected(view) == [ids[3], ids[6]]  # the removed job simply left the selection
@@ -228,10 +265,10 @@ def test_selection_follows_its_jobs_when_other_rows_come_and_go(dbs, qtbot):
     assert not model.refresh_if_changed()  # nothing written since: no re-read
 
 
-def test_changed_rows_get_data_changed_and_nothing_else_moves(dbs, qtbot):
+def test_changed_rows_get_data_changed_and_nothing_else_moves(dbs, qtbot, make_model):
     gui, engine = dbs
     ids = [add_job(engine.conn, f"a{i}.jpg", queued_at=T0 + i) for i in range(6)]
-    model = JobTableModel(gui.conn, NAMES)
+    model = make_model(gui, NAMES)
     assert [model.data(model.index(r, 5)) for r in range(6)] == ["waiting for the drive"] * 6  # now cached
     changed: list[tuple[int, int, int, int]] = []
     model.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), a.column(), b.row(), b.column())))
@@ -240,6 +277,7 @@ def test_changed_rows_get_data_changed_and_nothing_else_moves(dbs, qtbot):
     engine.conn.execute("UPDATE jobs SET last_error='drive full', attempts=1 WHERE id=?", (ids[2],))
     engine.conn.execute("UPDATE jobs SET state='copying' WHERE id=?", (ids[3],))
     model.refresh()
+    settle(qtbot, model)
     assert changed == [(2, 0, 3, 7)]  # rows 2 and 3, all columns, as one run
     assert layouts == []  # the same jobs in the same order
     assert model.data(model.index(2, 5)) == "drive full" and model.data(model.index(2, 6)) == 1
@@ -288,14 +326,14 @@ def _jobs_for_sorting(conn) -> list[dict]:
     return specs
 
 
-def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot):
+def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot, make_model):
     from PySide6.QtCore import Qt
 
     from usbsync_gui.views.queue_model import COLUMNS, reason_text
 
     gui, engine = dbs
     specs = _jobs_for_sorting(engine.conn)
-    model = JobTableModel(gui.conn, NAMES)
+    model = make_model(gui, NAMES)
     shown_name = {"d1": "Photos", "d2": "Archive", "d3": "d3"}  # d3 has no configured name: its id is shown
     keys = {
         0: lambda s: s["relpath"].lower(),
@@ -312,17 +350,20 @@ def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot):
     for col in range(len(COLUMNS)):
         for order, reverse in ((Qt.SortOrder.AscendingOrder, False), (Qt.SortOrder.DescendingOrder, True)):
             model.sort(col, order)
+            settle(qtbot, model)
             # Python's sort is stable, also reversed: ties keep the default order in both directions.
             expected = sorted(default, key=keys[col], reverse=reverse)
             assert _listed(model) == [s["id"] for s in expected], (COLUMNS[col], order)
     model.sort(5, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, model)
     shown = [model.data(model.index(r, 5)) for r in range(model.rowCount())]
     assert shown == sorted(shown, key=str.lower) and "waiting for the drive" in shown and "" in shown
     model.sort(-1)
+    settle(qtbot, model)
     assert _listed(model) == [s["id"] for s in default]
 
 
-def test_default_order_is_stable_for_equal_queue_times(dbs, qtbot):
+def test_default_order_is_stable_for_equal_queue_times(dbs, qtbot, make_model):
     from PySide6.QtCore import Qt
 
     gui, engine = dbs
@@ -331,15 +372,18 @@ def test_default_order_is_stable_for_equal_queue_times(dbs, qtbot):
     a2 = add_job(engine.conn, "a.jpg", drive="d2")
     b = add_job(engine.conn, "b.jpg")
     a1 = add_job(engine.conn, "a.jpg", drive="d1")
-    model = JobTableModel(gui.conn, NAMES)
+    model = make_model(gui, NAMES)
     assert _listed(model) == [a2, a1, b, c]
     for _ in range(3):  # unrelated writes and refreshes never swap equal rows
         engine.conn.execute("UPDATE jobs SET attempts=attempts+1, updated_at=updated_at+1")
         model.refresh()
+        settle(qtbot, model)
         assert _listed(model) == [a2, a1, b, c]
     model.sort(3, Qt.SortOrder.DescendingOrder)  # all the same size: the default order again
+    settle(qtbot, model)
     assert _listed(model) == [a2, a1, b, c]
     model.sort(7, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, model)
     assert _listed(model) == [a2, a1, b, c]
 
 
@@ -375,12 +419,102 @@ def test_file_column_is_the_path_inside_the_outbox(tmp_path, qtbot):
     db.close()
 
 
-def test_model_passes_qts_model_checks_through_refreshes(dbs, qtmodeltester):
+def test_model_passes_qts_model_checks_through_refreshes(dbs, qtmodeltester, qtbot, make_model):
     gui, engine = dbs
     ids = [add_job(engine.conn, f"a{i}.jpg", queued_at=T0 + i) for i in range(5)]
-    model = JobTableModel(gui.conn, NAMES)
+    model = make_model(gui, NAMES)
     qtmodeltester.check(model)
     add_job(engine.conn, "0.jpg", queued_at=T0 - 1)
     engine.remove_jobs([ids[1]])
     model.refresh()
+    settle(qtbot, model)
     qtmodeltester.check(model)
+
+
+# -- the job list read on the runner ----------------------------------------------------------------------------
+
+
+def test_the_job_list_is_never_read_on_the_gui_thread(dbs, qtbot, runner):
+    from PySide6.QtCore import Qt
+
+    gui, engine = dbs
+    ids = [
+        add_job(engine.conn, f"a{i}.jpg", drive="d1" if i % 2 else "d2", queued_at=T0 + i) for i in range(6)
+    ]
+    on_gui: list[str] = []
+    gui.conn.set_trace_callback(on_gui.append)  # every statement the GUI thread's connection runs
+    model = JobTableModel(gui.conn, NAMES, runner=runner, state_db=gui.path)
+    assert model.busy and model.rowCount() == 0  # returned at once; the list arrives later
+    settle(qtbot, model)
+    assert _listed(model) == ids
+    b = add_job(engine.conn, "b.jpg", drive="d2", queued_at=T0 - 1)
+    model.refresh()
+    settle(qtbot, model)
+    assert _listed(model) == [b, *ids]
+    model.sort(0, Qt.SortOrder.DescendingOrder)
+    settle(qtbot, model)
+    model.set_filter(drive_id="d1")
+    settle(qtbot, model)
+    assert _listed(model) == [ids[5], ids[3], ids[1]]
+    assert [model.data(model.index(r, 0)) for r in range(3)] == ["a5.jpg", "a3.jpg", "a1.jpg"]
+    # Here: the change check and the rows' contents by id; the ordered list of every job, never.
+    assert on_gui and not [q for q in on_gui if "ORDER BY" in q or "SELECT j.id FROM" in q], on_gui
+    assert {q.split()[0] for q in on_gui} <= {"PRAGMA", "SELECT"}
+
+
+def test_one_read_at_a_time_and_a_superseded_query_is_never_shown(dbs, qtbot):
+    from PySide6.QtCore import Qt
+
+    gui, engine = dbs
+    d1 = [add_job(engine.conn, f"p{i}.jpg", drive="d1", queued_at=T0 + i) for i in range(3)]
+    d2 = [add_job(engine.conn, f"a{i}.jpg", drive="d2", queued_at=T0 + 10 + i) for i in range(3)]
+    runner = TaskRunner(max_threads=1)  # one pool thread, held by the test: reads queue behind it
+    gate = threading.Event()
+    try:
+        runner.run(lambda: gate.wait(30))
+        model = JobTableModel(gui.conn, NAMES, runner=runner, state_db=gui.path)
+        applied: list[list[int]] = []
+        model.reloaded.connect(lambda: applied.append(_listed(model)))
+        for _ in range(3):
+            model.refresh()
+        model.set_filter(drive_id="d2")  # the read queued above is for every drive: stale now
+        model.sort(0, Qt.SortOrder.DescendingOrder)
+        assert runner.pending() == 2  # the held task and one read: no pile-up
+        gate.set()
+        settle(qtbot, model)
+        assert applied == [d2[::-1]]  # the stale list was dropped, never shown; the newest query's was
+        assert runner.pending() == 0
+
+        # Asked again while a read of the same query is under way: that one is shown, and one more follows.
+        gate.clear()
+        runner.run(lambda: gate.wait(30))
+        newer = add_job(engine.conn, "z.jpg", drive="d2", queued_at=T0 + 20)
+        model.refresh()
+        model.refresh()
+        model.refresh()
+        assert runner.pending() == 2
+        gate.set()
+        settle(qtbot, model)
+        assert applied[1:] == [[newer, *d2[::-1]]] * 2 and d1[0] not in _listed(model)
+    finally:
+        gate.set()
+        runner.shutdown()
+
+
+def test_a_model_deleted_while_its_list_is_read_is_left_alone(dbs, qtbot):
+    import shiboken6
+
+    gui, engine = dbs
+    add_job(engine.conn, "a.jpg")
+    runner = TaskRunner(max_threads=1)
+    gate = threading.Event()
+    try:
+        runner.run(lambda: gate.wait(30))
+        model = JobTableModel(gui.conn, NAMES, runner=runner, state_db=gui.path)
+        assert model.busy
+        shiboken6.delete(model)  # the window closed and went: its model with it
+        gate.set()
+        qtbot.waitUntil(lambda: runner.pending() == 0, timeout=10_000)  # delivered to nothing: no error
+    finally:
+        gate.set()
+        runner.shutdown()

@@ -52,6 +52,7 @@ def test_removed_file_stays_removed_through_scans_and_config_changes(paths, qtbo
     qtbot.addWidget(win)
     win.show()
     win.model.refresh()
+    qtbot.waitUntil(lambda: not win.model.busy, timeout=10_000)  # the job list is read on the runner
     row = next(r for r in range(win.model.rowCount()) if win.model.path(r).endswith("drop.png"))
     win.table.selectionModel().select(
         win.model.index(row, 0),
@@ -59,6 +60,9 @@ def test_removed_file_stays_removed_through_scans_and_config_changes(paths, qtbo
     )
     win.remove.click()
     qtbot.waitUntil(lambda: _waiting(paths) == ["keep.png"], timeout=5000)  # written off the GUI thread
+    # ... and reported back, with the window's refresh after it, before the database connection is closed
+    qtbot.waitUntil(lambda: win.message.text() == "1 file removed from the queue.", timeout=5000)
+    qtbot.waitUntil(lambda: not win.model.busy, timeout=10_000)
 
     # The next scan, a forced rescan of every file, and a configuration change (a second drive for the same
     # category, which queues known files for drives) must not bring it back for Photos.

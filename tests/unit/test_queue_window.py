@@ -1,7 +1,9 @@
 """The pending-queue window keeps what the user does: selection and scroll through refreshes, sorting by
 column, its size between runs, and Retry / Remove that never hold the GUI thread on the database lock.
 
-Real widgets (pytest-qt, offscreen), real SQLite. A second connection plays the engine, writing as it does."""
+Real widgets (pytest-qt, offscreen), real SQLite. A second connection plays the engine, writing as it does.
+The job list is read on the views' task runner: after a refresh, a filter or a sort the tests wait for it to
+arrive (:func:`settle`)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from PySide6.QtCore import QPoint, QSize, Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView
 
-from tests.unit.test_queue_model import T0, _listed, _select, add_job
+from tests.unit.test_queue_model import T0, _listed, _select, add_job, settle
 from usbsync_gui.core.config import DriveConfig, new_config
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.state import StateDB
@@ -55,6 +57,7 @@ def _window(qtbot, ctx, **kw) -> QueueWindow:
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
+    settle(qtbot, win.model)  # the first list of jobs, read on the runner
     return win
 
 
@@ -73,6 +76,7 @@ def test_retry_and_remove_act_on_the_selection_kept_through_refreshes(ctx, engin
         )
     win = _window(qtbot, ctx)
     win.model.refresh()
+    settle(qtbot, win.model)
     assert not win.retry.isEnabled()  # nothing selected: nothing to act on
     _select(win.table, failed)
     assert win.retry.isEnabled() and win.remove.isEnabled() and win.reveal.isEnabled()
@@ -82,11 +86,13 @@ def test_retry_and_remove_act_on_the_selection_kept_through_refreshes(ctx, engin
         new = [add_job(c, f"new{i}.jpg", queued_at=T0 - 5 + i) for i in range(3)]
         c.execute("UPDATE jobs SET state='done' WHERE id IN (?,?,?)", (ids[0], ids[5], ids[11]))
     win.refresh()  # what the window's timer does every 2 s
+    settle(qtbot, win.model)
     assert _listed(win.model)[:3] == new and win.model.rowCount() == 12
     assert win.selected_job_ids() == failed
 
     win.retry.click()
     qtbot.waitUntil(lambda: win.message.text() == "2 files queued again.", timeout=5000)
+    settle(qtbot, win.model)  # the refresh the write asked for
     assert [_state(engine, j) for j in failed] == [("pending", 0), ("pending", 0)]
     assert win.selected_job_ids() == failed  # the refresh after the write kept the selection
     assert win.model.data(win.model.index(win.model.row_of(failed[0]), 4)) == "pending"
@@ -94,6 +100,7 @@ def test_retry_and_remove_act_on_the_selection_kept_through_refreshes(ctx, engin
     _select(win.table, [ids[3], *failed])
     win.remove.click()
     qtbot.waitUntil(lambda: win.message.text() == "3 files removed from the queue.", timeout=5000)
+    settle(qtbot, win.model)
     assert {_state(engine, j)[0] for j in (ids[3], *failed)} == {"removed"}
     assert not {ids[3], *failed} & set(_listed(win.model))
     assert win.selected_job_ids() == [] and not win.remove.isEnabled()  # the removed rows left the selection
@@ -119,11 +126,13 @@ def test_writes_run_off_the_gui_thread_while_the_engine_holds_the_lock(ctx, engi
     assert win.message.text() == "Retrying…"
     qtbot.wait(300)  # the GUI thread runs its event loop meanwhile: reads and refreshes still work
     win.refresh()
+    settle(qtbot, win.model)
     assert win.model.rowCount() == 3 and win.selected_job_ids() == [ids[1]]
     assert _state(engine, ids[1]) == ("failed", 3) and win.runner.pending() == 1
 
     engine.conn.execute("COMMIT")  # the engine lets go: the waiting write goes through
     qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=10_000)
+    settle(qtbot, win.model)
     assert writers and threading.get_ident() not in writers
     assert _state(engine, ids[1]) == ("pending", 0)
     assert win.selected_job_ids() == [ids[1]]
@@ -168,6 +177,7 @@ def test_the_row_at_the_top_stays_there_when_rows_come_and_go_above_it(ctx, engi
         c.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 10)})", ids[100:110])
         c.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 5)})", ids[200:205])
     win.refresh()
+    settle(qtbot, win.model)
     qtbot.wait(20)
     assert win.model.row_of(top) == 150 + 40 - 10
     assert win.model.job_id(win.table.rowAt(0)) == top
@@ -177,19 +187,22 @@ def test_the_row_at_the_top_stays_there_when_rows_come_and_go_above_it(ctx, engi
     # Rows leaving above it: the same.
     engine.conn.execute(f"UPDATE jobs SET state='done' WHERE id IN ({','.join('?' * 40)})", older)
     win.refresh()
+    settle(qtbot, win.model)
     qtbot.wait(20)
     assert win.model.job_id(win.table.rowAt(0)) == top
 
     # Nothing changed: nothing moves.
     value = win.table.verticalScrollBar().value()
     win.refresh()
+    assert not win.model.busy  # nothing written: nothing read
     assert win.table.verticalScrollBar().value() == value
 
 
-def _click_header(win: QueueWindow, section: int) -> None:
+def _click_header(qtbot, win: QueueWindow, section: int) -> None:
     header = win.table.horizontalHeader()
     x = header.sectionViewportPosition(section) + header.sectionSize(section) // 2
     QTest.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+    settle(qtbot, win.model)  # the rows in the new order, read on the runner
 
 
 def test_clicking_a_header_sorts_and_keeps_the_selection(ctx, engine, qtbot):
@@ -209,22 +222,22 @@ def test_clicking_a_header_sorts_and_keeps_the_selection(ctx, engine, qtbot):
     assert _listed(win.model) == ids  # oldest first
     _select(win.table, [ids[2]])
 
-    _click_header(win, SIZE)  # the first click on Size: biggest first
+    _click_header(qtbot, win, SIZE)  # the first click on Size: biggest first
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
         SIZE,
         Qt.SortOrder.DescendingOrder,
     )
     assert _listed(win.model) == [ids[4], ids[0], ids[2], ids[1], ids[3]]  # equal sizes: the older first
     assert win.selected_job_ids() == [ids[2]]
-    _click_header(win, SIZE)  # the other direction
+    _click_header(qtbot, win, SIZE)  # the other direction
     assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
     assert _listed(win.model) == [ids[1], ids[3], ids[2], ids[0], ids[4]]
-    _click_header(win, FILE)  # names: A to Z first
+    _click_header(qtbot, win, FILE)  # names: A to Z first
     assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (FILE, Qt.SortOrder.AscendingOrder)
     assert _listed(win.model) == [ids[3], ids[1], ids[4], ids[0], ids[2]]
-    _click_header(win, SIZE)
-    _click_header(win, SIZE)
-    _click_header(win, SIZE)  # a third click: back to the default order
+    _click_header(qtbot, win, SIZE)
+    _click_header(qtbot, win, SIZE)
+    _click_header(qtbot, win, SIZE)  # a third click: back to the default order
     assert header.sortIndicatorSection() == -1
     assert _listed(win.model) == ids
     assert win.selected_job_ids() == [ids[2]]
@@ -277,6 +290,7 @@ def test_a_window_deleted_during_a_write_is_left_alone(ctx, engine, qtbot):
     win = QueueWindow(ctx, runner=runner, geometry=GeometryStore(ctx.paths.state_dir / "w.json"))
     win.show()
     qtbot.waitExposed(win)
+    settle(qtbot, win.model)
     _select(win.table, [ids[0]])
     engine.conn.execute("BEGIN IMMEDIATE")
     win.remove.click()
@@ -301,8 +315,10 @@ def test_what_remove_said_goes_after_a_few_seconds_on_a_single_shot_timer(ctx, e
     engine.conn.execute("COMMIT")
     qtbot.waitUntil(lambda: win.message.text() == "1 file removed from the queue.", timeout=5000)
     assert win.message.isVisible() and timer.isActive()  # armed only now, while the outcome is shown
+    settle(qtbot, win.model)
     assert win.selected_job_ids() == []  # the removed row left the selection: that did not clear it
     win.refresh()  # the periodic refresh neither
+    settle(qtbot, win.model)
     assert win.message.isVisible()
 
     timer.setInterval(200)  # not five seconds in a test: the same single-shot timer, sooner
@@ -329,6 +345,7 @@ def test_picking_other_rows_clears_what_the_last_action_said(ctx, engine, qtbot,
     qtbot.waitUntil(lambda: win.message.text().startswith("Could not remove"), timeout=5000)
     assert not win.message_timer.isActive()  # a failure is not timed away: it stays until the user moves on
     win.refresh()
+    settle(qtbot, win.model)
     assert win.message.isVisible()
     _select(win.table, [ids[2]])
     assert not win.message.isVisible()
@@ -337,6 +354,7 @@ def test_picking_other_rows_clears_what_the_last_action_said(ctx, engine, qtbot,
     qtbot.waitUntil(lambda: win.message.text() == "1 file queued again.", timeout=5000)
     win.state.setCurrentIndex(win.state.findText("Failed"))  # another filter: moving on too
     assert not win.message.isVisible()
+    settle(qtbot, win.model)
 
     _select(win.table, [ids[1]])  # still failed, so listed
     win.retry.click()

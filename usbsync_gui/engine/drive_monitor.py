@@ -5,6 +5,10 @@ which stays the source of truth; once at once, again after 0.25 s and 1 s (a FUS
 table a moment before it answers). A slow poll remains as the safety net for anything the signals miss. A
 drive can also vanish without any signal: a yanked stick under FUSE leaves a stale mount that answers ENOTCONN
 until it is unmounted; the copy worker reports that through :meth:`DriveMonitor.drive_lost`.
+
+With a task runner, reading the mount table (``statvfs`` of every mount: a slow or hung mount answers late) runs
+on the runner, never on the monitor's thread, as identification does. At most one listing is in flight: a poll
+or an event arriving meanwhile is remembered, and exactly one more listing follows the one under way.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from usbsync_gui.platform.events import VolumeEvents
 log = logging.getLogger(__name__)
 
 Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
+Lister = Callable[[], list[Volume]]
 RECHECK_MS = (250, 1000)
 
 
@@ -41,8 +46,11 @@ class DriveMonitor(QObject):
         events: the OS signal source, or None to rely on polling.
         poll_s: the safety-net poll interval in seconds (used as given when signals are available, capped at
             1 s when they are not).
-        runner: where identification runs (never on this thread: probing runs subprocesses); None runs it
-            inline (tests, and tools with no event loop to wait in).
+        runner: where listing the mounted volumes and identification run (never on this thread: statvfs can
+            hang on a dead mount, probing runs subprocesses); None runs them inline (tests, and tools with no
+            event loop to wait in).
+        lister: reads the mounted volumes (:func:`list_volumes`; a test may wrap it); on the runner's pool
+            thread when there is a runner.
     """
 
     volume_added = Signal(object)
@@ -56,10 +64,20 @@ class DriveMonitor(QObject):
         poll_s: float = 5.0,
         parent: QObject | None = None,
         runner: TaskRunner | None = None,
+        lister: Lister = list_volumes,
     ):
         super().__init__(parent)
         self._inspect = inspect
         self._runner = runner
+        self._list = lister
+        self._listing = False  # a listing is on the runner
+        # Asked for while a listing was on the runner: (trigger, caused by an event), done once it is delivered.
+        self._again: tuple[str, bool] | None = None
+        self._listings = 0  # listings started so far (the sequence number of the latest)
+        # Mount points dropped by forget()/drive_lost() -> the number of listings started by then: a listing
+        # started before the drop read the mount table before it and must not bring the volume back.
+        self._dropped: dict[str, int] = {}
+        self._stopped = False
         self._known: dict[str, ConnectedVolume] = {}
         self._identifying: set[str] = set()  # mount points being identified on the runner
         self._generation = 0  # of the inspector: bumped by set_inspector
@@ -76,10 +94,15 @@ class DriveMonitor(QObject):
         log.info(
             "watching for drives: OS signals %s; safety-net poll every %.1f s", sources, self._poll_ms / 1000
         )
+        self._stopped = False
         self.poll()
         self._timer.start(self._poll_ms)
 
     def stop(self) -> None:
+        """Stop polling and listening; nothing found by a listing or identification still in flight is delivered
+        (the engine may have closed what its receivers use)."""
+        self._stopped = True
+        self._again = None
         self._timer.stop()
         if self._events is not None:
             self._events.stop()
@@ -108,22 +131,68 @@ class DriveMonitor(QObject):
 
     @Slot()
     def poll(self) -> None:
-        self._poll("poll")
+        """Look at the mounted volumes (on the runner, if any: the outcome arrives later)."""
+        self._poll("poll", event=False)
 
     def _poll_for_event(self, trigger: str) -> None:
-        self._poll(trigger)
         # The mount table changed. A stick pulled and put back at the same place between two looks is the
         # same mount point, device and options, and Linux reuses mount IDs: only the drive's own checks
-        # (marker, device number) can tell. So every event asks each connected drive to look again.
-        self.mounts_changed.emit()
+        # (marker, device number) can tell. So every event asks each connected drive to look again, once the
+        # look it caused is done (mounts_changed).
+        self._poll(trigger, event=True)
 
-    def _poll(self, trigger: str) -> None:
-        try:
-            volumes = list_volumes()
-        except OSError as exc:
-            log.warning("cannot list mounted volumes: %s", exc)
+    def _poll(self, trigger: str, event: bool) -> None:
+        if self._runner is None:
+            self._listings += 1
+            try:
+                volumes: list[Volume] | None = self._list()
+            except OSError as exc:
+                log.warning("cannot list mounted volumes: %s", exc)
+                volumes = None
+            self._listed(volumes, trigger, event, self._listings)
             return
+        if self._listing:  # one listing at a time: this one follows it, merged with any other asked meanwhile
+            if self._again is not None:
+                before, was_event = self._again
+                trigger, event = (before, True) if was_event and not event else (trigger, event or was_event)
+            self._again = (trigger, event)
+            return
+        self._listing = True
+        self._listings += 1
+        seq = self._listings
+        lister = self._list
+
+        def done(result: TaskResult[list[Volume]]) -> None:
+            self._listing = False
+            if self._stopped:
+                return
+            if result.error is not None:
+                if not isinstance(result.error, OSError):
+                    log.debug("details", exc_info=result.error)
+                log.warning("cannot list mounted volumes: %s", result.error)
+            self._listed(result.value if result.error is None else None, trigger, event, seq)
+            if self._again is not None and not self._stopped:
+                again, self._again = self._again, None
+                self._poll(*again)
+
+        self._runner.run(lister, done, name="list mounted volumes")
+
+    def _listed(self, volumes: list[Volume] | None, trigger: str, event: bool, seq: int) -> None:
+        """On this thread: act on a listing (None: it failed), the ``seq``-th started."""
+        if volumes is not None:
+            self._compare(volumes, trigger, seq)
+        if event:
+            self.mounts_changed.emit()
+
+    def _compare(self, volumes: list[Volume], trigger: str, seq: int) -> None:
         current: dict[str, Volume] = {v.mountpoint: v for v in volumes}
+        # A mount point dropped after this listing started was read before the drop (an eject's unmount, a
+        # yank): not new. A listing started after the drop says what is there now.
+        for mount, dropped_at in list(self._dropped.items()):
+            if seq > dropped_at:
+                del self._dropped[mount]
+            else:
+                current.pop(mount, None)
         # Gone, or mounted anew in place: another device, or remounted read-only / writable (``mount -o
         # remount,rw`` after a lock switch): announced as removed, then added again with what it is now.
         for mount in [m for m in self._known if _remounted(self._known[m].volume, current.get(m))]:
@@ -146,6 +215,8 @@ class DriveMonitor(QObject):
         generation = self._generation
 
         def done(result: TaskResult[list[ConnectedVolume]]) -> None:
+            if self._stopped:
+                return
             still = mounts & self._identifying  # not unmounted meanwhile
             self._identifying -= mounts
             if generation != self._generation:  # identified under an inspector since replaced: again
@@ -179,6 +250,12 @@ class DriveMonitor(QObject):
     def forget(self, mountpoint: str) -> None:
         """The volume at ``mountpoint`` was ejected by us: drop it without announcing a removal."""
         self._known.pop(mountpoint, None)
+        self._drop(mountpoint)
+
+    def _drop(self, mountpoint: str) -> None:
+        # A listing or an identification in flight looked before now: it must not announce this volume again.
+        self._dropped[mountpoint] = self._listings
+        self._identifying.discard(mountpoint)
 
     @Slot(str)
     def drive_lost(self, drive_id: str) -> None:
@@ -187,4 +264,5 @@ class DriveMonitor(QObject):
         for mount, cv in list(self._known.items()):
             if cv.drive is not None and cv.drive.id == drive_id:
                 del self._known[mount]
+                self._drop(mount)
                 self.volume_removed.emit(mount, drive_id)

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
@@ -33,7 +34,7 @@ from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
-from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed, compute_summary
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
@@ -567,7 +568,8 @@ class Engine(QObject):
         """Stop writing to the drive (its copy in flight rolls back), flush, unmount and, where the OS allows,
         power it off; ``done(success, message for the user)`` is called on this thread when that is over. Never
         waits here: the worker stops by itself and the OS calls (``sync``, ``udisksctl``: up to a minute on a
-        slow stick) run on the task runner."""
+        slow stick) run on the task runner. The message's count of files left waiting for the drive is the one
+        summary's (what ``usbsync status`` says), computed on the runner after the eject."""
         reply = done if done is not None else (lambda ok, msg: None)
         drive = self.config.drive_by_name(name)
         if drive is None:
@@ -587,8 +589,26 @@ class Engine(QObject):
         if slot is not None:
             self._retire(slot, "ejected before the copy finished")
         device, mount = cv.volume.device, cv.volume.mountpoint
+        state_db = self.paths.state_db
 
-        def ejected(result: TaskResult[str]) -> None:
+        def eject_and_count(live: LiveState) -> tuple[str, int | None]:
+            """On the runner: eject (raises when it cannot), then count what waits for the drive."""
+            how = eject_volume(device, mount)
+            try:
+                found = compute_summary(state_db, live).drive(drive.id)
+            except sqlite3.Error as exc:  # ejected all the same; only the count is not known
+                log.warning("cannot count the files waiting for %s: %s", drive.name, exc)
+                return how, None
+            return how, found.waiting_files if found else 0
+
+        def start() -> None:
+            # What the summary needs of this thread, now that the worker has stopped: the drive no longer
+            # counts as connected (it is being unplugged).
+            live = self._live_state()
+            live = replace(live, connected={d: v for d, v in live.connected.items() if d != drive.id})
+            self.runner.run(lambda: eject_and_count(live), ejected, name=f"eject {drive.name}")
+
+        def ejected(result: TaskResult[tuple[str, int | None]]) -> None:
             self._ejecting.discard(drive.id)
             if result.error is not None:
                 still = any(c.volume.mountpoint == mount for c in self.monitor.connected())
@@ -598,8 +618,8 @@ class Engine(QObject):
                 reply(False, f"could not eject {drive.name}: {why}")
                 return
             self.monitor.forget(mount)
-            waiting = self.db.count_for(drive.id)
-            msg = f"{drive.name} ejected ({result.value}): safe to unplug"
+            how, waiting = result.unwrap()
+            msg = f"{drive.name} ejected ({how}): safe to unplug"
             if waiting:
                 msg += f"; {plural(waiting, 'file')} will wait for it"
             log.info("%s", msg)
@@ -607,10 +627,7 @@ class Engine(QObject):
             self.drive_disconnected.emit(drive.id)
             reply(True, msg)
 
-        self._when_retired(
-            drive.id,
-            lambda: self.runner.run(lambda: eject_volume(device, mount), ejected, name=f"eject {drive.name}"),
-        )
+        self._when_retired(drive.id, start)
 
     def _on_command(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         if request.get("cmd") == "eject" and isinstance(request.get("drive"), str):

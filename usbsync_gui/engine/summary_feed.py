@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -46,6 +47,14 @@ def _fresh(v: LiveVolume) -> LiveVolume:
     except OSError:
         return v
     return replace(v, free_bytes=usage.free, total_bytes=usage.total)
+
+
+def compute_summary(state_db: Path, live: LiveState) -> StateSummary:
+    """On a pool thread: the one summary of ``state_db`` (a read connection of its own) under the engine's
+    ``live`` state, the connected drives' free space read now."""
+    connected = {d: _fresh(v) for d, v in live.connected.items()}  # free space changes as files land
+    with StateDB(state_db) as db:
+        return summarize(db, live.config, connected, live.paused, live.config_problem)
 
 
 class SummaryFeed(QObject):
@@ -88,13 +97,7 @@ class SummaryFeed(QObject):
         self._busy, self._dirty = True, False
         live = self._live()
         path = self._paths.state_db
-
-        def compute() -> StateSummary:
-            connected = {d: _fresh(v) for d, v in live.connected.items()}  # free space changes as files land
-            with StateDB(path) as db:
-                return summarize(db, live.config, connected, live.paused, live.config_problem)
-
-        self._runner.run(compute, self._done, name="state summary")
+        self._runner.run(lambda: compute_summary(path, live), self._done, name="state summary")
 
     def _done(self, result: TaskResult[StateSummary]) -> None:
         self._busy = False

@@ -6,11 +6,12 @@ Backends, tried in this order by :class:`NotificationCenter`:
 - :class:`DesktopNotifier`: the freedesktop ``org.freedesktop.Notifications`` service on the session bus, spoken
   with jeepney (a keyring dependency; PySide6's QtDBus cannot build Notify's ``susssasa{sv}i`` signature,
   PYSIDE-1904). It sends actions as buttons when the daemon has the ``actions`` capability and hears the
-  daemon's ``ActionInvoked`` and ``NotificationClosed`` signals through a :class:`QSocketNotifier` on the bus
-  socket, so the GUI thread never waits for them.
+  daemon's replies and its ``ActionInvoked`` and ``NotificationClosed`` signals through a
+  :class:`QSocketNotifier` on the bus socket, so the GUI thread never waits for the daemon.
 - the caller's ``send(title, body)`` (the tray's balloon; Windows shows it as a toast), used where there is no
-  session bus or no notification daemon. A balloon has no buttons: a click on it can stand for the note's one
-  action, through :meth:`NotificationCenter.balloon_clicked`.
+  session bus or no notification daemon, and for a note the daemon refused or did not answer within
+  :data:`CALL_TIMEOUT_S` (shown late rather than never). A balloon has no buttons: a click on it can stand for
+  the note's one action, through :meth:`NotificationCenter.balloon_clicked`.
 
 Grouping: events of one kind and drive within :data:`GROUP_WINDOW_S` become one notification whose figures are
 the sums of what the events reported ("12 files copied, 7 already there"), and a kind is shown at most once per
@@ -23,12 +24,11 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QSocketNotifier, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 
 from usbsync_gui.core.config import NOTIFICATION_KINDS
 
@@ -69,9 +69,13 @@ ACTION_HINTS: dict[str, dict[HowShown, str]] = {
 }
 
 EXPIRE_MS = 8000  # how long the daemon shows a notification
-# Longest wait for the daemon's answer to a call (the bus may start the daemon on demand for the first one).
+# How long a note waits for the daemon's answer to Notify (never on the GUI thread: the answer is read when it
+# comes) before it is taken as not shown and goes to the balloon; the daemon is then taken as hung.
 CALL_TIMEOUT_S = 2.0
 _REMEMBERED = 64  # shown notifications whose actions are still listened for, newest kept
+_MAX_CALLS = (
+    256  # calls waiting for their reply (a daemon that answers none must not grow this), oldest dropped
+)
 
 
 def _files(n: int) -> str:
@@ -126,12 +130,15 @@ Sender = Callable[[str, str], bool]  # (title, body) -> delivered
 
 class Desktop(Protocol):
     """What :class:`NotificationCenter` needs of a desktop notification service (:class:`DesktopNotifier`, or a
-    test's fake). ``action_invoked`` is a Qt signal (Note, action key)."""
+    test's fake). ``action_invoked`` is a Qt signal (Note, action key); ``unshown`` a Qt signal (Note): a note
+    :meth:`send_note` sent was not shown after all (refused, or no answer), so the center shows it elsewhere."""
 
     action_invoked: Any
+    unshown: Any
 
     def send_note(self, note: Note) -> str | None:
-        """Show ``note``; return the body as shown, or None when it could not be shown."""
+        """Send ``note`` to be shown, without waiting; return the body as sent, or None when it cannot be shown
+        now. Should it turn out not to be shown, ``unshown`` is emitted later."""
         ...
 
     def close_note(self, key: tuple[str, str, str]) -> None:
@@ -185,6 +192,7 @@ class NotificationCenter:
         self.sent: list[tuple[str, str]] = []
         if desktop is not None:
             desktop.action_invoked.connect(self._on_desktop_action)
+            desktop.unshown.connect(self._on_desktop_unshown)
 
     def event(
         self,
@@ -291,6 +299,15 @@ class NotificationCenter:
     def _on_desktop_action(self, note: Note, action: str) -> None:
         self.action_invoked.emit(note.kind, note.drive, action, note.mount)
 
+    def _on_desktop_unshown(self, note: Note) -> None:
+        """The desktop's service did not show a note after all (the daemon refused it, or did not answer in
+        :data:`CALL_TIMEOUT_S`): show it through ``send`` now, late rather than never. A note withdrawn
+        meanwhile is not reported here (the notifier knows)."""
+        shown = note.body("click" if self._balloon_clicks else "plain")
+        if self._send(note.title, shown):
+            self._balloon = note if note.action else None
+            self.sent.append((note.title, shown))
+
     def _compose(self, g: _Group) -> Note:
         """The note for a group of events: title, figures, and the kind's action."""
         drive = g.drive or "a drive"
@@ -335,20 +352,34 @@ _PATH = "/org/freedesktop/Notifications"
 _DBUS = "org.freedesktop.DBus"
 
 
+@dataclass
+class _Call:
+    """A Notify call waiting for the daemon's answer (the notification id)."""
+
+    note: Note
+    daemon_epoch: int  # which daemon it went to (see DesktopNotifier._new_daemon)
+    given_up: bool = False  # not answered in CALL_TIMEOUT_S: taken as not shown (a late id is still kept)
+
+
 class DesktopNotifier(QObject):
     """The freedesktop notification service on a D-Bus session bus, spoken with jeepney.
 
-    Make one with :meth:`open` (None where there is no session bus). :meth:`send_note` waits for the daemon's
-    answer to Notify (at most :data:`CALL_TIMEOUT_S`; a local daemon answers in milliseconds) because the caller
-    falls back to the tray balloon when nothing is shown. Everything else arrives without waiting: the bus
-    socket is watched by a :class:`QSocketNotifier`, and the daemon's signals are read when it is readable.
+    Make one with :meth:`open` (None where there is no session bus). Nothing here waits for the daemon: the bus
+    socket is watched by a :class:`QSocketNotifier`, and replies and signals are read when it is readable.
+    :meth:`send_note` sends the Notify call and returns; the notification id in the daemon's answer (needed to
+    replace or take down the note and to know which note an action is for) is recorded when the answer comes. A
+    note withdrawn (:meth:`close_note`) or replaced before its id is known is taken down once it is known. A note
+    the daemon refuses, or does not answer within :data:`CALL_TIMEOUT_S`, is announced by :attr:`unshown`
+    (the center then shows it in the balloon); after such a silence the daemon is taken as hung, and notes go
+    straight to the balloon until it answers again or another daemon takes its place.
 
     Signals:
         action_invoked(Note, action): the user chose ``action`` (a key such as "eject") on a note shown here.
+        unshown(Note): a note :meth:`send_note` sent was not shown after all.
     """
 
     action_invoked = Signal(object, str)
-    _wake = Signal()  # queued to self: read what a blocking call left buffered, outside the caller's stack
+    unshown = Signal(object)
 
     @classmethod
     def open(
@@ -383,16 +414,17 @@ class DesktopNotifier(QObject):
         self._icon = icon
         self._addr = DBusAddress(_PATH, bus_name=_BUS_NAME, interface=_BUS_NAME)
         self._pending: dict[int, Callable[[Any], None]] = {}  # call serial -> what to do with its reply
-        self._inbox: deque[Any] = deque()  # signals read during a blocking call, handled afterwards
+        self._calls: dict[int, _Call] = {}  # Notify serial -> its note, until the daemon answers
+        self._latest: dict[tuple[str, str, str], int] = {}  # note key -> serial of the newest Notify for it
         self._caps: frozenset[str] | None = None  # the daemon's capabilities; None: not known (yet)
         self._caps_serial: int | None = None
         self._daemon = ""  # the daemon's unique bus name: only its signals are believed
-        # The daemon let a call time out: until it answers (late) or is replaced, notes go to the balloon at
-        # once instead of freezing the GUI thread for CALL_TIMEOUT_S each.
+        self._epoch = 0  # bumped when the daemon changes: answers from the one before are not its ids
+        # The daemon let a Notify go unanswered for CALL_TIMEOUT_S: until it answers (late) or is replaced,
+        # notes go to the balloon at once instead of waiting for it each.
         self._stuck = False
         self._shown: dict[int, Note] = {}  # notification id -> note, while it may still be acted on
         self._id_of: dict[tuple[str, str, str], int] = {}
-        self._wake.connect(self._read_ready, Qt.ConnectionType.QueuedConnection)
         self._notifier = QSocketNotifier(conn.sock.fileno(), QSocketNotifier.Type.Read, self)
         self._notifier.activated.connect(self._read_ready)
         # dunst sends its signals to the notification's sender; other daemons (GNOME Shell) broadcast them,
@@ -409,21 +441,24 @@ class DesktopNotifier(QObject):
         )
         owner.add_arg_condition(0, _BUS_NAME)
         self._call_later(message_bus.AddMatch(owner), lambda _reply: None)
-        self._ask_caps()  # answered while the app starts; the first note then need not wait for it
+        self._ask_caps()  # answered while the app starts, long before its first note
 
     # -- sending ----------------------------------------------------------------------------------------------
 
     def send_note(self, note: Note) -> str | None:
-        """Show ``note`` (replacing the one shown for the same kind, drive and mount); the body as shown, or
-        None when no daemon showed it. With the actions capability the note's action is a button and the body
-        says "Eject it, …"; without it, the body names the menu entry instead."""
-        from jeepney import HeaderFields, MessageType, new_method_call
+        """Send ``note`` (replacing the one shown for the same kind, drive and mount); the body as sent, or None
+        when it cannot be shown here now (no bus, no daemon, its capabilities not known yet, a daemon that did
+        not answer). With the actions capability the note's action is a button and the body says "Eject it,
+        …"; without it, the body names the menu entry instead. Returns at once: should the daemon refuse it or
+        not answer, :attr:`unshown` says so later."""
+        from jeepney import new_method_call
 
         if self._conn is None or self._stuck:
             return None
-        if self._caps is None and not self._wait_caps():
+        if self._caps is None:
+            self._ask_caps()  # known for the next note; this one is not held back for it
             return None
-        caps = self._caps or frozenset()
+        caps = self._caps
         buttons = bool(note.action) and "actions" in caps
         body = note.body("buttons" if buttons else "plain")
         shown = html.escape(body, quote=False) if "body-markup" in caps else body  # a path may hold & or <
@@ -435,38 +470,78 @@ class DesktopNotifier(QObject):
             "susssasa{sv}i",
             (self._app_name, replaces, self._icon, note.title, shown, actions, {}, EXPIRE_MS),
         )
-        answer: list[bool] = []
+        serial = self._call_later(msg, self._notified)
+        if self._conn is None:
+            return None  # the connection broke while sending: not shown
+        self._calls[serial] = _Call(note, self._epoch)
+        if note.kind:
+            self._latest[note.key] = serial  # one sent before for the key, still without its id, is now old
+        QTimer.singleShot(int(CALL_TIMEOUT_S * 1000), self, lambda: self._no_answer(serial))
+        return body
 
-        def on_reply(reply: Any) -> None:
-            self._stuck = False
-            if reply.header.message_type == MessageType.method_return:
-                self._remember(reply.body[0], note, str(reply.header.fields.get(HeaderFields.sender, "")))
-                answer.append(True)
-            else:
-                log.info("notification not shown: %s", reply.body[0] if reply.body else "error")
-                answer.append(False)
+    def _current(self, serial: int, call: _Call) -> bool:
+        """Whether the note of Notify ``serial`` is still the one to show for its key (not withdrawn, not
+        replaced by a newer one)."""
+        return not call.note.kind or self._latest.get(call.note.key) == serial
 
-        serial = self._call_later(msg, on_reply)
-        if not self._wait_for(serial, CALL_TIMEOUT_S):
-            # A late reply is still handled (its id remembered), but the caller shows the balloon now: the
-            # user may see this news twice rather than never.
+    def _notified(self, reply: Any) -> None:
+        """The daemon's answer to a Notify: the notification id, or an error."""
+        from jeepney import HeaderFields, MessageType
+
+        serial = reply.header.fields.get(HeaderFields.reply_serial, -1)
+        call = self._calls.pop(serial, None)
+        if call is None:
+            return
+        current = self._current(serial, call)
+        if call.note.kind and current:
+            del self._latest[call.note.key]
+        self._stuck = False
+        if reply.header.message_type != MessageType.method_return:
+            log.info("notification not shown: %s", reply.body[0] if reply.body else "error")
+            if current and not call.given_up:
+                self.unshown.emit(call.note)
+            return
+        nid = int(reply.body[0])
+        if call.daemon_epoch != self._epoch:
+            return  # shown by a daemon that has gone since: its id means nothing to the one there now
+        if current:
+            self._remember(nid, call.note, str(reply.header.fields.get(HeaderFields.sender, "")))
+        else:  # withdrawn, or replaced by a newer note, before its id was known: take it down now
+            self._close(nid)
+
+    def _no_answer(self, serial: int) -> None:
+        call = self._calls.get(serial)
+        if call is None or call.given_up:
+            return  # answered in time
+        call.given_up = True  # a late answer still records the id (the user may see the news twice)
+        if not self._stuck:
             log.info("the notification daemon did not answer in %g s; using the tray balloon", CALL_TIMEOUT_S)
-            self._stuck = True
-        return body if answer == [True] else None
+        self._stuck = True
+        if self._current(serial, call):
+            self.unshown.emit(call.note)
 
     def close_note(self, key: tuple[str, str, str]) -> None:
-        """Take down the notification shown for ``key`` (kind, drive, mount), without waiting for the daemon."""
+        """Take down the notification shown for ``key`` (kind, drive, mount), without waiting for the daemon;
+        one whose id has not come yet is taken down when it comes."""
+        self._latest.pop(key, None)
+        nid = self._id_of.pop(key, None)
+        if nid is not None:
+            self._shown.pop(nid, None)
+            self._close(nid)
+
+    def _close(self, nid: int) -> None:
         from jeepney import new_method_call
 
-        nid = self._id_of.pop(key, None)
-        if nid is None or self._conn is None:
-            return
-        self._shown.pop(nid, None)
-        self._call_later(new_method_call(self._addr, "CloseNotification", "u", (nid,)), lambda _reply: None)
+        if self._conn is not None:
+            self._call_later(
+                new_method_call(self._addr, "CloseNotification", "u", (nid,)), lambda _reply: None
+            )
 
     def close(self) -> None:
-        """Stop listening and close the bus connection."""
+        """Stop listening and close the bus connection (notes still without an answer are let go)."""
         self._notifier.setEnabled(False)
+        self._calls.clear()
+        self._latest.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -475,6 +550,15 @@ class DesktopNotifier(QObject):
     def capabilities(self) -> frozenset[str] | None:
         """The daemon's capabilities (GetCapabilities), or None while not known."""
         return self._caps
+
+    @property
+    def daemon(self) -> str:
+        """The notification daemon's unique bus name, as the bus or its answers said ("" while none is known)."""
+        return self._daemon
+
+    def waiting(self) -> int:
+        """Notes sent whose notification id has not come yet."""
+        return len(self._calls)
 
     def _remember(self, nid: int, note: Note, daemon: str) -> None:
         self._daemon = daemon
@@ -511,12 +595,6 @@ class DesktopNotifier(QObject):
             serial = self._call_later(new_method_call(self._addr, "GetCapabilities"), on_caps)
             self._caps_serial = serial
 
-    def _wait_caps(self) -> bool:
-        self._ask_caps()
-        if self._caps_serial is not None and not self._wait_for(self._caps_serial, CALL_TIMEOUT_S):
-            self._stuck = True
-        return self._caps is not None
-
     # -- the bus connection -----------------------------------------------------------------------------------
 
     def _call_later(self, msg: Any, on_reply: Callable[[Any], None]) -> int:
@@ -526,34 +604,19 @@ class DesktopNotifier(QObject):
             return -1
         serial = int(next(self._conn.outgoing_serial))
         self._pending[serial] = on_reply
+        while len(self._pending) > _MAX_CALLS:  # never answered: dropped, oldest first
+            oldest = next(iter(self._pending))
+            del self._pending[oldest]
+            self._calls.pop(oldest, None)
         try:
             self._conn.send(msg, serial=serial)
         except OSError as exc:
             self._lost(exc)
         return serial
 
-    def _wait_for(self, serial: int, timeout: float) -> bool:
-        """Read from the bus until the reply to ``serial`` has been handled (True), or ``timeout`` seconds
-        passed or the connection was lost (False)."""
-        deadline = time.monotonic() + timeout
-        while serial in self._pending and self._conn is not None:
-            try:
-                msg = self._conn.receive(timeout=max(0.0, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-            except OSError as exc:
-                self._lost(exc)
-                break
-            self._handle(msg, now=False)
-        if self._conn is not None or self._inbox:
-            self._wake.emit()  # the parser may hold more than the socket shows: the notifier will not fire
-        return serial not in self._pending
-
     @Slot()
     def _read_ready(self) -> None:
-        """The socket is readable (or a blocking call left messages behind): handle all there is, no waiting."""
-        while self._inbox:
-            self._handle(self._inbox.popleft(), now=True)
+        """The socket is readable: handle all there is, no waiting."""
         while self._conn is not None:
             try:
                 msg = self._conn.receive(timeout=0)
@@ -562,9 +625,9 @@ class DesktopNotifier(QObject):
             except OSError as exc:
                 self._lost(exc)
                 return
-            self._handle(msg, now=True)
+            self._handle(msg)
 
-    def _handle(self, msg: Any, now: bool) -> None:
+    def _handle(self, msg: Any) -> None:
         from jeepney import HeaderFields, MessageType
 
         fields = msg.header.fields
@@ -582,9 +645,6 @@ class DesktopNotifier(QObject):
             return
         if fields.get(HeaderFields.interface) != _BUS_NAME:
             return
-        if not now:  # read inside a blocking call (inside the center's flush): act on it afterwards
-            self._inbox.append(msg)
-            return
         if fields.get(HeaderFields.sender) != self._daemon:
             return  # only the daemon that showed our notes speaks for them
         member = fields.get(HeaderFields.member)
@@ -599,13 +659,14 @@ class DesktopNotifier(QObject):
     def _new_daemon(self, owner: str) -> None:
         log.info("notification daemon %s", f"now {owner}" if owner else "gone")
         self._daemon = owner
+        self._epoch += 1
         self._caps = None
         self._caps_serial = None
         self._stuck = False
         self._shown.clear()
         self._id_of.clear()
         if owner:
-            self._ask_caps()  # known before the next note, which then need not wait
+            self._ask_caps()  # known before the next note
 
     def _lost(self, exc: BaseException) -> None:
         log.info("session D-Bus connection lost (%s); notifications use the tray balloon", exc)
@@ -614,13 +675,19 @@ class DesktopNotifier(QObject):
             self._conn.close()
             self._conn = None
         self._pending.clear()
+        calls, self._calls = self._calls, {}
+        unshown = [c.note for serial, c in calls.items() if not c.given_up and self._current(serial, c)]
+        self._latest.clear()
+        for note in unshown:  # sent, and now never to be answered
+            self.unshown.emit(note)
 
 
 def freedesktop_sender(app_name: str = "usbsync", icon: str = "usbsync") -> Sender | None:
     """A (title, body) sender over the session bus's notification service, or None without a session bus.
 
     Superseded by :class:`DesktopNotifier` passed as ``NotificationCenter(..., desktop=...)`` (actions, their
-    signals, exact hints); kept so that callers of the old API keep working."""
+    signals, exact hints, a note the daemon refuses shown elsewhere); kept so that callers of the old API keep
+    working. Its ``send`` returns True when the message was sent: a daemon's refusal comes later, unreported."""
     notifier = DesktopNotifier.open(app_name=app_name, icon=icon)
     if notifier is None:
         return None

@@ -2,7 +2,8 @@
 and state, sorting by column, retry / remove / reveal, and totals per drive.
 
 What the user does here holds: refreshes move rows in place (selection and the row at the top stay put),
-Retry and Remove write the database on a pool thread (a busy engine may hold its write lock for a while), and
+Retry and Remove write the database on a pool thread (a busy engine may hold its write lock for a while), the
+list of jobs is read on the views' task runner (a refresh returns at once; the rows move when it arrives), and
 the window's size and place are kept in the state folder between runs."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ DEFAULT_SIZE = QSize(1100, 600)  # fits a 1366x768 screen with room for the pane
 GEOMETRY_KEY = "queue"
 REASON_WIDTH = 260  # px at first; the Reason column can hold a long error (its tooltip has all of it)
 # A periodic re-read that took t seconds waits READ_GAP_FACTOR * t before the next one, so that a queue of
-# 100,000 jobs (a few hundred ms to re-sort) never keeps the GUI thread busy more than about 5% of the time.
+# 100,000 jobs (a few hundred ms to re-sort, on the runner) never keeps a core busy more than about 5% of the time.
 READ_GAP_FACTOR = 20
 SLOW_READ_S = 0.05  # re-reads faster than this are never held back
 MESSAGE_MS = 5000  # how long "2 files queued again." stays under the table
@@ -93,9 +94,18 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         )
         self._next_read = 0.0  # monotonic time before which the timer does not re-read (see READ_GAP_FACTOR)
         self._drive_items: list[tuple[str, str]] = []
+        # A read asked for by _keeping_place keeps the top row's job at the top when it is applied.
+        self._keep_place = False
+        self._anchor: tuple[int | None, int, int] = (None, -1, 0)  # (job id, row, viewport offset) at the top
         self.setWindowTitle("usbsync: pending queue")
         self.setWindowIcon(app_icon())
-        self.model = JobTableModel(ctx.db.conn, ctx.drive_names(), self)
+        # The job list is read on the views' runner (its own connection); only the rows on screen are read
+        # here, by id, in the GUI thread's read connection.
+        self.model = JobTableModel(
+            ctx.db.conn, ctx.drive_names(), self, runner=ctx.tasks, state_db=ctx.paths.state_db
+        )
+        self.model.about_to_reload.connect(self._rows_about_to_change)
+        self.model.reloaded.connect(self._rows_changed)
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
         self.drive = QComboBox()
@@ -218,26 +228,37 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.model.set_drive_names(self.ctx.drive_names())
         if time.monotonic() >= self._next_read and self.model.changed():
             self._keeping_place(self.model.refresh)
-            took = self.model.last_read_s
-            self._next_read = time.monotonic() + (READ_GAP_FACTOR * took if took > SLOW_READ_S else 0.0)
 
     def _keeping_place(self, read: Callable[[], None]) -> None:
-        """Run ``read`` (a model refresh) keeping the job at the top of the table at the top, when it is still
-        listed: rows added or removed above it would otherwise slide the view under the user. The selection
-        needs nothing here: the model moves it with its jobs."""
+        """Ask for ``read`` (a model refresh or filter) keeping the job at the top of the table at the top when
+        its rows arrive, if it is still listed: rows added or removed above it would otherwise slide the view
+        under the user. The selection needs nothing here: the model moves it with its jobs."""
+        self._keep_place = True
+        read()
+
+    @Slot()
+    def _rows_about_to_change(self) -> None:
+        """A new job list is about to be applied: note the job at the top, and that a selection change now is
+        the refresh's, not the user's (its jobs left the list)."""
+        self._reading = True
         top = self.table.rowAt(0)
         anchor = self.model.job_id(top) if top >= 0 else None
-        vheader = self.table.verticalHeader()
-        offset = vheader.sectionViewportPosition(top) if top >= 0 else 0  # <= 0: how far it sticks out above
-        self._reading = (
-            True  # should the selection change now (its jobs left the list), the user did not move on
-        )
-        try:
-            read()
-        finally:
-            self._reading = False
-        self._totals()
+        offset = (
+            self.table.verticalHeader().sectionViewportPosition(top) if top >= 0 else 0
+        )  # <= 0: sticks out
+        self._anchor = (anchor, top, offset)
+
+    @Slot()
+    def _rows_changed(self) -> None:
+        self._reading = False
+        took = self.model.last_read_s
+        self._next_read = time.monotonic() + (READ_GAP_FACTOR * took if took > SLOW_READ_S else 0.0)
         self._update_buttons()
+        keep, self._keep_place = self._keep_place, False
+        if not keep:
+            return  # a new sort order: the scroll bar keeps its value
+        self._totals()
+        anchor, top, offset = self._anchor
         row = self.model.row_of(anchor) if anchor is not None else None
         if row is None or row == top:
             return  # unchanged, or gone: the scroll bar keeps its value
@@ -246,7 +267,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         if self.table.verticalScrollMode() == QAbstractItemView.ScrollMode.ScrollPerItem:
             bar.setValue(row)
         else:
-            bar.setValue(vheader.sectionPosition(row) - offset)
+            bar.setValue(self.table.verticalHeader().sectionPosition(row) - offset)
 
     def _totals(self) -> None:
         """Ask for a fresh summary: the totals line is the one summary's (:meth:`show_totals`)."""
