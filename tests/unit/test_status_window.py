@@ -416,3 +416,27 @@ def test_now_copying_goes_idle_when_the_drive_is_unplugged_or_ejected(engine_ctx
     engine.drive_connected.emit("d-photos", "Photos", "/media/u/PHOTOS")
     engine.copy_progress.emit("d-photos", "/out/IMG_0.jpg", MB, 10 * MB)
     assert w.progress.isVisible() and w.progress.value() == 100
+
+
+def test_the_drives_box_is_as_tall_as_its_drives_up_to_a_limit_then_scrolls(ctx, qtbot):
+    from usbsync_gui.views.status_window import DRIVES_MAX_HEIGHT
+
+    w = _window(qtbot, ctx)
+    _push(ctx)
+    qtbot.waitUntil(lambda: w.drives_scroll.isVisible())
+    grid = w.drives_scroll.widget()
+    qtbot.waitUntil(lambda: w.drives_scroll.height() == grid.sizeHint().height())  # two drives: all shown
+    two = w.drives_scroll.height()
+    assert 0 < two < DRIVES_MAX_HEIGHT and w.drives_scroll.verticalScrollBar().maximum() == 0
+    many = ctx.config
+    for i in range(12):
+        many = many.with_drive(DriveConfig(f"Stick {i}", f"d-{i}", ("audio",)))
+    ctx.config = many
+    _push(ctx)
+    qtbot.waitUntil(lambda: w.drives_scroll.height() == DRIVES_MAX_HEIGHT)  # fourteen: capped, and it scrolls
+    qtbot.waitUntil(lambda: w.drives_scroll.verticalScrollBar().maximum() > 0)
+    ctx.config = new_config([ctx.paths.default_outbox]).with_drive(
+        DriveConfig("Photos", "d-photos", ("images",))
+    )
+    _push(ctx)
+    qtbot.waitUntil(lambda: 0 < w.drives_scroll.height() < two)  # one: shrinks back to fit

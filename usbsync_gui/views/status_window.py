@@ -27,7 +27,7 @@ from enum import Enum
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -170,8 +170,9 @@ class ElidedLabel(QLabel):
             self._full = text
             self._elide()
 
-    def minimumSizeHint(self) -> QSize:
-        return QSize(0, super().minimumSizeHint().height())
+    # No minimumSizeHint override: with the Ignored horizontal policy a layout gives the label no minimum width
+    # already, and a Python override would be called, taking the GIL, at every layout pass (dozens a second
+    # while files are copied; bench/bench_ui_responsiveness.py --count-entries).
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -315,7 +316,10 @@ class SpaceBar(QWidget):
 
 
 class _FitScroll(QScrollArea):
-    """A frameless scroll area as tall as its content, up to a limit (then it scrolls)."""
+    """A frameless scroll area as tall as its content, up to a limit (then it scrolls). The height is set by
+    :meth:`fit` when the content changed, not computed in ``sizeHint``/``eventFilter`` overrides: those are
+    called from Qt at every layout pass and event, and each call from Qt into Python waits for the GIL while the
+    engine's threads run Python (the flood stalls of docs/performance.md)."""
 
     def __init__(self, limit: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -323,20 +327,18 @@ class _FitScroll(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
-            self.updateGeometry()  # the content's height changed: so does ours (QScrollArea does not say)
-        return super().eventFilter(watched, event)
-
-    def sizeHint(self) -> QSize:
+    def fit(self) -> None:
+        """Take the content's height, up to the limit (the drives are what the window is for: the lists below
+        give way first). Call after the content changed."""
         inner = self.widget()
-        h = inner.sizeHint().height() if inner is not None else 0
-        return QSize(0, min(h, self._limit))
-
-    def minimumSizeHint(self) -> QSize:
-        return self.sizeHint()  # the drives are what the window is for: the lists below give way first
+        layout = inner.layout() if inner is not None else None
+        if layout is not None:
+            layout.activate()
+        h = min(inner.sizeHint().height() if inner is not None else 0, self._limit)
+        if (self.minimumHeight(), self.maximumHeight()) != (h, h):
+            self.setFixedHeight(h)
 
 
 # -- what the rows say ------------------------------------------------------------------------------------------
@@ -784,6 +786,7 @@ class StatusWindow(QWidget):
             self.unrouted_row(u.category).show(u)
         self.no_drives.setVisible(not keys)
         self.drives_scroll.setVisible(bool(keys))
+        self.drives_scroll.fit()  # a line shown or hidden in a row changes the content's height
         if rebuilt:  # lay the new rows out now, not some events later (no squashed frame in between)
             self._relayout()
 
