@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import gc
 import itertools
 import linecache
 import logging
@@ -439,6 +440,67 @@ def make_tap_class() -> type:
     return Tap
 
 
+class GcRecorder:
+    """Every garbage collection of this process that took 5 ms or more: (start, end, generation, thread), from
+    ``gc.callbacks``. A collection holds the GIL throughout, whichever thread runs it, so every other thread
+    that needs the GIL waits for its whole length."""
+
+    def __init__(self) -> None:
+        self.long: list[tuple[float, float, int, str]] = []
+        self._start: dict[int, float] = {}
+        self.sizes: list[int] = []  # objects tracked after each long generation-2 collection
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        me = threading.get_ident()
+        if phase == "start":
+            self._start[me] = now
+            return
+        t0 = self._start.pop(me, now)
+        if now - t0 >= 0.005:
+            self.long.append((t0, now, info["generation"], threading.current_thread().name))
+            if info["generation"] == 2:
+                self.sizes.append(len(gc.get_objects()))
+
+    def during(self, lo: float, hi: float) -> list[tuple[float, float, int, str]]:
+        return [g for g in self.long if g[1] > lo and g[0] < hi]
+
+    def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+
+GC = GcRecorder()
+
+
+class EntryCounter:
+    """Counts how often the GUI thread enters Python from Qt (a slot, an event handler, a virtual override such
+    as ``paintEvent`` or ``sizeHint``), by the function entered: each entry takes the GIL, which costs up to a
+    switch interval (5 ms) while other threads run Python. A ``sys.setprofile`` hook on the GUI thread only."""
+
+    def __init__(self) -> None:
+        self.entries: collections.Counter[str] = collections.Counter()
+
+    def _hook(self, frame: Any, event: str, _arg: Any) -> None:
+        # Entered from Qt: the frame below is the bench's loop (Bench.run_until, inside processEvents()).
+        if event == "call" and frame.f_back is not None and frame.f_back.f_code is LOOP_CODE[0]:
+            code = frame.f_code
+            self.entries[f"{where(code.co_filename, code.co_firstlineno, code.co_qualname)}"] += 1
+
+    def start(self) -> None:
+        self.entries.clear()
+        sys.setprofile(self._hook)
+
+    def stop(self) -> None:
+        sys.setprofile(None)
+
+
+ENTRIES = EntryCounter()
+COUNT_ENTRIES = False  # --count-entries
+LOOP_CODE: list[Any] = [None]  # the code of Bench.run_until, set when the class is made
+
+
 class Bench:
     """The GUI thread's side: the meter, the event loop, and the scripted user."""
 
@@ -515,6 +577,8 @@ class Bench:
             if self.probe.error is not None:
                 raise RuntimeError(f"the probe thread failed: {self.probe.error}")
         return time.monotonic() - t0
+
+    LOOP_CODE[0] = run_until.__code__
 
     def play(
         self, script: Iterator[Wait], done: Wait, timeout: float, status: Callable[[], str] | None = None
@@ -786,6 +850,8 @@ def run_pass(
 ) -> Pass:
     bench.reset()
     bench.finished = finished
+    if COUNT_ENTRIES:
+        ENTRIES.start()
     maker = start_work()
     acts: list[Action] = []
     try:
@@ -797,9 +863,17 @@ def run_pass(
         if not (ok and done()):
             print(f"{name}: NOT FINISHED within {timeout:.0f} s", file=sys.stderr)
     finally:
+        ENTRIES.stop()
         if maker.poll() is None:
             maker.kill()
             maker.wait()
+    if COUNT_ENTRIES:
+        total = sum(ENTRIES.entries.values())
+        print(
+            f"{name}: the GUI thread entered Python {total} times ({total / max(took, 0.001):.0f}/s); most:"
+        )
+        for what, n in ENTRIES.entries.most_common(25):
+            print(f"    {n:7d}  {what}")
     p = Pass(name, took, list(bench.ticks), acts)
     for a in acts:
         a.stall_ms, a.stall_start = p.window_stall(a.start, (a.end or a.start) + TAIL_S)
@@ -825,6 +899,11 @@ def explain(bench: Bench, start: float, end: float) -> list[str]:
         if ctl
         else "control process (a plain 5 ms sleep loop): ran normally meanwhile (no gap over 30 ms)"
     )
+    for g0, g1, gen, thread in GC.during(start, end):
+        out.append(
+            f"a generation-{gen} garbage collection in thread {thread} took {(g1 - g0) * 1000:.0f} ms "
+            f"(from +{(g0 - start) * 1000:.0f} ms): the GIL held throughout"
+        )
     for name, t, ms in bench.calls.during(start, end)[:3]:
         if ms >= 5:
             out.append(f"the GUI thread was in {name} for {ms:.0f} ms (from +{(t - start) * 1000:.0f} ms)")
@@ -864,6 +943,16 @@ def print_stalls(bench: Bench, p: Pass, limit: int = 6) -> None:
         print(f"  {label}, at +{start - t0:.2f} s:")
         for line in explain(bench, start, gaps.get(start, start)):
             print(f"    {line}")
+    if p.ticks:
+        gcs = GC.during(p.ticks[0][0], p.ticks[-1][1])
+        longest = max(((b - a) * 1000 for a, b, _g, _t in gcs), default=0.0)
+        print(f"  garbage collections of 5 ms or more: {len(gcs)}, the longest {longest:.0f} ms")
+        print(f"  objects tracked after the long generation-2 collections: {GC.sizes}")
+        for g0, g1, gen, thread in gcs:
+            if g1 - g0 >= 0.030:
+                print(
+                    f"    at +{g0 - t0:.2f} s: generation {gen}, {(g1 - g0) * 1000:.0f} ms, in thread {thread}"
+                )
     print(
         f"  GUI-thread calls timed: {bench.calls.summary(p.ticks[0][0], p.ticks[-1][1]) if p.ticks else '-'}"
     )
@@ -906,9 +995,22 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=20_000, help="files arriving in workload (b)")
     ap.add_argument("--no-quiet", action="store_true", help="skip the quiet baseline passes")
     ap.add_argument("--only", choices=("a", "b"), help="one workload only")
+    ap.add_argument(
+        "--switch-ms",
+        type=float,
+        help="the interpreter's thread switch interval in ms (default: CPython's, 5; 1 ms was tried and did not "
+        "shorten the stalls: docs/performance.md)",
+    )
+    ap.add_argument(
+        "--count-entries",
+        action="store_true",
+        help="count the GUI thread's entries into Python by function (a profile hook: adds its own cost)",
+    )
     ap.add_argument("--verbose", action="store_true", help="a status line every 5 s during the action passes")
     ap.add_argument("--log", type=Path, help="write usbsync's log (INFO, with thread names) to this file")
     args = ap.parse_args()
+    global COUNT_ENTRIES
+    COUNT_ENTRIES = args.count_entries
     if os.geteuid() != 0:
         print("bench_ui_responsiveness: needs root to mount a loop image", file=sys.stderr)
         return 2
@@ -930,6 +1032,9 @@ def main() -> int:
     from usbsync_gui.views.context import ViewContext
     from usbsync_gui.views.tray import TrayController
 
+    if args.switch_ms is not None:
+        sys.setswitchinterval(args.switch_ms / 1000)
+    print(f"switch interval {sys.getswitchinterval() * 1000:g} ms; gc thresholds {gc.get_threshold()}")
     print(f"{datetime.datetime.now().isoformat(timespec='seconds')}; {machine()}; {load()}")
     print(f"usbsync_gui from {Path(usbsync_gui.__file__).parent}; copy speed limit {args.rate:g} MiB/s")
     work = Path(tempfile.mkdtemp(prefix="usbsync-ui-"))
@@ -967,6 +1072,7 @@ def main() -> int:
         probe.ready.wait(10)
         bench = Bench(app, engine, tray, probe, mnt, dev, work)
         bench.run_until(lambda: False, 2.0)  # settle: startup scan, drive arrival
+        print(f"objects tracked by the garbage collector after start: {len(gc.get_objects())}")
         count = lambda k: bench.probe.snap.counts.get(k, 0)  # type: ignore[union-attr]  # noqa: E731
 
         def copy_1g(name: str, act: bool) -> Pass:
