@@ -278,8 +278,11 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         """One line per drive with files waiting, and per category no drive holds: from the one summary, so the
         queue says what the tray and the status window say (a drive's files that do not fit included)."""
         lines = [
-            f"{plural(d.waiting_files, 'file')}, {human_bytes(d.waiting_bytes)} waiting for {d.name}"
-            + (f": {d.headline}" if d.state in _NEEDS_YOU else "")
+            # A drive that needs you: its headline, which counts the same files ("2 files (20.0 MB) do not fit
+            # on Photos: ..."), not the count twice.
+            d.headline[0].upper() + d.headline[1:]
+            if d.state in _NEEDS_YOU
+            else f"{plural(d.waiting_files, 'file')}, {human_bytes(d.waiting_bytes)} waiting for {d.name}"
             for d in s.drives
             if d.waiting_files
         ]
