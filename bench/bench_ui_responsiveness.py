@@ -1029,6 +1029,7 @@ def main() -> int:
     from usbsync_gui.core.registration import register_volume
     from usbsync_gui.core.state import StateDB
     from usbsync_gui.engine.engine import Engine
+    from usbsync_gui.gui import freeze_startup_objects
     from usbsync_gui.views.context import ViewContext
     from usbsync_gui.views.tray import TrayController
 
@@ -1072,7 +1073,11 @@ def main() -> int:
         probe.ready.wait(10)
         bench = Bench(app, engine, tray, probe, mnt, dev, work)
         bench.run_until(lambda: False, 2.0)  # settle: startup scan, drive arrival
-        print(f"objects tracked by the garbage collector after start: {len(gc.get_objects())}")
+        freeze_startup_objects()  # as the tray app does once it is up (gui.run_app)
+        print(
+            f"objects tracked by the garbage collector after start: {len(gc.get_objects())}, "
+            f"{gc.get_freeze_count()} frozen"
+        )
         count = lambda k: bench.probe.snap.counts.get(k, 0)  # type: ignore[union-attr]  # noqa: E731
 
         def copy_1g(name: str, act: bool) -> Pass:

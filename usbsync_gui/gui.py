@@ -8,6 +8,7 @@ it leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -195,6 +196,7 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     stop_following = follow_color_scheme(tray)
     engine.start()
     tray.show()
+    freeze_startup_objects()
     try:
         app.exec()
     finally:
@@ -204,6 +206,16 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
         ctx.db.close()
         restore()
     return 0 if ok else 1
+
+
+def freeze_startup_objects() -> None:
+    """Collect once, then move every object alive now (modules, classes, Qt wrappers: about 40,000 once the
+    tray is up) out of the garbage collector's scans for the rest of the run (``gc.freeze``, Python 3.7+, meant
+    for long-lived objects made at start-up). A full collection holds the GIL for as long as it scans, in
+    whichever thread triggers it, and the GUI thread needs the GIL for each Python slot: the UI bench measured
+    full collections of 26-42 ms during a flood of files, four fifths of the objects scanned from start-up."""
+    gc.collect()
+    gc.freeze()
 
 
 def follow_color_scheme(tray: TrayController) -> Callable[[], None]:
