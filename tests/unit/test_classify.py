@@ -1,6 +1,9 @@
+import fnmatch
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import mp3_bytes, pdf_bytes, png_bytes
 from usbsync_gui.core.classify import Classifier, magic_available
@@ -70,3 +73,45 @@ def test_classify_from_a_descriptor_reads_the_opened_file_not_the_name(tmp_path,
     finally:
         os.close(fd)
     assert (r.category, r.mime) == ("documents", "application/pdf")
+
+
+# The compiled patterns match exactly what fnmatch matches (the rule the docs and the config give).
+_PATTERN_CHARS = st.sampled_from(list("ab/.*?[]!-xX"))
+_NAME_CHARS = st.sampled_from(list("ab/.-xX"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pattern=st.text(_PATTERN_CHARS, min_size=1, max_size=8),
+    relpath=st.text(_NAME_CHARS, min_size=1, max_size=10),
+)
+def test_rules_match_as_fnmatch_does(pattern, relpath):
+    name = relpath.rsplit("/", 1)[-1]
+    expected = "documents" if fnmatch.fnmatch(relpath, pattern) or fnmatch.fnmatch(name, pattern) else None
+    assert Classifier(DEFAULT_CATEGORIES, (Rule(pattern, "documents"),)).by_rule(relpath) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mime=st.sampled_from(
+        [
+            "image/png",
+            "video/mp4",
+            "audio/x-flac",
+            "application/pdf",
+            "text/plain",
+            "application/zip",
+            "application/x-tar",
+            "application/octet-stream",
+            "text/x-c",
+        ]
+    )
+)
+def test_mime_types_match_as_fnmatch_does_in_priority_order(mime):
+    classifier = Classifier(DEFAULT_CATEGORIES)
+    expected = next(
+        (c.name for c in DEFAULT_CATEGORIES if any(fnmatch.fnmatchcase(mime, p.lower()) for p in c.mime)),
+        None,
+    )
+    assert classifier.by_mime(mime) == expected
+    assert classifier.by_mime(mime) == expected  # and again, from what it remembered

@@ -14,9 +14,11 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import posixpath
+import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path
 from types import ModuleType
 
 from usbsync_gui.core.config import Category, Rule
@@ -91,6 +93,19 @@ class Classifier:
         for c in categories:
             for e in c.extensions:
                 self._by_ext.setdefault(e.lower(), c.name)
+        # Patterns compiled once (fnmatch.translate: the same matching as fnmatch), not parsed per file: the
+        # classification of a flood of files runs on threads that share the GIL with the GUI thread.
+        self._mime_res = tuple(
+            (c.name, re.compile("|".join(fnmatch.translate(p.lower()) for p in c.mime)))
+            for c in categories
+            if c.mime
+        )
+        self._by_mime: dict[
+            str, str | None
+        ] = {}  # MIME type -> category, as found: a few dozen types at most
+        self._rule_res = tuple(
+            (re.compile(fnmatch.translate(os.path.normcase(r.pattern))), r.category) for r in rules
+        )
         if _magic is None and not Classifier._warned_no_magic:
             Classifier._warned_no_magic = True
             log.warning("libmagic is not available (%s): classifying by file extension only", _MAGIC_ERROR)
@@ -126,20 +141,30 @@ class Classifier:
             return UNKNOWN_MIME
 
     def by_extension(self, name: str) -> str | None:
-        suffix = PurePath(name).suffix.lower().lstrip(".")
+        """The category of ``name``'s extension (case-insensitive; ``.bashrc`` has none), or None."""
+        suffix = os.path.splitext(name)[1].lower().lstrip(".")
         return self._by_ext.get(suffix) if suffix else None
 
     def by_mime(self, mime: str) -> str | None:
-        for c in self._categories:
-            if any(fnmatch.fnmatchcase(mime, p.lower()) for p in c.mime):
-                return c.name
-        return None
+        """The first category (in priority order) with a MIME pattern that matches ``mime`` (fnmatch patterns,
+        case-insensitive), or None."""
+        try:
+            return self._by_mime[mime]
+        except KeyError:
+            found = next((name for name, pattern in self._mime_res if pattern.match(mime)), None)
+            self._by_mime[mime] = found
+            return found
 
     def by_rule(self, relpath: str) -> str | None:
-        name = PurePath(relpath).name
-        for r in self._rules:
-            if fnmatch.fnmatch(relpath, r.pattern) or fnmatch.fnmatch(name, r.pattern):
-                return r.category
+        """The category of the first rule whose pattern matches ``relpath`` (``/``-separated, relative to the
+        source folder) or its file name, as ``fnmatch.fnmatch`` matches (case-insensitive where the OS is)."""
+        if not self._rule_res:
+            return None
+        path = os.path.normcase(relpath)
+        name = os.path.normcase(posixpath.basename(relpath))
+        for pattern, category in self._rule_res:
+            if pattern.match(path) or pattern.match(name):
+                return category
         return None
 
     def classify(
