@@ -140,3 +140,41 @@ def test_a_missing_icon_file_is_an_empty_icon_and_a_logged_error(qapp, monkeypat
         assert "idle.svg cannot be read" in caplog.text
     finally:
         resources._state_icon.cache_clear()
+
+
+def test_the_wheel_carries_the_icons_and_the_desktop_entry(tmp_path):
+    """An installed app draws its tray icons from package data: a wheel built from this checkout must hold every
+    file of ``usbsync_gui/resources`` (it held none, and an installed app had no icons)."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(out),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = out.glob("usbsync-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        p.relative_to(root).as_posix() for p in (root / "usbsync_gui" / "resources").rglob("*") if p.is_file()
+    }
+    assert shipped and shipped <= names, sorted(shipped - names)
+    assert (
+        "usbsync_gui/resources/icons/attention.svg" in names
+        and "usbsync_gui/resources/usbsync.desktop" in names
+    )

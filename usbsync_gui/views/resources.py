@@ -1,5 +1,5 @@
-"""Icons and other files from ``resources/``, found from a source checkout, an editable install, or a frozen
-(PyInstaller) build, where they are unpacked under ``sys._MEIPASS``.
+"""Icons and other files from ``usbsync_gui/resources/``, package data: found the same way in a source checkout,
+an installed wheel and a frozen (PyInstaller) build, where they are unpacked under ``sys._MEIPASS``.
 
 Every icon is drawn from its SVG source into pixmaps at the sizes trays, menus and windows ask for, each at 1x
 and 2x device pixel ratio, so it is sharp on high-DPI screens and does not depend on Qt's SVG icon-engine
@@ -52,16 +52,12 @@ ET.register_namespace("", SVG_NS)  # write the recoloured SVG without an "ns0:" 
 
 
 def resources_dir() -> Path:
-    """The folder holding ``usbsync.svg`` and ``icons/``: under ``sys._MEIPASS`` in a frozen build, else
-    ``usbsync_gui/resources`` where a wheel ships it, else the source checkout's top-level ``resources``."""
+    """The folder holding ``usbsync.svg``, ``usbsync.desktop`` and ``icons/``: ``usbsync_gui/resources``, package
+    data of the wheel (so an installed app has its icons), or under ``sys._MEIPASS`` in a frozen build."""
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
-        return Path(frozen) / "resources"
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "resources", package.parent / "resources"):
-        if (candidate / APP_ICON).is_file():
-            return candidate
-    return package.parent / "resources"
+        return Path(frozen) / "usbsync_gui" / "resources"
+    return Path(__file__).resolve().parents[1] / "resources"
 
 
 def app_icon_file() -> Path:
