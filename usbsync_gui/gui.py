@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from usbsync_gui import __version__
 from usbsync_gui.core.audit import setup_logging
-from usbsync_gui.core.config import ConfigError, load_config
+from usbsync_gui.core.config import Config, ConfigError, load_config
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import HOME_ENV, app_paths
 from usbsync_gui.core.state import StateDB
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print(f"usbsync-gui: {exc}", file=sys.stderr)
         return 3
+    first_run = False
     try:
         setup_logging(paths.log_dir, console=True)
         if not paths.config_file.exists():
@@ -166,18 +167,19 @@ def main(argv: list[str] | None = None) -> int:
             if wizard.exec() != QDialog.DialogCode.Accepted:
                 log.info("set-up cancelled: no configuration written")
                 return 0
+            first_run = True
         try:
             config = load_config(paths.config_file)
         except ConfigError as exc:
             QMessageBox.critical(None, "usbsync", str(exc))
             print(f"usbsync-gui: {exc}", file=sys.stderr)
             return 2
-        return run_app(app, paths, config)
+        return run_app(app, paths, config, first_run)
     finally:
         lock.release()
 
 
-def run_app(app: QApplication, paths: object, config: object) -> int:
+def run_app(app: QApplication, paths: object, config: object, first_run: bool = False) -> int:
     from usbsync_gui.core.config import Config
     from usbsync_gui.core.paths import AppPaths
     from usbsync_gui.engine.engine import Engine
@@ -196,6 +198,8 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
     stop_following = follow_color_scheme(tray)
     engine.start()
     tray.show()
+    if first_run:  # the wizard just closed: say where the app went
+        welcome(tray, config)
     freeze_startup_objects()
     try:
         app.exec()
@@ -206,6 +210,19 @@ def run_app(app: QApplication, paths: object, config: object) -> int:
         ctx.db.close()
         restore()
     return 0 if ok else 1
+
+
+def welcome(tray: TrayController, config: Config) -> None:
+    """After the set-up wizard: one notification saying that usbsync now lives in the tray and what to do with
+    it (the wizard's window closes and nothing else would show that the app is running)."""
+    folders = ", ".join(str(s) for s in config.sources)
+    tray.notifications.say(
+        "welcome",
+        "",
+        "usbsync is running",
+        f"Its icon is in the system tray. Files you put in {folders} go to your drives by themselves; click the "
+        "icon to see what is waiting, eject a drive or change settings.",
+    )
 
 
 def freeze_startup_objects() -> None:

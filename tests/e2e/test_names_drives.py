@@ -1,7 +1,7 @@
 """Drive names with spaces, parentheses and any letters work everywhere, on real volumes."""
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QDialog, QWizard
 
 from tests.conftest import png_bytes
 from usbsync_gui.core.config import load_config
@@ -54,6 +54,7 @@ def test_wizard_default_name_from_a_non_ascii_label(usbsync, make_drive, qtbot, 
     wiz.next()
     wiz.finish_page.autostart.setChecked(False)
     wiz.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: wiz.result() == QDialog.DialogCode.Accepted)  # registered on the task runner
     assert wiz.problems == []
     assert [d.name for d in load_config(paths.config_file).drives] == [name]
     (usbsync.source / "b.png").write_bytes(png_bytes(2))

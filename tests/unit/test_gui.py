@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 import pytest
-from PySide6.QtWidgets import QWizard
+from PySide6.QtWidgets import QDialog, QWizard
 
 from tests.conftest import png_bytes
 from usbsync_gui.core.config import DriveConfig, load_config, new_config, save_config
@@ -46,6 +46,7 @@ def test_wizard_complete_writes_config_rules_and_autostart(paths, qtbot, tmp_pat
     wiz.categories_page.rules.setItem(0, 1, QTableWidgetItem("documents"))
     wiz.next()  # -> finish
     wiz.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: wiz.result() == QDialog.DialogCode.Accepted)  # written on the task runner
     config = load_config(paths.config_file)
     assert config.sources == (paths.default_outbox,) and paths.default_outbox.is_dir()
     assert [(r.pattern, r.category) for r in config.rules] == [("scans/*", "documents")]
@@ -159,6 +160,7 @@ def test_wizard_run_again_from_settings_keeps_the_drives(paths, qtbot):
     assert wiz.categories_page.rules.item(0, 0).text() == "scans/*"  # starts from the rules there are
     wiz.next()
     wiz.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: wiz.result() == QDialog.DialogCode.Accepted)
     again = load_config(paths.config_file)
     assert again.drives == cfg.drives and [r.pattern for r in again.rules] == ["scans/*"]
 
@@ -221,4 +223,20 @@ def test_tray_shows_raised_notices_and_announces_each_once(paths, qtbot, qapp):
     finally:
         tray.close()
         ctx.tasks.shutdown()
+        db.close()
+
+
+def test_after_the_wizard_a_notification_says_the_app_lives_in_the_tray(paths, qtbot, qapp):
+    from usbsync_gui.gui import welcome
+
+    cfg = _config_with_drive(paths)
+    db = StateDB(paths.state_db)
+    shown: list[tuple[str, str]] = []
+    tray = TrayController(ViewContext(paths, cfg, db), qapp, sender=lambda t, b: shown.append((t, b)) or True)
+    try:
+        welcome(tray, cfg)
+        assert [t for t, _b in shown] == ["usbsync is running"]
+        assert "system tray" in shown[0][1] and str(cfg.sources[0]) in shown[0][1]
+    finally:
+        tray.close()
         db.close()

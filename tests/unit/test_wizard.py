@@ -13,6 +13,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QDialog,
     QHeaderView,
     QLabel,
     QMessageBox,
@@ -64,11 +65,13 @@ def ticked(page, mount) -> list[str]:
     ]
 
 
-def finish(wiz: FirstRunWizard) -> None:
+def finish(wiz: FirstRunWizard, qtbot) -> None:
+    """Go to the last page, press Finish, and wait for its work (on the task runner) to be done."""
     while wiz.currentPage() is not wiz.finish_page:
         wiz.next()
     wiz.finish_page.autostart.setChecked(False)
     wiz.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: not wiz._finishing)
 
 
 def test_two_photos_sticks_look_different_and_each_says_what_it_is(paths, sticks, qtbot):
@@ -104,7 +107,7 @@ def test_two_photos_sticks_look_different_and_each_says_what_it_is(paths, sticks
     assert table.horizontalHeader().stretchLastSection()
     assert wiz.width() <= 1200 and wiz.height() <= 680
     # Nothing changed: Finish registers nothing again.
-    finish(wiz)
+    finish(wiz, qtbot)
     assert [d.name for d in load_config(paths.config_file).drives] == ["Photos"]
     assert read_marker(theirs).name == "Fotos"
 
@@ -146,7 +149,7 @@ def test_ticking_another_installations_stick_asks_and_no_unticks_it(paths, stick
     assert ticked(page, theirs) == ["images"]
     tick(page, theirs, "videos")  # said yes once: not asked again
     assert page.question is None
-    finish(wiz)
+    finish(wiz, qtbot)
     assert wiz.problems == []
     drives = {d.name: d for d in load_config(paths.config_file).drives}
     assert drives["Photos"].categories == ("images", "videos") and drives["Photos 2"].categories == (
@@ -166,7 +169,7 @@ def test_next_is_refused_until_the_take_over_question_is_answered(paths, sticks,
     assert wiz.currentPage() is page  # not past the page with the question open
     box.button(QMessageBox.StandardButton.No).click()
     qtbot.waitUntil(lambda: page.question is None)
-    finish(wiz)
+    finish(wiz, qtbot)
     assert load_config(paths.config_file).drives == ()  # left alone
     assert read_marker(theirs).drive_id == other_id
 
@@ -205,6 +208,7 @@ def test_a_stick_ticked_before_it_was_looked_at_is_asked_about_when_it_is(paths,
     tick(page, theirs, "images")
     page._filling = False
     wiz.accept()
+    qtbot.waitUntil(lambda: not wiz._finishing)
     assert read_marker(theirs).drive_id == other_id
     assert len(wiz.problems) == 1 and "another usbsync installation" in wiz.problems[0]
     assert warned and "Set up, with problems" in warned[0]
@@ -243,7 +247,7 @@ def test_kinds_are_picked_from_a_list_and_no_mime_pattern_is_shown(paths, sticks
     )
     assert ".jpg" in joined and ".pdf" in joined
     wiz.next()
-    finish(wiz)
+    finish(wiz, qtbot)
     assert load_config(paths.config_file).rules == (Rule("scans/*", "documents"),)
 
 
@@ -252,7 +256,7 @@ def test_run_again_keeps_a_drive_registered_while_it_was_open(paths, sticks, qtb
     wiz = open_wizard(qtbot, paths, sticks, existing=load_config(paths.config_file))
     mount = sticks.plug("PHOTOS", "1A2B-3C4D")
     register_here(paths, sticks, mount, "Photos")  # from the drives dialog, say, meanwhile
-    finish(wiz)
+    finish(wiz, qtbot)
     assert [d.name for d in load_config(paths.config_file).drives] == ["Photos"]
 
 
@@ -291,7 +295,7 @@ def test_two_new_sticks_with_one_label_get_two_names_and_a_clash_is_refused(path
     wiz.next()
     assert wiz.currentPage() is page and "A drive named BACKUP is already registered" in page.note.text()
     page.table.item(row_of(page, c), 1).setText("Stick")
-    finish(wiz)
+    finish(wiz, qtbot)
     assert wiz.problems == []
     assert sorted(d.name for d in load_config(paths.config_file).drives) == [
         "Backup",
@@ -365,7 +369,7 @@ def test_the_outbox_chooser_opens_at_the_suggestion_and_the_first_choice_replace
     assert choose.opened_at[2] == str(photos)
     assert editor.folders() == [str(photos), str(scans)]
 
-    finish(wiz)
+    finish(wiz, qtbot)
     assert load_config(paths.config_file).sources == (photos, scans)
     assert not paths.default_outbox.exists()  # the suggestion was not wanted: not made
 
@@ -483,3 +487,44 @@ def test_the_last_page_says_what_finish_will_set_up(paths, sticks, qtbot):
     wiz.next()
     assert "Videos" not in wiz.finish_page.summary.text()
     assert "No drive holds videos, audio, documents, archives" in wiz.finish_page.summary.text()
+
+
+def test_finish_with_the_keyring_locked_writes_nothing_and_stays_open_until_it_is_unlocked(
+    paths, sticks, qtbot, monkeypatch
+):
+    """A first start on a desktop whose keyring is not unlocked yet: every registration would fail for want of
+    the identity secret, so Finish says so and keeps the wizard (and the user's ticks) for a second try."""
+    from usbsync_gui.core.identity import KeyringLocked, SecretStore
+    from usbsync_gui.views import wizard as wizard_module
+
+    photos = sticks.plug("PHOTOS", "1A2B-3C4D")
+    wiz = open_wizard(qtbot, paths, sticks)
+    tick(wiz.drives_page, photos, "images")
+    real_secret = SecretStore.secret
+    locked = [True]
+
+    def secret(self):  # the keyring's state as the Secret Service would report it
+        if locked[0]:
+            raise KeyringLocked("the default collection is locked")
+        return real_secret(self)
+
+    monkeypatch.setattr(SecretStore, "secret", secret)
+    said: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *a: said.append(a[2]))
+    finish(wiz, qtbot)
+    assert said and "keyring is locked" in said[0] and "press Finish again" in said[0]
+    assert wiz.isVisible() and wiz.result() != QDialog.DialogCode.Accepted
+    assert not paths.config_file.exists() and read_marker(photos) is None  # nothing written
+    assert ticked(wiz.drives_page, photos) == ["images"]  # the choices are still there
+    locked[0] = False
+    threads: list[str] = []
+    register = wizard_module.register_volume
+    monkeypatch.setattr(
+        wizard_module,
+        "register_volume",
+        lambda *a, **k: threads.append(threading.current_thread().name) or register(*a, **k),
+    )
+    wiz.button(QWizard.WizardButton.FinishButton).click()
+    qtbot.waitUntil(lambda: wiz.result() == QDialog.DialogCode.Accepted)
+    assert [d.name for d in load_config(paths.config_file).drives] == ["Photos"]
+    assert threads and threading.main_thread().name not in threads  # probed and written off the GUI thread

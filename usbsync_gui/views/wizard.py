@@ -47,6 +47,7 @@ from usbsync_gui.core.config import (
     save_config,
     unique_drive_name,
 )
+from usbsync_gui.core.identity import KeyringLocked, SecretStore
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.registration import (
     Inspect,
@@ -145,8 +146,8 @@ class SourcesPage(QWizardPage):
         super().__init__()
         self.setTitle("Which folder is your outbox?")
         self.setSubTitle(
-            "usbsync watches these folders. Files you put in them are copied to the right USB drive; "
-            "they themselves are never changed, moved or deleted."
+            "usbsync watches the folder listed here (add more if you like). Files you put in it are copied to "
+            "the right USB drive; they themselves are never changed, moved or deleted."
         )
         layout = QVBoxLayout(self)
         suggestion = folders[0] if suggested and len(folders) == 1 else None
@@ -677,6 +678,7 @@ class FirstRunWizard(QWizard):
             self.addPage(page)
         self.config: Config | None = None
         self.problems: list[str] = []
+        self._finishing = False  # Finish pressed; its work runs on the task runner
 
     def plan_text(self) -> str:
         """What Finish sets up, in plain words: the outbox folders, which drive takes which kinds of files, and
@@ -700,36 +702,84 @@ class FirstRunWizard(QWizard):
         return "\n".join(lines)
 
     def accept(self) -> None:
-        sources = [Path(s) for s in self.sources_page.editor.folders()]
-        for s in sources:
-            s.mkdir(parents=True, exist_ok=True)
-        rules = tuple(self.categories_page.rule_list())
-        if self.existing is not None:
-            try:  # what is saved now (a drive registered meanwhile stays), else what the wizard started from
-                current = load_config(self.paths.config_file)
-            except ConfigError:
-                current = self.existing
-            config = replace(current, sources=tuple(s.resolve() for s in sources), rules=rules)
-        else:
-            config = replace(new_config(sources), rules=rules)
-        self.paths.ensure()
-        try:
-            save_config(config, self.paths.config_file)
-        except (ConfigError, OSError) as exc:
-            QMessageBox.warning(self, "usbsync", f"Not set up: {exc}")
+        """Finish: write the configuration, register the chosen drives and set start at login, on the task
+        runner (registering probes each volume and writes its marker: not on the GUI thread). The wizard
+        closes when that is done. With the keyring locked nothing is written and the wizard stays open: the
+        drives' identity secret lives there, and a registration without it would fail for every drive."""
+        if self._finishing:
             return
-        for c in self.drives_page.choices():
+        sources = [Path(s) for s in self.sources_page.editor.folders()]
+        rules = tuple(self.categories_page.rule_list())
+        choices = self.drives_page.choices()
+        start_at_login = self.finish_page.autostart.isChecked()
+        paths, existing = self.paths, self.existing
+
+        def work() -> tuple[Config, list[str]] | None:
+            from usbsync_gui.views.drives_dialog import CONFIG_WRITE_LOCK
+
+            if choices:
+                try:
+                    SecretStore(paths.state_dir).secret()
+                except KeyringLocked:
+                    return None
+            for s in sources:
+                s.mkdir(parents=True, exist_ok=True)
+            paths.ensure()
+            problems: list[str] = []
+            with CONFIG_WRITE_LOCK:
+                if existing is not None:
+                    try:  # what is saved now (a drive registered meanwhile stays), else what the wizard began from
+                        current = load_config(paths.config_file)
+                    except ConfigError:
+                        current = existing
+                    config = replace(current, sources=tuple(s.resolve() for s in sources), rules=rules)
+                else:
+                    config = replace(new_config(sources), rules=rules)
+                save_config(config, paths.config_file)
+                for c in choices:
+                    try:
+                        config = register_volume(
+                            paths, config, c.volume.mountpoint, c.name, c.categories, c.folder, c.take_over
+                        ).config
+                    except RegistrationError as exc:
+                        problems.append(f"{c.volume.mountpoint}: {exc}")
             try:
-                config = register_volume(
-                    self.paths, config, c.volume.mountpoint, c.name, c.categories, c.folder, c.take_over
-                ).config
-            except RegistrationError as exc:
-                self.problems.append(f"{c.volume.mountpoint}: {exc}")
-        try:
-            autostart.set_enabled(self.finish_page.autostart.isChecked())
-        except OSError as exc:
-            self.problems.append(f"start at login: {exc}")
-        self.config = config
+                autostart.set_enabled(start_at_login)
+            except OSError as exc:
+                problems.append(f"start at login: {exc}")
+            return config, problems
+
+        self._set_finishing(True)
+        self.runner.run(work, self._finished, name="set up")
+
+    def _set_finishing(self, on: bool) -> None:
+        self._finishing = on
+        for which in (QWizard.WizardButton.FinishButton, QWizard.WizardButton.BackButton):
+            button = self.button(which)
+            if button is not None:
+                button.setEnabled(not on)
+        if on:
+            self.setCursor(Qt.CursorShape.BusyCursor)
+        else:
+            self.unsetCursor()
+
+    def _finished(self, result: TaskResult[tuple[Config, list[str]] | None]) -> None:
+        if not shiboken6.isValid(self):
+            return
+        self._set_finishing(False)
+        if result.error is not None:
+            QMessageBox.warning(self, "usbsync", f"Not set up: {result.error}")
+            return
+        if result.value is None:
+            QMessageBox.information(
+                self,
+                "usbsync",
+                "Your keyring is locked. usbsync keeps the secret that recognises your drives in it.\n\n"
+                "Unlock it (log in to your desktop, or open your passwords tool), then press Finish again. "
+                "Nothing has been set up yet.",
+            )
+            return
+        self.config, self.problems = result.value
         if self.problems:
             QMessageBox.warning(self, "usbsync", "Set up, with problems:\n" + "\n".join(self.problems))
         super().accept()
