@@ -284,6 +284,8 @@ def test_copy_progress_and_the_speed_clock_only_while_copying(ctx, qtbot):
     # Real sizes overflow QProgressBar's 32-bit range if fed in bytes: a 5 GiB file.
     w.on_progress("d-photos", "/out/huge.mov", 4 << 30, 5 << 30)
     assert w.progress.value() == 800
+    w.on_progress("d-photos", "/out/huge.mov", 5 << 30, 5 << 30)  # written: now flushed and read back
+    assert w.progress.text() == "verifying on the drive  (5.4 GB)"
     assert w._speed_timer.isActive()
     w._last_progress -= 60  # a minute without progress, and the summary says nothing is copying
     w._tick()

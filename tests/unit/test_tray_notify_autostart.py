@@ -24,6 +24,9 @@ def test_tray_states_most_urgent_first(tmp_path):
     copying = summarize(db, config, {"d-photos": LiveVolume("/m", 1 << 30, 1 << 31)})
     look = tray_look(copying, CopyProgress("IMG_1.jpg", 50, 200))
     assert (look.state, look.percent) == ("syncing", 25) and "3 files to go" in look.tooltip
+    # All written: flushed and read back from the drive before it counts, said so (not "100 %").
+    look = tray_look(copying, CopyProgress("big.jpg", 8_000_000, 8_000_000))
+    assert look.tooltip.startswith("usbsync: verifying big.jpg (8.0 MB)") and "100%" not in look.tooltip
     assert tray_look(summarize(db, config, {}, paused=True)).state == "paused"
     with db.transaction():
         db.start_job(ids[0], "USBSync/a", None, db.job(ids[0]).blake3)

@@ -901,7 +901,10 @@ class StatusWindow(QWidget):
         self.progress.setValue(int(SCALE * done / total) if total > 0 else SCALE)
         self.progress.setTextVisible(True)
         self.progress.show()
-        self.progress.setFormat(f"%p%  ({human_bytes(done)} of {human_bytes(total)})")
+        if total > 0 and done >= total:  # written; flushed and read back from the drive before it counts
+            self.progress.setFormat(f"verifying on the drive  ({human_bytes(total)})")
+        else:
+            self.progress.setFormat(f"%p%  ({human_bytes(done)} of {human_bytes(total)})")
         self._show_speed()
         if self.isVisible() and not self._speed_timer.isActive():
             self._speed_timer.start()

@@ -35,6 +35,11 @@ def tray_look(s: StateSummary, progress: CopyProgress | None = None) -> TrayLook
     if s.state is Overall.SYNCING and progress is not None:
         pct = int(100 * progress.done / progress.total) if progress.total else 100
         left = f"; {plural(s.waiting_files, 'file')} to go" if s.waiting_files > 1 else ""
-        tip = f"copying {progress.file} ({pct}% of {human_bytes(progress.total)}){left}"
+        if progress.total and progress.done >= progress.total:
+            # Written: the copy is flushed and read back from the drive before it counts (what takes the time
+            # after 100 %, up to seconds for a big file on a slow stick).
+            tip = f"verifying {progress.file} ({human_bytes(progress.total)}){left}"
+        else:
+            tip = f"copying {progress.file} ({pct}% of {human_bytes(progress.total)}){left}"
         return TrayLook(s.state.value, f"usbsync: {tip}", pct)
     return TrayLook(s.state.value, f"usbsync: {s.headline}")
