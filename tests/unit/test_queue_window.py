@@ -383,3 +383,18 @@ def test_the_totals_are_the_one_summarys(tmp_path, qtbot, monkeypatch):
     # 20 MB + 1 MiB per file for the filesystem, against 19.4 MB free when last seen
     assert win.totals.text() == ("2 files (20.0 MB) do not fit on Photos: 2.7 MB more space needed")
     ctx.tasks.shutdown()
+
+
+def test_each_button_is_enabled_only_where_it_would_do_something(ctx, engine, qtbot):
+    waiting = add_job(engine.conn, "waiting.jpg", queued_at=T0)
+    failed = add_job(engine.conn, "failed.jpg", state="failed", attempts=3, queued_at=T0 + 1)
+    removed = add_job(engine.conn, "removed.jpg", state="removed", queued_at=T0 + 2)
+    win = _window(qtbot, ctx)
+    _select(win.table, [waiting])  # waits for its drive: nothing to retry, but it can be removed
+    assert (win.retry.isEnabled(), win.remove.isEnabled(), win.reveal.isEnabled()) == (False, True, True)
+    _select(win.table, [failed])
+    assert (win.retry.isEnabled(), win.remove.isEnabled()) == (True, True)
+    win.state.setCurrentText("Removed")
+    settle(qtbot, win.model)
+    _select(win.table, [removed])  # already removed: it can be put back, not removed again
+    assert (win.retry.isEnabled(), win.remove.isEnabled(), win.reveal.isEnabled()) == (True, False, True)

@@ -404,6 +404,11 @@ class JobTableModel(QAbstractTableModel):
         r = self._row(row)
         return from_db(r[1]) if r else None
 
+    def state(self, row: int) -> str | None:
+        """The job state of ``row`` (``pending``, ``copying``, ``failed``, ``removed``), None past the end."""
+        r = self._row(row)
+        return str(r[5]) if r else None
+
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None

@@ -298,9 +298,14 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
 
     @Slot()
     def _update_buttons(self) -> None:
-        selected = self.table.selectionModel().hasSelection()
-        for b in (self.retry, self.remove, self.reveal):
-            b.setEnabled(selected)
+        """Each button only where it would do something (what StateDB.retry_jobs and remove_jobs change): Retry
+        for failed or removed files (a waiting file is tried as soon as its drive can take it), Remove for
+        waiting or failed ones (not one being copied, done or removed), Show in folder for any."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        states = {self.model.state(r) for r in rows}
+        self.reveal.setEnabled(bool(rows))
+        self.retry.setEnabled(bool(states & {"failed", "removed"}))
+        self.remove.setEnabled(bool(states & {"pending", "failed"}))
 
     @Slot()
     def on_retry(self) -> None:
