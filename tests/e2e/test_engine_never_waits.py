@@ -124,3 +124,19 @@ def test_a_new_outbox_folder_is_watched_without_waiting_for_the_old_watcher(runn
     qtbot.waitUntil(lambda: not engine._old_watchers, timeout=10_000)
     (second / "b.png").write_bytes(png_bytes(8))
     qtbot.waitUntil(lambda: (photos.mountpoint / "USBSync" / "b.png").exists(), timeout=30_000)
+
+
+def test_last_seen_is_when_the_drive_was_unplugged_not_when_it_came(running, qtbot):
+    """The status says "not plugged in; last seen 15:32" of a drive pulled at 15:33: it recorded the arrival."""
+    import time
+
+    engine, _paths, _src, photos, state = running
+    qtbot.waitUntil(lambda: any(cv.drive for cv in engine.monitor.connected()), timeout=10_000)
+    drive_id = next(cv.drive.id for cv in engine.monitor.connected() if cv.drive)
+    qtbot.waitUntil(lambda: (state.drive_info(drive_id) or {}).get("last_seen") is not None, timeout=10_000)
+    arrived = state.drive_info(drive_id)["last_seen"]
+    qtbot.wait(1100)
+    pulled = time.time()
+    photos.unplug()
+    qtbot.waitUntil(lambda: state.drive_info(drive_id)["last_seen"] >= pulled, timeout=10_000)
+    assert state.drive_info(drive_id)["last_seen"] > arrived + 1

@@ -729,6 +729,11 @@ class StateDB:
             (drive_id, name, mountpoint, fstype, total_bytes, free_bytes, time.time()),
         )
 
+    def drive_left(self, drive_id: str) -> None:
+        """The drive was unplugged or ejected now: it was last seen now (``drives.last_seen``, seconds since the
+        epoch), not when it was plugged in. Nothing for a drive never seen."""
+        self.conn.execute("UPDATE drives SET last_seen=? WHERE id=?", (time.time(), drive_id))
+
     def set_drive_volume(self, drive_id: str, name: str, volume_uuid: str, label: str) -> None:
         """Record the volume a drive was registered on (its UUID and label)."""
         self.conn.execute(

@@ -493,6 +493,8 @@ class Engine(QObject):
 
     @Slot(str, str)
     def _on_volume_removed(self, mountpoint: str, drive_id: str) -> None:
+        if drive_id:  # "last seen" is when it went, not when it came
+            self._write(lambda db: db.drive_left(drive_id), "record when the drive left")
         slot = self._copy.pop(drive_id, None) if drive_id else None
         if slot is None:
             return
@@ -618,6 +620,7 @@ class Engine(QObject):
                 reply(False, f"could not eject {drive.name}: {why}")
                 return
             self.monitor.forget(mount)
+            self._write(lambda db: db.drive_left(drive.id), f"record when {drive.name} left")
             how, waiting = result.unwrap()
             msg = f"{drive.name} ejected ({how}): safe to unplug"
             if waiting:
