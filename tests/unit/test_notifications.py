@@ -13,6 +13,7 @@ from usbsync_gui.views.notifications import (
     KIND_TITLES,
     KINDS,
     MIN_INTERVAL_S,
+    UP_TO_DATE_SETTLE_S,
     Note,
     NotificationCenter,
 )
@@ -93,23 +94,71 @@ def test_passes_add_up_within_a_group_and_a_new_plug_in_starts_from_zero():
     center = NotificationCenter(balloon, clock=clock)
     center.event("safe_to_unplug", "Photos", copied=8, already=0)  # first drain pass
     center.event("safe_to_unplug", "Photos", copied=4, already=7)  # the next pass, within the window
-    clock.t += GROUP_WINDOW_S
+    clock.t += UP_TO_DATE_SETTLE_S
     center.flush()
     assert balloon.shown[-1][1].startswith("12 files copied, 7 already there.")
-    # Unplugged and plugged again within the minimum interval: held back, and only the new plug-in counts.
+    # Unplugged and plugged again within the rate limit's interval: told as promptly, only the new plug-in
+    # counted (the user waits for it to unplug the drive; the rate limit is for floods of "waiting" news).
     center.event("safe_to_unplug", "Photos", copied=0, already=12)
-    clock.t += GROUP_WINDOW_S
+    clock.t += UP_TO_DATE_SETTLE_S
     center.flush()
-    assert len(balloon.shown) == 1
-    clock.t += MIN_INTERVAL_S
-    center.flush()
+    assert len(balloon.shown) == 2
     assert balloon.shown[-1][1].startswith("Nothing new: 12 files already there.")
-    # A drive unplugged while its note is held back: the stale note is dropped, not shown later.
+    # A drive unplugged while its note is held: the stale note is dropped, not shown later.
     center.event("safe_to_unplug", "Photos", copied=2)
     center.withdraw("safe_to_unplug", "Photos")
     clock.t += MIN_INTERVAL_S
     center.flush(force=True)
     assert len(balloon.shown) == 2
+
+
+def test_up_to_date_goes_a_second_after_the_queue_emptied_and_no_rate_limit_holds_it():
+    """The walk: Docs plugged back in 28 s after its first "Docs is up to date", its file copied in 0.08 s, and
+    the note came 33 s later, when the 60 s rate limit of its first note had run out."""
+    balloon, clock = Balloon(), Clock()
+    center = NotificationCenter(balloon, clock=clock)
+    center.event("safe_to_unplug", "Docs", copied=2)
+    assert center.next_due() == UP_TO_DATE_SETTLE_S <= 1.0
+    clock.t += UP_TO_DATE_SETTLE_S
+    assert center.next_due() == 0
+    center.flush()
+    assert balloon.shown == [
+        ("Docs is up to date", "2 files copied. Eject it from the usbsync menu, then unplug it.")
+    ]
+    assert center.next_due() is None
+    clock.t += 28  # unplugged, a file queued, plugged back in, copied
+    center.event("safe_to_unplug", "Docs", copied=1)
+    center.event("drive_wanted", "Photos", count=3, total=3)  # other news meanwhile: grouped over 3 s
+    assert center.next_due() == UP_TO_DATE_SETTLE_S
+    clock.t += UP_TO_DATE_SETTLE_S
+    center.flush()
+    assert [t for t, _ in balloon.shown] == ["Docs is up to date", "Docs is up to date"]
+    assert balloon.shown[-1][1].startswith("1 file copied.")
+    assert center.next_due() == GROUP_WINDOW_S - UP_TO_DATE_SETTLE_S  # the "waiting" note keeps its window
+    # A "waiting" note is still rate-limited: a second one for Photos within the minute is held and summed.
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    center.event("drive_wanted", "Photos", count=2, total=5)
+    assert center.next_due() == MIN_INTERVAL_S
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert [t for t, _ in balloon.shown] == ["Docs is up to date"] * 2 + ["Plug in Photos"]
+
+
+def test_a_note_no_sender_could_show_is_tried_again_later_not_in_a_loop():
+    balloon, clock = Balloon(ok=False), Clock()
+    center = NotificationCenter(balloon, clock=clock)
+    center.event("drive_full", "Photos", total=1)
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert len(balloon.shown) == 1 and center.sent == []
+    assert center.next_due() == GROUP_WINDOW_S  # not 0: a timer armed for it does not spin
+    balloon.ok = True
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert center.sent == [
+        ("Photos is full", "1 file does not fit on Photos; it waits until there is space.")
+    ]
 
 
 def test_a_flood_becomes_one_notification_and_the_rate_is_limited():

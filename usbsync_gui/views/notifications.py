@@ -17,6 +17,15 @@ Grouping: events of one kind and drive within :data:`GROUP_WINDOW_S` become one 
 the sums of what the events reported ("12 files copied, 7 already there"), and a kind is shown at most once per
 :data:`MIN_INTERVAL_S` per drive; what arrives meanwhile is held and summed for the next one. A flood of files
 never floods the desktop.
+
+Notes with an action ("X is up to date" with Eject, "New drive" with Set up…) answer something the user just did
+(plugging a drive in) and come at most once per plug-in: no rate limit holds them (:data:`NOT_RATE_LIMITED`),
+and a newer one for the same drive replaces the one on screen. "X is up to date" is the signal that the drive
+may be ejected and unplugged: it goes out :data:`UP_TO_DATE_SETTLE_S` (1 s) after the engine said the drive's
+queue is empty, which is long enough for the drain passes of one plug-in to be summed into one note.
+
+The caller flushes when :meth:`NotificationCenter.next_due` says the next group is due (the tray arms a precise
+single-shot timer for exactly then).
 """
 
 from __future__ import annotations
@@ -35,7 +44,12 @@ from usbsync_gui.core.config import NOTIFICATION_KINDS
 log = logging.getLogger(__name__)
 
 GROUP_WINDOW_S = 3.0
-MIN_INTERVAL_S = 60.0
+# "X is up to date": sent this long after the drive's queue went empty (the engine's drive_up_to_date), not
+# GROUP_WINDOW_S, and never held by the rate limit: the user who plugged it in waits for it to unplug it.
+UP_TO_DATE_SETTLE_S = 1.0
+# Kinds grouped over another window than GROUP_WINDOW_S.
+GROUP_WINDOWS = {"safe_to_unplug": UP_TO_DATE_SETTLE_S}
+MIN_INTERVAL_S = 60.0  # the rate limit: a kind at most once per drive in this interval (but NOT_RATE_LIMITED)
 KINDS = NOTIFICATION_KINDS  # the configuration's switches name them
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
@@ -50,6 +64,9 @@ KIND_TITLES = {
 # The one action a kind offers: its key (what ActionInvoked and action_invoked carry) and its button label.
 KIND_ACTIONS = {"safe_to_unplug": "eject", "new_drive": "setup"}
 ACTION_LABELS = {"eject": "Eject", "setup": "Set up…"}
+# Kinds the rate limit does not hold back: the ones with an action, which answer the user's plugging a drive in
+# and come once per plug-in (the rate limit is there for floods of "waiting" and "full" news).
+NOT_RATE_LIMITED = frozenset(KIND_ACTIONS)
 
 # How a note tells the user what to do next depends on what the message can offer. "buttons": the action is a
 # button on it; "click": a click on the message does it (the tray balloon); "plain": neither (a daemon without
@@ -123,6 +140,7 @@ class _Group:
     lines: list[str] = field(default_factory=list)
     more_lines: int = 0  # distinct lines beyond the ones kept
     first_at: float = 0.0
+    not_before: float = 0.0  # no sender could show it: tried again from then
 
 
 Sender = Callable[[str, str], bool]  # (title, body) -> delivered
@@ -151,7 +169,8 @@ class _Relay(QObject):
 
 
 class NotificationCenter:
-    """Collects events and sends at most one notification per kind and drive per interval.
+    """Collects events and sends at most one notification per kind and drive per interval (:data:`MIN_INTERVAL_S`;
+    the kinds in :data:`NOT_RATE_LIMITED` whenever they are due).
 
     Args:
         send: delivers (title, body) where no desktop notification can be shown (the tray balloon, or a log
@@ -237,15 +256,30 @@ class NotificationCenter:
             else:
                 g.more_lines += 1
 
+    def _due(self, key: tuple[str, str, str], g: _Group, force: bool = False) -> float:
+        """When group ``g`` may be sent: its grouping window passed (not with ``force``), and the rate limit's
+        interval since the last note of its key, for a kind the rate limit holds."""
+        due = 0.0 if force else max(g.first_at + GROUP_WINDOWS.get(g.kind, GROUP_WINDOW_S), g.not_before)
+        last = self._last_sent.get(key)
+        if last is not None and g.kind not in NOT_RATE_LIMITED:
+            due = max(due, last + MIN_INTERVAL_S)
+        return due
+
+    def next_due(self) -> float | None:
+        """Seconds until :meth:`flush` has something to send (0: now); None while nothing is held. The caller
+        calls :meth:`flush` then, not earlier (a flush before a group is due leaves it held)."""
+        if not self._groups:
+            return None
+        now = self._clock()
+        return max(0.0, min(self._due(key, g) for key, g in self._groups.items()) - now)
+
     def flush(self, force: bool = False) -> None:
-        """Send the groups whose window has passed (all with ``force``), within the rate limit."""
+        """Send the groups that are due (:meth:`next_due`); with ``force`` also those whose grouping window has
+        not passed yet. The rate limit holds either way."""
         now = self._clock()
         for key, g in list(self._groups.items()):
-            if not force and now - g.first_at < GROUP_WINDOW_S:
-                continue
-            last = self._last_sent.get(key)
-            if last is not None and now - last < MIN_INTERVAL_S:
-                continue  # keep collecting; sent when the interval has passed
+            if now < self._due(key, g, force):
+                continue  # keep collecting; sent when due
             del self._groups[key]
             note = self._compose(g)
             shown = self._desktop.send_note(note) if self._desktop is not None else None
@@ -253,6 +287,7 @@ class NotificationCenter:
                 shown = note.body("click" if self._balloon_clicks else "plain")
                 if not self._send(note.title, shown):
                     # Not shown anywhere: the figures are kept for the next try, not lost.
+                    g.not_before = now + GROUP_WINDOW_S
                     self._groups.setdefault(key, g)
                     continue
                 self._balloon = note if note.action else None
@@ -275,8 +310,8 @@ class NotificationCenter:
         self.sent.append((note.title, shown))
 
     def waiting(self) -> bool:
-        """True while some events wait to be sent (their group window or the rate limit has not passed): the
-        caller keeps a timer for :meth:`flush` only then."""
+        """True while some events wait to be sent (their group window or the rate limit has not passed); see
+        :meth:`next_due` for when."""
         return bool(self._groups)
 
     def withdraw(self, kind: str, drive: str = "", mount: str = "") -> None:
