@@ -340,3 +340,136 @@ def test_a_note_the_daemon_did_not_show_after_all_goes_to_the_balloon():
     assert center.sent[-1] == balloon.shown[-1]
     center.balloon_clicked()  # the balloon now stands for the note: its click is the action
     assert got == [("safe_to_unplug", "Photos", "eject", "")]
+
+
+def _photos_waiting(tmp_path):
+    """A state database with 3 files waiting for Photos (away), a way to queue more, and summaries of it."""
+    from tests.unit.test_summary import _setup
+    from usbsync_gui.core.summary import summarize
+
+    config, db, _ = _setup(tmp_path, n=3, size=1000)
+
+    def queue_more(n: int) -> None:
+        with db.transaction():
+            for i in range(100, 100 + n):
+                fid, _ = db.upsert_file(
+                    f"/o/IMG_{i}.jpg", "/o", f"IMG_{i}.jpg", 1000, 1, f"h{i}", "image/jpeg", "images"
+                )
+                db.enqueue(fid, ["d-photos"], f"h{i}", 1000)
+
+    def copy_all() -> None:
+        with db.transaction():
+            for job in db.list_jobs(["pending"]):
+                db.start_job(job.id, "USBSync/x", None, job.blake3)
+                db.finish_job(job.id, "copied", f"USBSync/{job.id}.jpg", job.blake3)
+
+    return db, queue_more, copy_all, lambda live=None: summarize(db, config, live or {})
+
+
+def test_a_held_plug_in_note_is_dropped_once_the_drive_was_plugged_in_and_filled(tmp_path):
+    """The walk: "Plug in Photos: 5 files waiting for Photos (2 new)" came 35 s after Photos had been plugged in
+    and all 5 copied: held by the rate limit, then sent as it was when the minute ran out."""
+    from usbsync_gui.core.summary import DriveState, LiveVolume
+
+    db, queue_more, copy_all, summary = _photos_waiting(tmp_path)
+    balloon, clock = Balloon(), Clock()
+    state = {"now": summary()}
+    center = NotificationCenter(balloon, clock=clock, current=lambda: state["now"])
+    try:
+        center.event("drive_wanted", "Photos", count=3, total=3)
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "3 files waiting for Photos.")]
+        queue_more(2)
+        state["now"] = summary()
+        center.event("drive_wanted", "Photos", count=2, total=5)  # held: within the rate limit's minute
+        clock.t += 20
+        center.flush()
+        assert len(balloon.shown) == 1
+        copy_all()  # Photos plugged in; everything copied
+        state["now"] = summary({"d-photos": LiveVolume("/media/u/PHOTOS", 900_000_000, 1 << 30)})
+        assert state["now"].drive("d-photos").state is DriveState.UP_TO_DATE
+        clock.t += MIN_INTERVAL_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "3 files waiting for Photos.")]  # nothing stale
+        assert center.next_due() is None
+    finally:
+        db.close()
+
+
+def test_a_held_note_is_rewritten_with_the_figures_of_now(tmp_path):
+    from dataclasses import replace
+
+    from usbsync_gui.core.state import Notice
+    from usbsync_gui.core.summary import WaitGroup
+    from usbsync_gui.core.wait_reasons import WaitKind
+
+    db, queue_more, _, summary = _photos_waiting(tmp_path)
+    balloon, clock = Balloon(), Clock()
+    queue_more(2)
+    s = summary()  # 5 waiting for Photos, away
+    state = {"now": s}
+    center = NotificationCenter(balloon, clock=clock, current=lambda: state["now"])
+    try:
+        center.event("drive_wanted", "Photos", count=3, total=3)
+        center.event("drive_wanted", "Photos", count=2, total=5)
+        photos = s.drive("d-photos")
+        # Meanwhile the user took a file out of the outbox: 4 wait now.
+        state["now"] = replace(s, drives=(replace(photos, waiting_files=4),))
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "4 files waiting for Photos.")]
+        # "Full": the figure of now; gone from the summary, the note is dropped.
+        full = WaitGroup(WaitKind.NO_SPACE, 2, 2000, 0.0, "not enough space on Photos")
+        state["now"] = replace(s, drives=(replace(photos, waits=(full,)),))
+        center.event("drive_full", "Photos", total=5)
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown[-1] == (
+            "Photos is full",
+            "2 files do not fit on Photos; they wait until there is space.",
+        )
+        clock.t += GROUP_WINDOW_S
+        center.event("drive_full", "Photos", total=3)
+        state["now"] = replace(s, drives=(replace(photos, waits=()),))
+        clock.t += MIN_INTERVAL_S
+        center.flush()
+        assert len(balloon.shown) == 2
+        # A problem is told while its notice is raised, not after it was lowered.
+        locked = Notice("keyring_locked", "keyring locked: unlock your keyring", 0.0)
+        center.event("problems", "keyring_locked", locked.message)
+        state["now"] = replace(s, notices=())
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert len(balloon.shown) == 2 and not center.waiting()
+        center.event("problems", "keyring_locked", locked.message)
+        state["now"] = replace(s, notices=(locked,))
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown[-1] == ("usbsync needs your attention", locked.message)
+    finally:
+        db.close()
+
+
+def test_up_to_date_replaces_what_is_held_about_the_drive_and_takes_it_off_the_screen():
+    """Even when the summary has not caught up yet (it still says Photos is away, 5 waiting): the engine said
+    Photos' queue is empty, which is newer."""
+    desktop, balloon, clock = FakeDesktop(), Balloon(), Clock()
+    center = NotificationCenter(balloon, clock=clock, desktop=desktop, current=lambda: None)
+    center.event("drive_wanted", "Photos", count=3, total=3)
+    center.event("drive_wanted", "Docs", count=1, total=1)
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    center.event("drive_wanted", "Photos", count=2, total=5)  # held by the rate limit
+    center.event("drive_full", "Photos", total=1)
+    center.event("drive_wanted", "Docs", count=1, total=2)
+    center.event("safe_to_unplug", "Photos", copied=5)
+    clock.t += UP_TO_DATE_SETTLE_S
+    center.flush()
+    assert [n.title for n in desktop.notes] == ["Plug in Photos", "Plug in Docs", "Photos is up to date"]
+    # The "Plug in Photos" still on screen is taken down; Docs' news is another drive's, still held.
+    assert ("drive_wanted", "Photos", "") in desktop.closed and ("drive_full", "Photos", "") in desktop.closed
+    assert not any(key[1] == "Docs" for key in desktop.closed)
+    clock.t += MIN_INTERVAL_S
+    center.flush()
+    assert [n.title for n in desktop.notes][3:] == ["Plug in Docs"]

@@ -48,22 +48,23 @@ def test_up_to_date_comes_a_second_after_the_copy_while_a_waiting_note_is_held(
         clock.t += UP_TO_DATE_SETTLE_S
         qtbot.waitUntil(lambda: len(sent) == 1, timeout=5000)  # by the tray's own timer
         assert sent[0][0] == "Docs is up to date"
-        # Docs is unplugged, and a file waits for it: told, then more news is held by the rate limit.
-        tray.notifications.event("drive_wanted", "Docs", count=1, total=1)
+        # Files wait for Photos, which is away: told, then more news about it is held by the rate limit.
+        tray.notifications.event("drive_wanted", "Photos", count=1, total=1)
         tray.notifications.flush(force=True)
-        tray.notifications.event("drive_wanted", "Docs", count=1, total=2)
+        tray.notifications.event("drive_wanted", "Photos", count=1, total=2)
         tray._arm_flush()
         assert tray._flush.isActive()  # armed for when the held note is due, a minute on
         clock.t += 10
-        # Docs is plugged back in and its files are copied: "up to date" is not held behind the "waiting" note.
-        tray._on_up_to_date("d2", 2, 0)
+        # Docs was unplugged, plugged back in, and a file copied: its "up to date" is not held, neither by the
+        # rate limit of its own first one nor behind the held "waiting" note.
+        tray._on_up_to_date("d2", 1, 0)
         clock.t += UP_TO_DATE_SETTLE_S
         qtbot.waitUntil(lambda: len(sent) == 3, timeout=5000)
         assert sent[2] == (
             "Docs is up to date",
-            "2 files copied. Eject it from the usbsync menu, then unplug it.",
+            "1 file copied. Eject it from the usbsync menu, then unplug it.",
         )
-        assert tray.notifications.waiting()  # the held "Plug in Docs" is still held
+        assert tray.notifications.waiting()  # "Plug in Photos" is still held
     finally:
         tray.close()
         ctx.tasks.shutdown()
@@ -91,4 +92,68 @@ def test_the_flush_timer_is_armed_for_the_next_note_due(tmp_path, monkeypatch, q
     finally:
         tray.close()
         ctx.tasks.shutdown()
+        ctx.db.close()
+
+
+def test_a_held_plug_in_note_is_not_sent_after_the_drive_was_plugged_in_and_filled(
+    tmp_path, monkeypatch, qtbot, qapp
+):
+    """The walk, through the tray and the summary feed: "Plug in Photos: 3 files waiting", then 2 more queued
+    (held by the rate limit), then Photos plugged in and all 5 copied; when the minute ran out the held note
+    "5 files waiting for Photos (2 new)" was sent all the same."""
+    from usbsync_gui.core.summary import DriveState, LiveVolume
+    from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+    from usbsync_gui.engine.tasks import TaskRunner
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    (tmp_path / "out").mkdir()
+    cfg = new_config([tmp_path / "out"]).with_drive(DriveConfig("Photos", "d1", ("images",)))
+    connected: dict[str, LiveVolume] = {}
+    runner = TaskRunner()
+    feed = SummaryFeed(paths, runner, lambda: LiveState(cfg, dict(connected), False))
+    ctx = ViewContext(paths, cfg, StateDB(paths.state_db), runner=runner, feed=feed)
+    sent: list[tuple[str, str]] = []
+    clock = Clock()
+    tray = TrayController(ctx, qapp, sender=lambda t, b: sent.append((t, b)) or True, clock=clock)
+
+    def queue(first: int, n: int) -> None:
+        with ctx.db.transaction():
+            for i in range(first, first + n):
+                fid, _ = ctx.db.upsert_file(
+                    f"/o/p{i}.jpg", "/o", f"p{i}.jpg", 1000, 1, f"h{i}", "image/jpeg", "images"
+                )
+                ctx.db.enqueue(fid, ["d1"], f"h{i}", 1000)
+
+    def settled(check) -> None:
+        seen = tray.summary
+        tray.refresh()  # what the engine does on every change (jobs queued, a drive plugged in, a drain)
+        qtbot.waitUntil(lambda: tray.summary is not seen and check(tray.summary.drive("d1")), timeout=5000)
+
+    try:
+        queue(1, 3)
+        settled(lambda d: d.state is DriveState.WAITING and d.waiting_files == 3)
+        clock.t += GROUP_WINDOW_S
+        tray._flush_notifications()
+        assert sent == [("Plug in Photos", "3 files waiting for Photos.")]
+        queue(4, 2)
+        settled(lambda d: d.waiting_files == 5)
+        clock.t += GROUP_WINDOW_S
+        tray._flush_notifications()
+        assert len(sent) == 1 and tray.notifications.waiting()  # held by the rate limit
+        # Photos is plugged in and its 5 files are copied.
+        connected["d1"] = LiveVolume(str(tmp_path), 900_000_000, 1 << 30)
+        with ctx.db.transaction():
+            for job in ctx.db.list_jobs(["pending"]):
+                ctx.db.start_job(job.id, "USBSync/x", None, job.blake3)
+                ctx.db.finish_job(job.id, "copied", f"USBSync/{job.id}.jpg", job.blake3)
+        settled(lambda d: d.state is DriveState.UP_TO_DATE)
+        clock.t += MIN_INTERVAL_S  # the rate limit's minute runs out
+        tray._flush_notifications()
+        assert sent == [("Plug in Photos", "3 files waiting for Photos.")]
+        assert not tray.notifications.waiting() and not tray._flush.isActive()
+    finally:
+        tray.close()
+        runner.shutdown()
         ctx.db.close()

@@ -26,6 +26,13 @@ queue is empty, which is long enough for the drain passes of one plug-in to be s
 
 The caller flushes when :meth:`NotificationCenter.next_due` says the next group is due (the tray arms a precise
 single-shot timer for exactly then).
+
+A note held a while (grouped, or by the rate limit) may no longer be true when it is due: Photos was plugged in
+and filled meanwhile. When it is sent it is checked against the current state summary (``current``, the
+:class:`~usbsync_gui.core.summary.StateSummary` the engine pushed last): dropped when what it says is no longer
+so, its figures brought up to date when they changed (:func:`still_true`). And a newer note about a drive
+replaces what is held about it that it contradicts (:data:`SUPERSEDES`): "Photos is up to date" drops a held
+"Plug in Photos" or "Photos is full", and takes them off the screen when it is shown.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 
 from usbsync_gui.core.config import NOTIFICATION_KINDS
+from usbsync_gui.core.summary import StateSummary
+from usbsync_gui.core.wait_reasons import WaitKind
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,10 @@ ACTION_LABELS = {"eject": "Eject", "setup": "Set up…"}
 # Kinds the rate limit does not hold back: the ones with an action, which answer the user's plugging a drive in
 # and come once per plug-in (the rate limit is there for floods of "waiting" and "full" news).
 NOT_RATE_LIMITED = frozenset(KIND_ACTIONS)
+# A newer note of the kind (key) makes held notes of these kinds about the same drive untrue: they are dropped,
+# and taken off the screen when it is shown. "Up to date" comes from the engine the moment the drive's queue
+# went empty; the others from summaries, which may lag behind that, so they never drop an "up to date".
+SUPERSEDES = {"safe_to_unplug": ("drive_wanted", "drive_full")}
 
 # How a note tells the user what to do next depends on what the message can offer. "buttons": the action is a
 # button on it; "click": a click on the message does it (the tray balloon); "plain": neither (a daemon without
@@ -143,6 +156,35 @@ class _Group:
     not_before: float = 0.0  # no sender could show it: tried again from then
 
 
+def still_true(g: _Group, s: StateSummary) -> bool:
+    """Whether what group ``g`` would say is still so in the summary ``s``; its figures are brought up to date
+    from ``s`` (in place). "Plug in Photos" is true while Photos is not plugged in and files wait for it; "Photos
+    is full" while some do not fit on it; "could not be copied" while failed files remain; "source folder
+    missing" while it is; a problem while its notice is raised. "Up to date" and "new drive" are kept true by
+    the engine's own signals instead (the tray withdraws them when the drive is ejected or unplugged): a summary
+    may be older than the drain that emptied the queue."""
+    d = s.drive_named(g.drive) if g.drive else None
+    if g.kind == "drive_wanted":
+        if d is None or d.connected or not d.waiting_files:
+            return False
+        g.total, g.count = d.waiting_files, min(g.count, d.waiting_files)
+    elif g.kind == "drive_full":
+        no_space = d.wait(WaitKind.NO_SPACE) if d is not None else None
+        if no_space is None or not no_space.files:
+            return False
+        g.total = no_space.files
+    elif g.kind == "failures":
+        failed = (d.failed_files if d is not None else 0) if g.drive else s.failed_files
+        if not failed:
+            return False
+        g.total, g.count = failed, min(g.count, failed)
+    elif g.kind == "source_missing":
+        return g.drive in s.missing_sources
+    elif g.kind == "problems":
+        return any(n.kind == g.drive for n in s.notices)
+    return True
+
+
 Sender = Callable[[str, str], bool]  # (title, body) -> delivered
 
 
@@ -180,6 +222,8 @@ class NotificationCenter:
         desktop: the desktop notification service tried first (:meth:`DesktopNotifier.open`); None: ``send`` only.
         balloon_clicks: True when a click on what ``send`` shows is routed to :meth:`balloon_clicked`; then the
             body says "Click here to …", else it names the menu entry.
+        current: the current state summary (None while there is none yet): each note is checked against it when
+            it is sent (:func:`still_true`). None: notes are sent as they were composed.
 
     Signals:
         action_invoked(kind, drive, action, mount): the user chose a note's action, e.g. ``("safe_to_unplug",
@@ -196,6 +240,7 @@ class NotificationCenter:
         clock: Callable[[], float] = time.monotonic,
         desktop: Desktop | None = None,
         balloon_clicks: bool = False,
+        current: Callable[[], StateSummary | None] | None = None,
     ):
         # Not a QObject itself: its event() would shadow QObject.event(QEvent), which Qt calls.
         self._relay = _Relay()
@@ -205,6 +250,7 @@ class NotificationCenter:
         self._clock = clock
         self._desktop = desktop
         self._balloon_clicks = balloon_clicks
+        self._current = current
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._last_sent: dict[tuple[str, str, str], float] = {}
         self._balloon: Note | None = None  # the last note shown through ``send``: what a click on it means
@@ -241,6 +287,8 @@ class NotificationCenter:
         """
         if not self.enabled.get(kind, True):
             return
+        for stale in SUPERSEDES.get(kind, ()):
+            self._groups.pop((stale, drive, mount), None)
         key = (kind, drive, mount)
         g = self._groups.get(key)
         if g is None:
@@ -277,10 +325,14 @@ class NotificationCenter:
         """Send the groups that are due (:meth:`next_due`); with ``force`` also those whose grouping window has
         not passed yet. The rate limit holds either way."""
         now = self._clock()
+        state = self._current() if self._current is not None else None
         for key, g in list(self._groups.items()):
             if now < self._due(key, g, force):
                 continue  # keep collecting; sent when due
             del self._groups[key]
+            if state is not None and not still_true(g, state):
+                log.debug("notification %s for %r dropped: no longer so", g.kind, g.drive)
+                continue
             note = self._compose(g)
             shown = self._desktop.send_note(note) if self._desktop is not None else None
             if shown is None:
@@ -291,6 +343,9 @@ class NotificationCenter:
                     self._groups.setdefault(key, g)
                     continue
                 self._balloon = note if note.action else None
+            if self._desktop is not None:
+                for stale in SUPERSEDES.get(g.kind, ()):
+                    self._desktop.close_note((stale, g.drive, g.mount))
             self._last_sent[key] = now
             self.sent.append((note.title, shown))
 

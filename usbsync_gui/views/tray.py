@@ -77,6 +77,7 @@ class TrayController(QObject):
             clock=clock,
             desktop=desktop,
             balloon_clicks=sender is None,
+            current=lambda: ctx.summary.latest,  # a note held a while is checked against the state then
         )
         self.notifications.action_invoked.connect(self._on_note_action)
         self.tray.messageClicked.connect(self.notifications.balloon_clicked)
