@@ -157,3 +157,86 @@ def test_a_held_plug_in_note_is_not_sent_after_the_drive_was_plugged_in_and_fill
         tray.close()
         runner.shutdown()
         ctx.db.close()
+
+
+def test_the_tray_stops_saying_keyring_locked_as_soon_as_it_is_unlocked(tmp_path, monkeypatch, qtbot, qapp):
+    """The walk: after "keyring unlocked" in the log, the tray stayed red ("keyring locked: unlock your keyring")
+    for two minutes, until the status window was opened: the engine lowered the notice without the summary
+    being recomputed. A real engine here, its keyring locked until the test unlocks it."""
+    import threading
+
+    from usbsync_gui.core import identity
+    from usbsync_gui.engine.engine import Engine
+
+    unlocked = threading.Event()
+
+    def secret(self: identity.SecretStore) -> bytes:
+        if not unlocked.is_set():
+            raise identity.KeyringLocked("the default collection is locked")
+        self.where = "keyring (test)"
+        return b"s" * 32
+
+    def wait(self: identity.UnlockWaiter) -> bytes | None:
+        while not self._cancelled.is_set():
+            if unlocked.wait(0.05):
+                return self.store.secret()
+        return None
+
+    monkeypatch.setattr(identity.SecretStore, "secret", secret)
+    monkeypatch.setattr(identity.UnlockWaiter, "wait", wait)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    (tmp_path / "out").mkdir()
+    cfg = new_config([tmp_path / "out"]).with_drive(DriveConfig("Photos", "d1", ("images",)))
+    engine = Engine(paths, cfg, qapp)
+    ctx = ViewContext(paths, cfg, StateDB(paths.state_db), engine=engine)
+    tray = TrayController(ctx, qapp, sender=lambda t, b: True, clock=Clock())
+    try:
+        # Raised: the tray turns red by itself (the engine's notice change recomputes the summary).
+        qtbot.waitUntil(lambda: tray.look.state == "attention", timeout=10_000)
+        assert "unlock your keyring" in tray.look.tooltip
+        unlocked.set()  # the user unlocks the keyring; nothing else happens
+        qtbot.waitUntil(lambda: tray.look.state != "attention", timeout=10_000)
+        assert "keyring" not in tray.look.tooltip
+        assert engine._secret_where == "keyring (test)"
+    finally:
+        tray.close()
+        assert engine.stop()
+        ctx.db.close()
+
+
+def test_every_notice_the_engine_raises_or_lowers_is_shown_without_waiting_for_other_news(
+    tmp_path, monkeypatch, qtbot, qapp
+):
+    """Each notice change is written, then announced by notices_changed, which recomputes the summary."""
+    from usbsync_gui.core.summary import PAUSED, WATCHING_INCOMPLETE
+    from usbsync_gui.engine.engine import Engine
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    (tmp_path / "out").mkdir()
+    engine = Engine(paths, new_config([tmp_path / "out"]), qapp)
+    db = StateDB(paths.state_db)
+
+    def watching_notice_shown() -> bool:
+        latest = engine.summary.latest
+        return latest is not None and any(n.kind == WATCHING_INCOMPLETE for n in latest.notices)
+
+    try:
+        with qtbot.waitSignal(engine.summary.changed, timeout=10_000):
+            engine._on_watching_incomplete("watching incomplete: raise fs.inotify.max_user_watches", [])
+        qtbot.waitUntil(watching_notice_shown, timeout=10_000)
+        with qtbot.waitSignal(engine.summary.changed, timeout=10_000):
+            engine._on_watching_complete()
+        qtbot.waitUntil(lambda: not watching_notice_shown(), timeout=10_000)
+        # The pause is written on the runner (a user's action does not wait for the write lock): announced
+        # once it is written.
+        for paused in (True, False):
+            with qtbot.waitSignal(engine.notices_changed, timeout=10_000):
+                engine.set_paused(paused)
+            assert any(n.kind == PAUSED for n in db.notices()) == paused
+    finally:
+        assert engine.stop()
+        db.close()
