@@ -13,6 +13,7 @@ from usbsync_gui.views.notifications import (
     KIND_TITLES,
     KINDS,
     MIN_INTERVAL_S,
+    UP_TO_DATE_SETTLE_S,
     Note,
     NotificationCenter,
 )
@@ -93,23 +94,71 @@ def test_passes_add_up_within_a_group_and_a_new_plug_in_starts_from_zero():
     center = NotificationCenter(balloon, clock=clock)
     center.event("safe_to_unplug", "Photos", copied=8, already=0)  # first drain pass
     center.event("safe_to_unplug", "Photos", copied=4, already=7)  # the next pass, within the window
-    clock.t += GROUP_WINDOW_S
+    clock.t += UP_TO_DATE_SETTLE_S
     center.flush()
     assert balloon.shown[-1][1].startswith("12 files copied, 7 already there.")
-    # Unplugged and plugged again within the minimum interval: held back, and only the new plug-in counts.
+    # Unplugged and plugged again within the rate limit's interval: told as promptly, only the new plug-in
+    # counted (the user waits for it to unplug the drive; the rate limit is for floods of "waiting" news).
     center.event("safe_to_unplug", "Photos", copied=0, already=12)
-    clock.t += GROUP_WINDOW_S
+    clock.t += UP_TO_DATE_SETTLE_S
     center.flush()
-    assert len(balloon.shown) == 1
-    clock.t += MIN_INTERVAL_S
-    center.flush()
+    assert len(balloon.shown) == 2
     assert balloon.shown[-1][1].startswith("Nothing new: 12 files already there.")
-    # A drive unplugged while its note is held back: the stale note is dropped, not shown later.
+    # A drive unplugged while its note is held: the stale note is dropped, not shown later.
     center.event("safe_to_unplug", "Photos", copied=2)
     center.withdraw("safe_to_unplug", "Photos")
     clock.t += MIN_INTERVAL_S
     center.flush(force=True)
     assert len(balloon.shown) == 2
+
+
+def test_up_to_date_goes_a_second_after_the_queue_emptied_and_no_rate_limit_holds_it():
+    """The walk: Docs plugged back in 28 s after its first "Docs is up to date", its file copied in 0.08 s, and
+    the note came 33 s later, when the 60 s rate limit of its first note had run out."""
+    balloon, clock = Balloon(), Clock()
+    center = NotificationCenter(balloon, clock=clock)
+    center.event("safe_to_unplug", "Docs", copied=2)
+    assert center.next_due() == UP_TO_DATE_SETTLE_S <= 1.0
+    clock.t += UP_TO_DATE_SETTLE_S
+    assert center.next_due() == 0
+    center.flush()
+    assert balloon.shown == [
+        ("Docs is up to date", "2 files copied. Eject it from the usbsync menu, then unplug it.")
+    ]
+    assert center.next_due() is None
+    clock.t += 28  # unplugged, a file queued, plugged back in, copied
+    center.event("safe_to_unplug", "Docs", copied=1)
+    center.event("drive_wanted", "Photos", count=3, total=3)  # other news meanwhile: grouped over 3 s
+    assert center.next_due() == UP_TO_DATE_SETTLE_S
+    clock.t += UP_TO_DATE_SETTLE_S
+    center.flush()
+    assert [t for t, _ in balloon.shown] == ["Docs is up to date", "Docs is up to date"]
+    assert balloon.shown[-1][1].startswith("1 file copied.")
+    assert center.next_due() == GROUP_WINDOW_S - UP_TO_DATE_SETTLE_S  # the "waiting" note keeps its window
+    # A "waiting" note is still rate-limited: a second one for Photos within the minute is held and summed.
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    center.event("drive_wanted", "Photos", count=2, total=5)
+    assert center.next_due() == MIN_INTERVAL_S
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert [t for t, _ in balloon.shown] == ["Docs is up to date"] * 2 + ["Plug in Photos"]
+
+
+def test_a_note_no_sender_could_show_is_tried_again_later_not_in_a_loop():
+    balloon, clock = Balloon(ok=False), Clock()
+    center = NotificationCenter(balloon, clock=clock)
+    center.event("drive_full", "Photos", total=1)
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert len(balloon.shown) == 1 and center.sent == []
+    assert center.next_due() == GROUP_WINDOW_S  # not 0: a timer armed for it does not spin
+    balloon.ok = True
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    assert center.sent == [
+        ("Photos is full", "1 file does not fit on Photos; it waits until there is space.")
+    ]
 
 
 def test_a_flood_becomes_one_notification_and_the_rate_is_limited():
@@ -291,3 +340,136 @@ def test_a_note_the_daemon_did_not_show_after_all_goes_to_the_balloon():
     assert center.sent[-1] == balloon.shown[-1]
     center.balloon_clicked()  # the balloon now stands for the note: its click is the action
     assert got == [("safe_to_unplug", "Photos", "eject", "")]
+
+
+def _photos_waiting(tmp_path):
+    """A state database with 3 files waiting for Photos (away), a way to queue more, and summaries of it."""
+    from tests.unit.test_summary import _setup
+    from usbsync_gui.core.summary import summarize
+
+    config, db, _ = _setup(tmp_path, n=3, size=1000)
+
+    def queue_more(n: int) -> None:
+        with db.transaction():
+            for i in range(100, 100 + n):
+                fid, _ = db.upsert_file(
+                    f"/o/IMG_{i}.jpg", "/o", f"IMG_{i}.jpg", 1000, 1, f"h{i}", "image/jpeg", "images"
+                )
+                db.enqueue(fid, ["d-photos"], f"h{i}", 1000)
+
+    def copy_all() -> None:
+        with db.transaction():
+            for job in db.list_jobs(["pending"]):
+                db.start_job(job.id, "USBSync/x", None, job.blake3)
+                db.finish_job(job.id, "copied", f"USBSync/{job.id}.jpg", job.blake3)
+
+    return db, queue_more, copy_all, lambda live=None: summarize(db, config, live or {})
+
+
+def test_a_held_plug_in_note_is_dropped_once_the_drive_was_plugged_in_and_filled(tmp_path):
+    """The walk: "Plug in Photos: 5 files waiting for Photos (2 new)" came 35 s after Photos had been plugged in
+    and all 5 copied: held by the rate limit, then sent as it was when the minute ran out."""
+    from usbsync_gui.core.summary import DriveState, LiveVolume
+
+    db, queue_more, copy_all, summary = _photos_waiting(tmp_path)
+    balloon, clock = Balloon(), Clock()
+    state = {"now": summary()}
+    center = NotificationCenter(balloon, clock=clock, current=lambda: state["now"])
+    try:
+        center.event("drive_wanted", "Photos", count=3, total=3)
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "3 files waiting for Photos.")]
+        queue_more(2)
+        state["now"] = summary()
+        center.event("drive_wanted", "Photos", count=2, total=5)  # held: within the rate limit's minute
+        clock.t += 20
+        center.flush()
+        assert len(balloon.shown) == 1
+        copy_all()  # Photos plugged in; everything copied
+        state["now"] = summary({"d-photos": LiveVolume("/media/u/PHOTOS", 900_000_000, 1 << 30)})
+        assert state["now"].drive("d-photos").state is DriveState.UP_TO_DATE
+        clock.t += MIN_INTERVAL_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "3 files waiting for Photos.")]  # nothing stale
+        assert center.next_due() is None
+    finally:
+        db.close()
+
+
+def test_a_held_note_is_rewritten_with_the_figures_of_now(tmp_path):
+    from dataclasses import replace
+
+    from usbsync_gui.core.state import Notice
+    from usbsync_gui.core.summary import WaitGroup
+    from usbsync_gui.core.wait_reasons import WaitKind
+
+    db, queue_more, _, summary = _photos_waiting(tmp_path)
+    balloon, clock = Balloon(), Clock()
+    queue_more(2)
+    s = summary()  # 5 waiting for Photos, away
+    state = {"now": s}
+    center = NotificationCenter(balloon, clock=clock, current=lambda: state["now"])
+    try:
+        center.event("drive_wanted", "Photos", count=3, total=3)
+        center.event("drive_wanted", "Photos", count=2, total=5)
+        photos = s.drive("d-photos")
+        # Meanwhile the user took a file out of the outbox: 4 wait now.
+        state["now"] = replace(s, drives=(replace(photos, waiting_files=4),))
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown == [("Plug in Photos", "4 files waiting for Photos.")]
+        # "Full": the figure of now; gone from the summary, the note is dropped.
+        full = WaitGroup(WaitKind.NO_SPACE, 2, 2000, 0.0, "not enough space on Photos")
+        state["now"] = replace(s, drives=(replace(photos, waits=(full,)),))
+        center.event("drive_full", "Photos", total=5)
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown[-1] == (
+            "Photos is full",
+            "2 files do not fit on Photos; they wait until there is space.",
+        )
+        clock.t += GROUP_WINDOW_S
+        center.event("drive_full", "Photos", total=3)
+        state["now"] = replace(s, drives=(replace(photos, waits=()),))
+        clock.t += MIN_INTERVAL_S
+        center.flush()
+        assert len(balloon.shown) == 2
+        # A problem is told while its notice is raised, not after it was lowered.
+        locked = Notice("keyring_locked", "keyring locked: unlock your keyring", 0.0)
+        center.event("problems", "keyring_locked", locked.message)
+        state["now"] = replace(s, notices=())
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert len(balloon.shown) == 2 and not center.waiting()
+        center.event("problems", "keyring_locked", locked.message)
+        state["now"] = replace(s, notices=(locked,))
+        clock.t += GROUP_WINDOW_S
+        center.flush()
+        assert balloon.shown[-1] == ("usbsync needs your attention", locked.message)
+    finally:
+        db.close()
+
+
+def test_up_to_date_replaces_what_is_held_about_the_drive_and_takes_it_off_the_screen():
+    """Even when the summary has not caught up yet (it still says Photos is away, 5 waiting): the engine said
+    Photos' queue is empty, which is newer."""
+    desktop, balloon, clock = FakeDesktop(), Balloon(), Clock()
+    center = NotificationCenter(balloon, clock=clock, desktop=desktop, current=lambda: None)
+    center.event("drive_wanted", "Photos", count=3, total=3)
+    center.event("drive_wanted", "Docs", count=1, total=1)
+    clock.t += GROUP_WINDOW_S
+    center.flush()
+    center.event("drive_wanted", "Photos", count=2, total=5)  # held by the rate limit
+    center.event("drive_full", "Photos", total=1)
+    center.event("drive_wanted", "Docs", count=1, total=2)
+    center.event("safe_to_unplug", "Photos", copied=5)
+    clock.t += UP_TO_DATE_SETTLE_S
+    center.flush()
+    assert [n.title for n in desktop.notes] == ["Plug in Photos", "Plug in Docs", "Photos is up to date"]
+    # The "Plug in Photos" still on screen is taken down; Docs' news is another drive's, still held.
+    assert ("drive_wanted", "Photos", "") in desktop.closed and ("drive_full", "Photos", "") in desktop.closed
+    assert not any(key[1] == "Docs" for key in desktop.closed)
+    clock.t += MIN_INTERVAL_S
+    center.flush()
+    assert [n.title for n in desktop.notes][3:] == ["Plug in Docs"]

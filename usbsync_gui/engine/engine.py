@@ -29,7 +29,7 @@ from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
-from usbsync_gui.core.summary import PAUSED, LiveVolume
+from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, LiveVolume
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import ControlServer
@@ -111,6 +111,8 @@ class Engine(QObject):
     volume_unknown = Signal(
         object
     )  # ConnectedVolume: a removable volume usbsync does not know was plugged in
+    # A notice (keyring locked, watching incomplete, paused, ...) was raised, changed or lowered: see _notice.
+    notices_changed = Signal()
     _scan = Signal()
     _ingest = Signal(object)  # list[str] of source paths: see IngestWorker.fresh for why not list
     _track = Signal(object)
@@ -183,6 +185,7 @@ class Engine(QObject):
             self.paused_changed,
             self.database_rebuilt,
             self.drive_ejected,
+            self.notices_changed,
         ):
             changed.connect(self.summary.invalidate)
         self._stopped = False
@@ -206,8 +209,7 @@ class Engine(QObject):
         self._start_ingest()
         self._scan.emit()  # startup scan: what arrived while we were stopped
         self._reclassify.emit()  # rules edited while we were stopped re-route what has not gone yet
-        with self.db.transaction():
-            self.db.clear_notice(PAUSED)  # a pause lasts until resumed or quit, not across starts
+        self._notice(PAUSED, None)  # a pause lasts until resumed or quit, not across starts
         self.monitor.set_inspector(self._make_inspector(), reidentify=False)  # the secret may be here now
         self.monitor.start()
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
@@ -253,15 +255,13 @@ class Engine(QObject):
     @_recovers_damage
     def _on_watching_incomplete(self, message: str, folders: list[str]) -> None:
         # The watcher logs the warning (once per episode) and rescans those folders itself meanwhile.
-        with self.db.transaction():
-            self.db.set_notice(WATCHING_INCOMPLETE, message)
+        self._notice(WATCHING_INCOMPLETE, message)
 
     @Slot()
     @_recovers_damage
     def _on_watching_complete(self) -> None:
-        with self.db.transaction():
-            if self.db.clear_notice(WATCHING_INCOMPLETE):
-                log.info("every folder of the sources is watched again")
+        if self._notice(WATCHING_INCOMPLETE, None):
+            log.info("every folder of the sources is watched again")
 
     def _stop_watcher(self) -> None:
         if self._watch is None:
@@ -378,9 +378,12 @@ class Engine(QObject):
         labels = self.db.registered_labels()
         return lambda volumes: inspect_volumes(config, secret, volumes, labels)
 
-    def _write(self, change: Callable[[StateDB], object], name: str) -> None:
+    def _write(
+        self, change: Callable[[StateDB], object], name: str, done: Callable[[], None] | None = None
+    ) -> None:
         """Make a small change to the state database on the runner, in a transaction of its own connection:
-        a worker holding the write lock (a big batch being recorded) must never hold this thread."""
+        a worker holding the write lock (a big batch being recorded) must never hold this thread. Once written
+        (or failed), ``done`` is called on this thread; by default the summary is recomputed."""
         state_db = self.paths.state_db
 
         def write() -> None:
@@ -393,9 +396,29 @@ class Engine(QObject):
                     self.report_damage(str(result.error))
                 else:
                     log.warning("cannot %s: %s", name, result.error)
-            self.summary.invalidate()
+            (done or self.summary.invalidate)()
 
         self.runner.run(write, written, name=name)
+
+    def _notice(self, kind: str, message: str | None, *, off_thread: bool = False) -> bool:
+        """Raise the notice ``kind`` with ``message``, or lower it (``message`` None). Every notice the engine
+        raises or lowers goes through here, and :attr:`notices_changed` is emitted once the change is written,
+        which recomputes the views' summary: the tray's colour and tooltip show the raised notices (a tray left
+        at "keyring locked" after the unlock was a change written without it). ``off_thread``: written on the
+        runner (:meth:`_write`), for a user's action that must not wait for a worker's write lock.
+
+        Returns True when a notice was raised anew or lowered (always False ``off_thread``: not known yet)."""
+
+        def change(db: StateDB) -> bool:
+            return db.set_notice(kind, message) if message is not None else db.clear_notice(kind)
+
+        if off_thread:
+            self._write(change, f"record the notice {kind}", done=self.notices_changed.emit)
+            return False
+        with self.db.transaction():
+            changed = change(self.db)
+        self.notices_changed.emit()
+        return changed
 
     def _record_free_space(self, drive_id: str) -> None:
         """Record the drive's free space now (after copies), so "when last seen" is right after it is unplugged."""
@@ -651,10 +674,7 @@ class Engine(QObject):
             return
         self.paused = paused
         # Recorded, so `usbsync status` can say so too (the summary reads it as a state, not a problem).
-        if paused:
-            self._write(lambda db: db.set_notice(PAUSED, "syncing is paused"), "record the pause")
-        else:
-            self._write(lambda db: db.clear_notice(PAUSED), "record the resume")
+        self._notice(PAUSED, "syncing is paused" if paused else None, off_thread=True)
         if paused:
             for drive_id, slot in list(self._copy.items()):
                 self._retire(slot, "paused")  # rolled back within a second; never waited for
@@ -815,10 +835,7 @@ class Engine(QObject):
         why = self._secret_handoff[1]
         self._secret_where = f"keyring locked ({why})"
         log.warning("keyring locked: unlock your keyring; drives are not written until then (%s)", why)
-        with self.db.transaction():
-            self.db.set_notice(
-                "keyring_locked", "keyring locked: unlock your keyring; drives are not written until then"
-            )
+        self._notice(KEYRING_LOCKED, "keyring locked: unlock your keyring; drives are not written until then")
 
     def _adopt_secret(self) -> bytes | None:
         """The secret, taking it from the loader's hand-off as soon as it is there (usually before the first
@@ -836,8 +853,7 @@ class Engine(QObject):
         self._adopt_secret()
         if was_locked:
             log.info("keyring unlocked: drive identity secret: %s", self._secret_where)
-        with self.db.transaction():
-            self.db.clear_notice("keyring_locked")
+        self._notice(KEYRING_LOCKED, None)  # the tray stops saying "unlock your keyring" now
         if self._unverified_seen:
             # Volumes seen without the secret were not identified: read them again, so waiting files go.
             self._unverified_seen = False

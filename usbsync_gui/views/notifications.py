@@ -17,6 +17,22 @@ Grouping: events of one kind and drive within :data:`GROUP_WINDOW_S` become one 
 the sums of what the events reported ("12 files copied, 7 already there"), and a kind is shown at most once per
 :data:`MIN_INTERVAL_S` per drive; what arrives meanwhile is held and summed for the next one. A flood of files
 never floods the desktop.
+
+Notes with an action ("X is up to date" with Eject, "New drive" with Set up…) answer something the user just did
+(plugging a drive in) and come at most once per plug-in: no rate limit holds them (:data:`NOT_RATE_LIMITED`),
+and a newer one for the same drive replaces the one on screen. "X is up to date" is the signal that the drive
+may be ejected and unplugged: it goes out :data:`UP_TO_DATE_SETTLE_S` (1 s) after the engine said the drive's
+queue is empty, which is long enough for the drain passes of one plug-in to be summed into one note.
+
+The caller flushes when :meth:`NotificationCenter.next_due` says the next group is due (the tray arms a precise
+single-shot timer for exactly then).
+
+A note held a while (grouped, or by the rate limit) may no longer be true when it is due: Photos was plugged in
+and filled meanwhile. When it is sent it is checked against the current state summary (``current``, the
+:class:`~usbsync_gui.core.summary.StateSummary` the engine pushed last): dropped when what it says is no longer
+so, its figures brought up to date when they changed (:func:`still_true`). And a newer note about a drive
+replaces what is held about it that it contradicts (:data:`SUPERSEDES`): "Photos is up to date" drops a held
+"Plug in Photos" or "Photos is full", and takes them off the screen when it is shown.
 """
 
 from __future__ import annotations
@@ -31,11 +47,18 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal, Slot
 
 from usbsync_gui.core.config import NOTIFICATION_KINDS
+from usbsync_gui.core.summary import StateSummary
+from usbsync_gui.core.wait_reasons import WaitKind
 
 log = logging.getLogger(__name__)
 
 GROUP_WINDOW_S = 3.0
-MIN_INTERVAL_S = 60.0
+# "X is up to date": sent this long after the drive's queue went empty (the engine's drive_up_to_date), not
+# GROUP_WINDOW_S, and never held by the rate limit: the user who plugged it in waits for it to unplug it.
+UP_TO_DATE_SETTLE_S = 1.0
+# Kinds grouped over another window than GROUP_WINDOW_S.
+GROUP_WINDOWS = {"safe_to_unplug": UP_TO_DATE_SETTLE_S}
+MIN_INTERVAL_S = 60.0  # the rate limit: a kind at most once per drive in this interval (but NOT_RATE_LIMITED)
 KINDS = NOTIFICATION_KINDS  # the configuration's switches name them
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
@@ -50,6 +73,13 @@ KIND_TITLES = {
 # The one action a kind offers: its key (what ActionInvoked and action_invoked carry) and its button label.
 KIND_ACTIONS = {"safe_to_unplug": "eject", "new_drive": "setup"}
 ACTION_LABELS = {"eject": "Eject", "setup": "Set up…"}
+# Kinds the rate limit does not hold back: the ones with an action, which answer the user's plugging a drive in
+# and come once per plug-in (the rate limit is there for floods of "waiting" and "full" news).
+NOT_RATE_LIMITED = frozenset(KIND_ACTIONS)
+# A newer note of the kind (key) makes held notes of these kinds about the same drive untrue: they are dropped,
+# and taken off the screen when it is shown. "Up to date" comes from the engine the moment the drive's queue
+# went empty; the others from summaries, which may lag behind that, so they never drop an "up to date".
+SUPERSEDES = {"safe_to_unplug": ("drive_wanted", "drive_full")}
 
 # How a note tells the user what to do next depends on what the message can offer. "buttons": the action is a
 # button on it; "click": a click on the message does it (the tray balloon); "plain": neither (a daemon without
@@ -123,6 +153,36 @@ class _Group:
     lines: list[str] = field(default_factory=list)
     more_lines: int = 0  # distinct lines beyond the ones kept
     first_at: float = 0.0
+    not_before: float = 0.0  # no sender could show it: tried again from then
+
+
+def still_true(g: _Group, s: StateSummary) -> bool:
+    """Whether what group ``g`` would say is still so in the summary ``s``; its figures are brought up to date
+    from ``s`` (in place). "Plug in Photos" is true while Photos is not plugged in and files wait for it; "Photos
+    is full" while some do not fit on it; "could not be copied" while failed files remain; "source folder
+    missing" while it is; a problem while its notice is raised. "Up to date" and "new drive" are kept true by
+    the engine's own signals instead (the tray withdraws them when the drive is ejected or unplugged): a summary
+    may be older than the drain that emptied the queue."""
+    d = s.drive_named(g.drive) if g.drive else None
+    if g.kind == "drive_wanted":
+        if d is None or d.connected or not d.waiting_files:
+            return False
+        g.total, g.count = d.waiting_files, min(g.count, d.waiting_files)
+    elif g.kind == "drive_full":
+        no_space = d.wait(WaitKind.NO_SPACE) if d is not None else None
+        if no_space is None or not no_space.files:
+            return False
+        g.total = no_space.files
+    elif g.kind == "failures":
+        failed = (d.failed_files if d is not None else 0) if g.drive else s.failed_files
+        if not failed:
+            return False
+        g.total, g.count = failed, min(g.count, failed)
+    elif g.kind == "source_missing":
+        return g.drive in s.missing_sources
+    elif g.kind == "problems":
+        return any(n.kind == g.drive for n in s.notices)
+    return True
 
 
 Sender = Callable[[str, str], bool]  # (title, body) -> delivered
@@ -151,7 +211,8 @@ class _Relay(QObject):
 
 
 class NotificationCenter:
-    """Collects events and sends at most one notification per kind and drive per interval.
+    """Collects events and sends at most one notification per kind and drive per interval (:data:`MIN_INTERVAL_S`;
+    the kinds in :data:`NOT_RATE_LIMITED` whenever they are due).
 
     Args:
         send: delivers (title, body) where no desktop notification can be shown (the tray balloon, or a log
@@ -161,6 +222,8 @@ class NotificationCenter:
         desktop: the desktop notification service tried first (:meth:`DesktopNotifier.open`); None: ``send`` only.
         balloon_clicks: True when a click on what ``send`` shows is routed to :meth:`balloon_clicked`; then the
             body says "Click here to …", else it names the menu entry.
+        current: the current state summary (None while there is none yet): each note is checked against it when
+            it is sent (:func:`still_true`). None: notes are sent as they were composed.
 
     Signals:
         action_invoked(kind, drive, action, mount): the user chose a note's action, e.g. ``("safe_to_unplug",
@@ -177,6 +240,7 @@ class NotificationCenter:
         clock: Callable[[], float] = time.monotonic,
         desktop: Desktop | None = None,
         balloon_clicks: bool = False,
+        current: Callable[[], StateSummary | None] | None = None,
     ):
         # Not a QObject itself: its event() would shadow QObject.event(QEvent), which Qt calls.
         self._relay = _Relay()
@@ -186,6 +250,7 @@ class NotificationCenter:
         self._clock = clock
         self._desktop = desktop
         self._balloon_clicks = balloon_clicks
+        self._current = current
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._last_sent: dict[tuple[str, str, str], float] = {}
         self._balloon: Note | None = None  # the last note shown through ``send``: what a click on it means
@@ -222,6 +287,8 @@ class NotificationCenter:
         """
         if not self.enabled.get(kind, True):
             return
+        for stale in SUPERSEDES.get(kind, ()):
+            self._groups.pop((stale, drive, mount), None)
         key = (kind, drive, mount)
         g = self._groups.get(key)
         if g is None:
@@ -237,25 +304,48 @@ class NotificationCenter:
             else:
                 g.more_lines += 1
 
-    def flush(self, force: bool = False) -> None:
-        """Send the groups whose window has passed (all with ``force``), within the rate limit."""
+    def _due(self, key: tuple[str, str, str], g: _Group, force: bool = False) -> float:
+        """When group ``g`` may be sent: its grouping window passed (not with ``force``), and the rate limit's
+        interval since the last note of its key, for a kind the rate limit holds."""
+        due = 0.0 if force else max(g.first_at + GROUP_WINDOWS.get(g.kind, GROUP_WINDOW_S), g.not_before)
+        last = self._last_sent.get(key)
+        if last is not None and g.kind not in NOT_RATE_LIMITED:
+            due = max(due, last + MIN_INTERVAL_S)
+        return due
+
+    def next_due(self) -> float | None:
+        """Seconds until :meth:`flush` has something to send (0: now); None while nothing is held. The caller
+        calls :meth:`flush` then, not earlier (a flush before a group is due leaves it held)."""
+        if not self._groups:
+            return None
         now = self._clock()
+        return max(0.0, min(self._due(key, g) for key, g in self._groups.items()) - now)
+
+    def flush(self, force: bool = False) -> None:
+        """Send the groups that are due (:meth:`next_due`); with ``force`` also those whose grouping window has
+        not passed yet. The rate limit holds either way."""
+        now = self._clock()
+        state = self._current() if self._current is not None else None
         for key, g in list(self._groups.items()):
-            if not force and now - g.first_at < GROUP_WINDOW_S:
-                continue
-            last = self._last_sent.get(key)
-            if last is not None and now - last < MIN_INTERVAL_S:
-                continue  # keep collecting; sent when the interval has passed
+            if now < self._due(key, g, force):
+                continue  # keep collecting; sent when due
             del self._groups[key]
+            if state is not None and not still_true(g, state):
+                log.debug("notification %s for %r dropped: no longer so", g.kind, g.drive)
+                continue
             note = self._compose(g)
             shown = self._desktop.send_note(note) if self._desktop is not None else None
             if shown is None:
                 shown = note.body("click" if self._balloon_clicks else "plain")
                 if not self._send(note.title, shown):
                     # Not shown anywhere: the figures are kept for the next try, not lost.
+                    g.not_before = now + GROUP_WINDOW_S
                     self._groups.setdefault(key, g)
                     continue
                 self._balloon = note if note.action else None
+            if self._desktop is not None:
+                for stale in SUPERSEDES.get(g.kind, ()):
+                    self._desktop.close_note((stale, g.drive, g.mount))
             self._last_sent[key] = now
             self.sent.append((note.title, shown))
 
@@ -275,8 +365,8 @@ class NotificationCenter:
         self.sent.append((note.title, shown))
 
     def waiting(self) -> bool:
-        """True while some events wait to be sent (their group window or the rate limit has not passed): the
-        caller keeps a timer for :meth:`flush` only then."""
+        """True while some events wait to be sent (their group window or the rate limit has not passed); see
+        :meth:`next_due` for when."""
         return bool(self._groups)
 
     def withdraw(self, kind: str, drive: str = "", mount: str = "") -> None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import time
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
@@ -17,7 +20,7 @@ from usbsync_gui.core.summary import DriveState, StateSummary
 from usbsync_gui.core.wait_reasons import WaitKind
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog
-from usbsync_gui.views.notifications import GROUP_WINDOW_S, DesktopNotifier, NotificationCenter, Sender
+from usbsync_gui.views.notifications import DesktopNotifier, NotificationCenter, Sender
 from usbsync_gui.views.queue_window import QueueWindow
 from usbsync_gui.views.resources import state_icon
 from usbsync_gui.views.settings_dialog import SettingsDialog
@@ -37,6 +40,7 @@ class TrayController(QObject):
             tests pass their own, and then no desktop service is used).
         desktop: the desktop notification service (default: the session bus's, when there is one and no
             ``sender`` was given).
+        clock: the notifications' clock, monotonic seconds (tests pass their own).
     """
 
     look_changed = Signal(str, str)  # state, tooltip
@@ -47,6 +51,7 @@ class TrayController(QObject):
         app: QApplication,
         sender: Sender | None = None,
         desktop: DesktopNotifier | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         super().__init__()
         self.ctx = ctx
@@ -67,13 +72,21 @@ class TrayController(QObject):
         if desktop is None and sender is None:
             desktop = DesktopNotifier.open(parent=self)
         self.notifications = NotificationCenter(
-            sender or self._balloon, ctx.config.notifications, desktop=desktop, balloon_clicks=sender is None
+            sender or self._balloon,
+            ctx.config.notifications,
+            clock=clock,
+            desktop=desktop,
+            balloon_clicks=sender is None,
+            current=lambda: ctx.summary.latest,  # a note held a while is checked against the state then
         )
         self.notifications.action_invoked.connect(self._on_note_action)
         self.tray.messageClicked.connect(self.notifications.balloon_clicked)
-        # Notifications wait GROUP_WINDOW_S to be grouped: a single-shot timer, armed only while some wait.
+        # Notifications are held a moment to be grouped (or by the rate limit): a single-shot timer, armed only
+        # while some wait, for when the next one is due. Precise: a coarse timer may fire up to 5% early, and a
+        # flush before a note is due holds it for another round.
         self._flush = QTimer(self)
         self._flush.setSingleShot(True)
+        self._flush.setTimerType(Qt.TimerType.PreciseTimer)
         self._flush.timeout.connect(self._flush_notifications)
         ctx.summary.changed.connect(self.show_summary)
         engine = ctx.engine
@@ -203,13 +216,18 @@ class TrayController(QObject):
                 self.notifications.event("source_missing", src, f"{src} does not exist")
 
     def _arm_flush(self) -> None:
-        if self.notifications.waiting() and not self._flush.isActive():
-            self._flush.start(int(GROUP_WINDOW_S * 1000) + 50)
+        """Have the flush timer fire when the next held note is due, as that is now (sooner than before when a
+        new note is due sooner: "X is up to date" after a second, while a "waiting" note is held for a minute)."""
+        due = self.notifications.next_due()
+        if due is None:
+            self._flush.stop()
+        else:
+            self._flush.start(math.ceil(due * 1000))
 
     @Slot()
     def _flush_notifications(self) -> None:
         self.notifications.flush()
-        self._arm_flush()  # some held back by the rate limit: look again later (only while some wait)
+        self._arm_flush()  # some still held (the rate limit): when the next is due (only while some wait)
 
     @Slot(str, str, int, int)
     def _on_progress(self, drive_id: str, path: str, done: int, total: int) -> None:
