@@ -140,3 +140,24 @@ def test_last_seen_is_when_the_drive_was_unplugged_not_when_it_came(running, qtb
     photos.unplug()
     qtbot.waitUntil(lambda: state.drive_info(drive_id)["last_seen"] >= pulled, timeout=10_000)
     assert state.drive_info(drive_id)["last_seen"] > arrived + 1
+
+
+def test_pause_then_resume_are_recorded_in_that_order_while_the_database_is_busy(running, qtbot):
+    """Both writes wait for a write lock held elsewhere; when it is let go, the last word must be "resumed"
+    (`usbsync status` read "paused" when they were applied in the other order)."""
+    engine, paths, _src, _photos, _state = running
+    written: list[int] = []
+    engine.notices_changed.connect(lambda: written.append(1))
+    lock = sqlite3.connect(str(paths.state_db), timeout=0, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        for _ in range(3):
+            engine.set_paused(True)
+            engine.set_paused(False)
+        assert not engine.paused
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    qtbot.waitUntil(lambda: len(written) >= 6, timeout=30_000)  # all six written (each announced once)
+    with StateDB(paths.state_db) as db:
+        assert "paused" not in {n.kind for n in db.notices()}, db.notices()

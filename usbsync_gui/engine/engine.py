@@ -131,6 +131,9 @@ class Engine(QObject):
         self.paths = paths
         # Blocking work (volume probing, eject, the summary's queries) runs here, never on this thread.
         self.runner = runner if runner is not None else TaskRunner(parent=self)
+        # Small state writes (:meth:`_write`) on one thread of their own, so they are applied in the order they
+        # were asked for: on the runner's pool a pause and the resume right after it could land the other way.
+        self._writes = TaskRunner(max_threads=1, parent=self)
         self.summary = SummaryFeed(paths, self.runner, self._live_state, self)
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
@@ -350,6 +353,7 @@ class Engine(QObject):
         self._retiring.clear()
         self._after_retired.clear()
         self.runner.shutdown(STOP_TIMEOUT_MS // 2)
+        self._writes.shutdown(STOP_TIMEOUT_MS // 2)
         ok = self._stop_ingest() and ok
         try:
             counts = self.db.counts()
@@ -398,7 +402,7 @@ class Engine(QObject):
                     log.warning("cannot %s: %s", name, result.error)
             (done or self.summary.invalidate)()
 
-        self.runner.run(write, written, name=name)
+        self._writes.run(write, written, name=name)
 
     def _notice(self, kind: str, message: str | None, *, off_thread: bool = False) -> bool:
         """Raise the notice ``kind`` with ``message``, or lower it (``message`` None). Every notice the engine
