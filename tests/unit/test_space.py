@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
+import sqlite3
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +26,13 @@ from usbsync_gui.core.space import (
     allocation_unit,
     space_needed,
     space_needed_at_most,
+    space_needed_in_units,
+    sql_units,
 )
+from usbsync_gui.core.summary import DriveState, LiveVolume, summarize
+from usbsync_gui.core.units import human_bytes
+from usbsync_gui.core.volumes import free_bytes
+from usbsync_gui.core.wait_reasons import no_space
 
 KiB = 1024
 MiB = 1 << 20
@@ -52,6 +60,19 @@ def test_the_bound_is_never_below_the_exact_figure(sizes, unit):
     assert space_needed([*sizes, 1], unit) > exact
 
 
+@given(st.lists(st.integers(0, 1 << 40), max_size=50), st.sampled_from([512, 4096, 32 * KiB, DEFAULT_UNIT]))
+def test_the_summarys_query_counts_units_as_the_copier_does(sizes, unit):
+    """The summary sums the units in SQL (core/space.py: sql_units); the copier in Python (space_needed)."""
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE jobs (size INTEGER NOT NULL)")
+    db.executemany("INSERT INTO jobs VALUES (?)", [(s,) for s in sizes])
+    n, units = db.execute(
+        f"SELECT COUNT(*), COALESCE(SUM({sql_units('size', unit)}), 0) FROM jobs"
+    ).fetchone()
+    db.close()
+    assert space_needed_in_units(n, units, unit) == space_needed(sizes, unit)
+
+
 # -- real volumes ---------------------------------------------------------------------------------------------
 
 
@@ -77,6 +98,10 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", str(at)], check=False, capture_output=True)
 
 
+def _resize(at: Path, size: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(at)], check=True)
+
+
 @pytest.fixture
 def service_on(tmp_path):
     """``service_on(at)``: make_service's service, source and target, with the drive on the volume mounted at
@@ -92,6 +117,12 @@ def service_on(tmp_path):
     yield make
     for svc in made:
         svc.close()
+
+
+def _live(at: Path) -> LiveVolume:
+    """What the engine's summary feed reads of a plugged-in drive (engine/summary_feed.py: _fresh)."""
+    usage = shutil.disk_usage(at)
+    return LiveVolume(str(at), free_bytes(at), usage.total, False, allocation_unit(at))
 
 
 def test_allocation_unit_is_the_volumes_own(tmpfs):
@@ -116,6 +147,50 @@ def test_sixty_small_files_all_go_to_a_volume_with_a_few_mb_free(tmpfs, service_
     assert (r.copied, r.deferred, r.failed) == (60, 0, 0), r
     assert {p.name: p.read_bytes() for p in (at / "USBSync").iterdir()} == photos
     assert svc.db.counts().get("pending", 0) == 0
+    d = summarize(svc.db, svc.config, {target.drive.id: _live(at)}).drive(target.drive.id)
+    assert d.state is DriveState.UP_TO_DATE and d.shortfall_bytes == 0
+
+
+def test_files_that_truly_do_not_fit_wait_and_the_summary_says_how_much_more_is_needed(tmpfs, service_on):
+    size = 3 * MiB
+    at = tmpfs(size)
+    svc, src, target = service_on(at)
+    page = allocation_unit(at)
+    rng = random.Random(7)
+    videos = {f"v{i}.png": png_bytes(i) + rng.randbytes(600_000) for i in range(5)}  # 5 x 600 kB, 3 fit
+    for name, data in videos.items():
+        (src / name).write_bytes(data)
+    svc.scan()
+    r = svc.drain(target)
+    assert (r.copied, r.deferred) == (3, 2), r
+    waiting = svc.db.list_jobs(["pending"])
+    assert [j.last_error for j in waiting] == [no_space("Photos")] * 2
+
+    live = _live(at)
+    s = summarize(svc.db, svc.config, {target.drive.id: live})
+    d = s.drive(target.drive.id)
+    assert d.state is DriveState.DOES_NOT_FIT and s.state.value == "attention"
+    # each waiting file in whole pages, its directory entries, and the volume's one reserve, less what is free
+    per_file = -(-waiting[0].size // page) * page
+    expected = 2 * (per_file + ENTRY_ALLOWANCE) + VOLUME_RESERVE - live.free_bytes
+    assert d.shortfall_bytes == expected > 0
+    assert d.headline.endswith(f"do not fit on Photos: {human_bytes(expected)} more space needed")
+
+    # A page less than the shortfall is not enough for both (the copier agrees with the summary): one goes...
+    enough = -(-expected // page) * page  # tmpfs grows by whole pages
+    _resize(at, size + enough - page)
+    assert (
+        summarize(svc.db, svc.config, {target.drive.id: _live(at)}).drive(target.drive.id).shortfall_bytes > 0
+    )
+    r = svc.drain(target)
+    assert (r.copied, r.deferred) == (1, 1), r
+    # ... and as much more space as it said lets everything go.
+    _resize(at, size + enough)
+    r = svc.drain(target)
+    assert not svc.db.list_jobs(["pending"]), r
+    assert {p.name: p.read_bytes() for p in (at / "USBSync").iterdir()} == videos
+    d = summarize(svc.db, svc.config, {target.drive.id: _live(at)}).drive(target.drive.id)
+    assert d.state is DriveState.UP_TO_DATE and d.shortfall_bytes == 0
 
 
 def test_a_file_bigger_than_the_whole_volume_fails_at_once(tmpfs, service_on):
@@ -128,3 +203,36 @@ def test_a_file_bigger_than_the_whole_volume_fails_at_once(tmpfs, service_on):
     assert (r.copied, r.failed, r.deferred) == (1, 1, 0), r
     [failed] = svc.db.list_jobs(["failed"])
     assert failed.last_error.startswith("too big for Photos: ")
+
+
+def test_a_file_being_copied_that_fits_is_not_said_not_to_fit(tmpfs, service_on):
+    """The status window showed 'does not fit: 144.8 kB more needed' for a 6 MB file that fits, while it was
+    being copied: the file counted as still needing its space, against a free figure its partial write had
+    already shrunk. Held mid-copy (the progress callback runs on the copying thread, between chunks), the
+    summary the engine's feed computes must not say it does not fit."""
+    from usbsync_gui.engine.summary_feed import LiveState, compute_summary
+    from usbsync_gui.views.status_window import bar_look
+
+    at = tmpfs(8 * MiB)
+    svc, src, target = service_on(at)
+    big = png_bytes(1) + random.Random(1).randbytes(6_000_000)
+    (src / "film.png").write_bytes(big)
+    (src / "small.png").write_bytes(png_bytes(2) + bytes(100_000))  # in the same batch: fits after it
+    svc.scan()
+    seen = []
+
+    def progress(job, done, total):
+        if job.size == len(big) and 0 < done < total and not seen:
+            live = LiveState(svc.config, {target.drive.id: LiveVolume(str(at), 0, 0)}, paused=False)
+            s = compute_summary(svc.paths.state_db, live)  # what the engine's feed computes, on a real mount
+            seen.append((done, s.drive(target.drive.id)))
+
+    r = svc.drain(target, progress=progress)
+    assert r.copied == 2, r
+    [(done, d)] = seen
+    # the case that failed: the free figure already lacks the part written, and is less than the whole file
+    # plus the old 1 MiB margin
+    assert d.free_bytes < len(big) + MiB and d.free_bytes <= 8 * MiB - done
+    assert d.state is DriveState.COPYING and d.shortfall_bytes == 0
+    assert d.free_bytes is not None and not bar_look(d).warning
+    assert "does not fit" not in bar_look(d).text and "not fit" not in d.headline

@@ -66,15 +66,30 @@ def space_needed(sizes: Iterable[int], unit: int) -> int:
     each, plus :data:`VOLUME_RESERVE` once. 0 for no files.
 
     Files fit when this is at most the volume's free bytes. The copier plans a batch with it; the summary's
-    shortfall is this minus the free bytes."""
+    shortfall is the same figure (:func:`space_needed_in_units`) minus the free bytes."""
     n = 0
     units = 0
     for size in sizes:
         n += 1
         units += -(-size // unit)
-    if not n:
+    return space_needed_in_units(n, units, unit)
+
+
+def space_needed_in_units(files: int, units: int, unit: int) -> int:
+    """:func:`space_needed` of ``files`` files that take ``units`` allocation units of ``unit`` bytes in all
+    (each file's size rounded up to whole units: :func:`sql_units` counts them in a query, where reading every
+    size into Python would take several times as long for a queue of 100,000 files)."""
+    if not files:
         return 0
-    return units * unit + n * ENTRY_ALLOWANCE + VOLUME_RESERVE
+    return units * unit + files * ENTRY_ALLOWANCE + VOLUME_RESERVE
+
+
+def sql_units(size_column: str, unit: int) -> str:
+    """An SQLite expression for the allocation units of ``unit`` bytes a file of ``size_column`` bytes takes:
+    its size rounded up to whole units, as :func:`space_needed` counts them (sizes are whole bytes, at least 0,
+    and SQLite's integer division truncates). Sum it and hand the sum to :func:`space_needed_in_units`."""
+    u = int(unit)
+    return f"(({size_column} + {u - 1}) / {u})"
 
 
 def space_needed_at_most(files: int, total_bytes: int, unit: int) -> int:
