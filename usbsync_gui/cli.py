@@ -32,6 +32,7 @@ from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes, inspect_volumes
+from usbsync_gui.core.space import allocation_unit
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
@@ -119,9 +120,18 @@ def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> Sta
                 if cv.drive is not None:
                     v = cv.volume
                     connected[cv.drive.id] = LiveVolume(
-                        v.mountpoint, v.free_bytes, v.total_bytes, v.read_only
+                        v.mountpoint, v.free_bytes, v.total_bytes, v.read_only, _allocation_unit(v.mountpoint)
                     )
         return summarize(db, config, connected, config_problem=problem)
+
+
+def _allocation_unit(mountpoint: str) -> int:
+    """The volume's allocation unit for the summary's shortfall; 0 (not known: a default stands in) when the
+    volume cannot be asked."""
+    try:
+        return allocation_unit(mountpoint)
+    except OSError:
+        return 0
 
 
 def _warn_config(problem: str | None) -> None:

@@ -64,6 +64,7 @@ from usbsync_gui.core.copy_stream import Cancelled, SourceError, stream
 from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive, NotOnVolume
 from usbsync_gui.core.safe_names import rules_for
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
+from usbsync_gui.core.space import allocation_unit, space_needed
 from usbsync_gui.core.state import Job, StateDB, is_damage
 from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import MarkerError, free_bytes, read_marker
@@ -88,7 +89,6 @@ BATCH_FILES = 256
 BATCH_BYTES = 256 << 20
 MAX_PASSES = 3  # passes per drain over jobs re-queued during it (source changed, newer version queued)
 LOG_EACH_UP_TO = 20  # files per batch named one by one in the human log
-SPACE_MARGIN = 1 << 20  # filesystem metadata (directory entries, FAT/bitmap) needs room too
 # errno values that mean the volume itself went away (a yanked FUSE stick answers ENOTCONN). Not EIO: a bad
 # block on a mounted volume answers EIO too, and that is one file's problem, not the drive's absence.
 _GONE_ERRNOS = {errno.ENOTCONN, errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN}
@@ -528,14 +528,19 @@ class DriveSyncer:
         """Plan, write, sync, verify, rename and record one batch."""
         self._ensure_same_volume()
         try:
+            # What fits is measured once a batch against the free space now, by the one rule the summary's
+            # shortfall uses too (core/space.py): each file rounded up to the volume's allocation unit, and one
+            # reserve for the volume's metadata.
             budget = free_bytes(self.mount)
             capacity = shutil.disk_usage(self.mount).total
+            unit = allocation_unit(self.mount)
         except OSError as exc:
             self._check_gone(exc)
             raise
         written: list[Plan] = []
         planned: list[Plan] = []
         in_batch: set[str] = set()
+        planned_sizes: list[int] = []  # of the files planned in this batch, which will take the space
         try:
             for job in jobs:
                 if self.cancel.is_set():
@@ -549,12 +554,11 @@ class DriveSyncer:
                         result,
                     )
                     continue
-                need = job.size + SPACE_MARGIN
-                if need > budget:
+                if space_needed([*planned_sizes, job.size], unit) > budget:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
                     if self._without_copy(job, result, p):
                         continue
-                    if need > capacity:
+                    if space_needed([job.size], unit) > capacity:
                         # Bigger than the whole drive: freeing space cannot help, so it is not "waiting".
                         self._fail(job, wait_reasons.too_big(self.drive.name, job.size, capacity), result)
                         continue
@@ -580,7 +584,7 @@ class DriveSyncer:
                 plan = self._plan_one(job, result, p)
                 if plan is not None:
                     in_batch.add(job.blake3)
-                    budget -= need
+                    planned_sizes.append(job.size)
                     planned.append(plan)
             if planned:
                 # Where each temp file goes is recorded before any is created: one transaction per batch. A job

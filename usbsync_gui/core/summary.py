@@ -17,12 +17,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from usbsync_gui.core import space
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.state import Notice, StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.wait_reasons import WaitKind, sql_lasting_kind, wait_kind
 
-SPACE_MARGIN = 1 << 20  # the copier keeps this much free per file (directory entries, FAT); see copier.py
 PAUSED = "paused"  # notice kind: raised while syncing is paused (the engine's; `status` reads it too)
 KEYRING_LOCKED = "keyring_locked"
 WATCHING_INCOMPLETE = "watching_incomplete"
@@ -62,6 +62,7 @@ class LiveVolume:
     free_bytes: int
     total_bytes: int
     read_only: bool = False
+    alloc_unit: int = 0  # bytes (core/space.py: allocation_unit); 0: not known, space.DEFAULT_UNIT stands in
 
 
 @dataclass(frozen=True)
@@ -95,14 +96,9 @@ class DriveSummary:
     done_files: int
     waits: tuple[WaitGroup, ...]  # by kind, most urgent first
     state: DriveState
-
-    @property
-    def shortfall_bytes(self) -> int:
-        """Bytes more free space the waiting files need (0 when they fit or the free space is unknown)."""
-        if self.free_bytes is None or not self.waiting_files:
-            return 0
-        need = self.waiting_bytes + SPACE_MARGIN * self.waiting_files
-        return max(0, need - self.free_bytes)
+    #: Bytes more free space the files not yet being copied need (core/space.py's space_needed, less the free
+    #: bytes); 0 when they fit or the free space is not known. See :func:`_shortfall`.
+    shortfall_bytes: int = 0
 
     def wait(self, kind: WaitKind) -> WaitGroup | None:
         return next((w for w in self.waits if w.kind is kind), None)
@@ -326,6 +322,33 @@ class _Acc:
         self.reason = self.reason or (reason or "")
 
 
+def _shortfall(db: StateDB, drive_id: str, pending: _Acc | None, unit: int, free: int | None) -> int:
+    """Bytes more free space ``drive_id``'s pending files need than the ``free`` bytes: what
+    :func:`usbsync_gui.core.space.space_needed` says they need on a volume of allocation unit ``unit``, less
+    ``free``; 0 when they fit or ``free`` is not known.
+
+    Files being copied ('copying') are left out, on purpose: the copier counted them against the free space
+    when it planned their batch, and the free figure, read while they are written, already lacks what of them
+    is on the drive. Counting them in full again (as waiting files against a free figure their partial writes
+    shrank) said "does not fit" while a file that fits was being copied. What they still have to write is not
+    known here; leaving it out can say a little too little while a batch is written, and the next summary
+    after the batch, with the free space read then, is exact again.
+
+    The sizes rounded up to the unit are summed by one more query over the drive's pending jobs, and only when
+    the files might not fit: :func:`~usbsync_gui.core.space.space_needed_at_most` of their count and total
+    settles the usual case of plenty of room."""
+    if free is None or pending is None or not pending.files:
+        return 0
+    if space.space_needed_at_most(pending.files, pending.bytes, unit) <= free:
+        return 0
+    files, units = db.conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM({space.sql_units('size', unit)}), 0) FROM jobs"
+        " WHERE drive_id=? AND state='pending'",
+        (drive_id,),
+    ).fetchone()
+    return max(0, space.space_needed_in_units(int(files), int(units), unit) - free)
+
+
 def summarize(
     db: StateDB,
     config: Config | None,
@@ -356,6 +379,7 @@ def summarize(
     groups: dict[str, dict[WaitKind, _Acc]] = {}
     unrouted: dict[str, _Acc] = {}
     copying = 0
+    pending: dict[str, _Acc] = {}  # per drive: the jobs not being copied yet, which still need space
     for drive_id, state, category, lasting, reason, backing, n, size, oldest in db.conn.execute(
         f"SELECT j.drive_id, j.state, f.category, {sql_lasting_kind('j.last_error')}, MIN(j.last_error),"
         " COALESCE(j.not_before > ?, 0), COUNT(*), COALESCE(SUM(j.size), 0), MIN(j.queued_at)"
@@ -372,6 +396,8 @@ def summarize(
         )
         if state == "copying":
             copying += int(n)
+        elif state == "pending":
+            pending.setdefault(drive_id, _Acc()).add(int(n), int(size), float(oldest), None)
         if kind is WaitKind.NO_DRIVE and state != "failed":
             unrouted.setdefault(category or "files without a category", _Acc()).add(
                 int(n), int(size), oldest, None
@@ -398,6 +424,8 @@ def summarize(
         waiting = [w for k, w in by_kind.items() if k is not WaitKind.FAILED]
         failed = by_kind.get(WaitKind.FAILED)
         n_waiting = sum(w.files for w in waiting)
+        free_now = live.free_bytes if live else (int(free) if free is not None else None)
+        unit = (live.alloc_unit if live else 0) or space.DEFAULT_UNIT
         out.append(
             DriveSummary(
                 id=drive_id,
@@ -407,7 +435,7 @@ def summarize(
                 connected=live is not None,
                 mountpoint=live.mountpoint if live else (str(mount) if mount else None),
                 read_only=bool(live and live.read_only),
-                free_bytes=live.free_bytes if live else (int(free) if free is not None else None),
+                free_bytes=free_now,
                 total_bytes=live.total_bytes if live else (int(total) if total is not None else None),
                 last_seen=now if live else (float(last_seen) if last_seen else None),
                 waiting_files=n_waiting,
@@ -416,6 +444,7 @@ def summarize(
                 done_files=int(done.get(drive_id, 0)),
                 waits=tuple(by_kind.values()),
                 state=_drive_state(live is not None, by_kind, n_waiting, bool(paused)),
+                shortfall_bytes=_shortfall(db, drive_id, pending.get(drive_id), unit, free_now),
             )
         )
     unrouted_list = tuple(Unrouted(c, a.files, a.bytes) for c, a in sorted(unrouted.items()))

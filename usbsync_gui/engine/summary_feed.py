@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.paths import AppPaths
+from usbsync_gui.core.space import allocation_unit
 from usbsync_gui.core.state import StateDB, is_damage
 from usbsync_gui.core.summary import LiveVolume, StateSummary, summarize
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
@@ -39,14 +40,16 @@ class LiveState:
 
 
 def _fresh(v: LiveVolume) -> LiveVolume:
-    """``v`` with its free and total bytes read now (statvfs; on the pool thread: a hung mount waits there)."""
+    """``v`` with its free and total bytes and its allocation unit read now (statvfs; on the pool thread: a hung
+    mount waits there)."""
     try:
         if not os.path.ismount(v.mountpoint):  # a folder standing in for a volume (tests): as given
             return v
         usage = shutil.disk_usage(v.mountpoint)
+        unit = allocation_unit(v.mountpoint)
     except OSError:
         return v
-    return replace(v, free_bytes=usage.free, total_bytes=usage.total)
+    return replace(v, free_bytes=usage.free, total_bytes=usage.total, alloc_unit=unit)
 
 
 def compute_summary(state_db: Path, live: LiveState) -> StateSummary:
