@@ -38,7 +38,8 @@ run: $(RUN_STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(RUN_PKGS)"
 	$(VENV)/bin/usbsync-gui
 
-WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py
+WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py \
+               usbsync_gui/core/space.py
 
 test: sysdeps $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
