@@ -37,6 +37,13 @@ _PATTERNS: tuple[tuple[WaitKind, str], ...] = (
 
 
 PENDING_REASON = "waiting for the drive"  # a pending job with no recorded reason
+NO_CATEGORY = "files without a category"
+
+
+def no_drive(category: str | None) -> str:
+    """Why a file of ``category`` goes nowhere: no registered drive holds that category (none ever did, or its
+    drive was forgotten)."""
+    return f"no drive holds {category or NO_CATEGORY}"
 
 
 def no_space(drive_name: str) -> str:
@@ -106,7 +113,7 @@ def job_reason(state: str, reason: str | None, category: str | None, drive_regis
     """The reason a job's row shows (``usbsync pending``, the queue window): its recorded text, or what it
     waits for when none was recorded; a forgotten drive's job says that no drive holds its category."""
     if state != "failed" and not drive_registered:
-        return f"no drive holds {category or 'files without a category'}"
+        return no_drive(category)
     if reason:
         return reason
     return {"pending": PENDING_REASON, "copying": "copying now"}.get(state, "")

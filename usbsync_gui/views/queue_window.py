@@ -286,6 +286,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
             for d in s.drives
             if d.waiting_files
         ]
+        # Files of a category no drive holds have no row (no job: nothing to retry or remove); they are said here.
         lines += [u.headline[0].upper() + u.headline[1:] for u in s.unrouted]
         self.totals.setText("\n".join(lines) if lines else "Nothing waiting.")
 
