@@ -35,7 +35,7 @@ from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volu
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.wait_reasons import job_reason
+from usbsync_gui.core.wait_reasons import job_reason, no_drive
 from usbsync_gui.platform import EjectError, eject_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -228,6 +228,8 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
             svc.queue_for_drives()
             results = svc.drain_all(sweep=True)
         counts = svc.db.counts()
+        # What waits, as `status` counts it: the files of a category no drive holds too, and each said.
+        after = summarize(svc.db, config, {})
     finally:
         svc.close()
         lock.release()
@@ -238,9 +240,11 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
         if r.drive_gone:
             print(f"{name}: removed during the sync; its files stay pending")
     print(
-        f"{plural(copied, 'file')} copied, {dupes} already there, {counts['pending']} waiting, "
+        f"{plural(copied, 'file')} copied, {dupes} already there, {after.waiting_files} waiting, "
         f"{counts['failed']} failed"
     )
+    for u in after.unrouted:
+        print(u.headline)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -349,7 +353,7 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
     )
     print(
         f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced "
-        f"({summary.files_seen} files seen, {summary.unclassified} without a category)"
+        f"({summary.files_seen} files seen, {summary.unclassified} without a category: not copied)"
     )
     if summary.refused:
         print(
@@ -368,6 +372,10 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
             f"  {d.name} ({state}): {plural(d.waiting_files, 'file')} ({human_bytes(d.waiting_bytes)}) waiting, "
             f"{d.failed_files} failed, {d.done_files} synced"
         )
+    for u in summary.unrouted:
+        if not u.needs_attention:  # a forgotten drive's files are said above, with the "!" lines
+            them = "it" if u.files == 1 else "them"
+            print(f"  {u.headline} (register a drive for {u.category} to copy {them})")
     return EXIT_OK
 
 
@@ -377,6 +385,8 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     with StateDB(paths.state_db) as db:
         jobs = db.list_jobs(("pending", "copying", "failed"))
         names = {str(i): str(n) for i, n in db.conn.execute("SELECT id, name FROM drives")}
+        held = {c for d in config.drives for c in d.categories} if config else None
+        files = db.unrouted_files(held) if held is not None else []
     names |= {d.id: d.name for d in config.drives} if config else {}
     registered = {d.id for d in config.drives} if config else set(names)
     rows: list[dict[str, Any]] = [
@@ -393,14 +403,23 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
         }
         for j in jobs
     ]
+    # Files of a category no drive holds have no job: no drive to wait for, until one holds their category.
+    unrouted: list[dict[str, Any]] = [
+        {"file": f.path, "category": f.category, "size_bytes": f.size, "reason": no_drive(f.category)}
+        for f in files
+    ]
     if args.json:
-        _print_json({"jobs": rows, "config_problem": problem})
+        _print_json({"jobs": rows, "unrouted": unrouted, "config_problem": problem})
         return EXIT_OK
-    if not rows:
+    if not rows and not unrouted:
         print("nothing waiting")
     for r in rows:
         print(
             f"{r['state']:8} {r['drive']:12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})"
+        )
+    for r in unrouted:
+        print(
+            f"{'pending':8} {'(no drive)':12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})"
         )
     return EXIT_OK
 
@@ -487,7 +506,7 @@ def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
             problems.append(f"source folder missing: {s}")
     for c in config.categories:
         if not config.drives_for(c.name):
-            problems.append(f"category {c.name!r} has no drive (its files are recorded, not copied)")
+            problems.append(f"category {c.name!r} has no drive (its files wait until a drive holds it)")
     print(
         f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
         f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})"

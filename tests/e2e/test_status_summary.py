@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from tests.conftest import png_bytes
+from tests.conftest import mp3_bytes, png_bytes
+from usbsync_gui.core.units import human_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -50,3 +51,43 @@ def test_a_file_that_does_not_fit_is_attention_in_status(usbsync, make_drive):
     assert small_row["state"] == "does_not_fit" and small_row["shortfall_bytes"] > 0
     assert any("1 file (21.0 MB) does not fit on Small" in a for a in data["attention"]), data["attention"]
     assert "does not fit" in usbsync("list-drives").stdout
+
+
+def test_a_file_no_drive_takes_is_listed_counted_and_sent_once_a_drive_holds_it(usbsync, make_drive):
+    """The walk's song.wav: audio, and no drive held audio. `status` said nothing waited, `pending` "nothing
+    waiting", `status --json` "unrouted: []"; only the log told."""
+    photos = make_drive("PHOTOS")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    song = usbsync.source / "song.mp3"
+    song.write_bytes(mp3_bytes())
+    (usbsync.source / "blob.bin").write_bytes(random.Random(3).randbytes(5000))  # no category at all
+    out = usbsync("sync-once").stdout
+    size = len(mp3_bytes())
+    headline = f"no drive holds audio: 1 file ({human_bytes(size)}) waits"
+    assert out.splitlines() == ["1 file copied, 0 already there, 1 waiting, 0 failed", headline]
+
+    pending = usbsync("pending").stdout
+    assert "nothing waiting" not in pending
+    assert pending.rstrip().endswith(f"{song}  (no drive holds audio)")
+    assert "blob.bin" not in pending  # no category: recorded, not copied, not waiting for anything
+    listed = usbsync.json("pending")
+    assert listed["jobs"] == []
+    assert listed["unrouted"] == [
+        {"file": str(song), "category": "audio", "size_bytes": size, "reason": "no drive holds audio"}
+    ]
+    data = usbsync.json("status")
+    assert data["unrouted"] == [{"category": "audio", "files": 1, "bytes": size, "forgotten": 0}]
+    # it waits, as the wizard said it would; nothing is wrong, so no red "needs attention"
+    assert (data["state"], data["pending"], data["unclassified"], data["attention"]) == ("waiting", 1, 1, [])
+    status = usbsync("status").stdout
+    assert "1 waiting" in status and f"  {headline} (register a drive for audio to copy it)" in status
+    assert "1 without a category" in status
+
+    music = make_drive("MUSIC", size_mib=32)
+    usbsync("register-drive", str(music.mountpoint), "--name", "Music", "--category", "audio")
+    assert "1 file copied" in usbsync("sync-once").stdout
+    assert music.files() == {"song.mp3": mp3_bytes()}
+    assert usbsync("pending").stdout.strip() == "nothing waiting"
+    data = usbsync.json("status")
+    assert (data["unrouted"], data["pending"], data["state"]) == ([], 0, "idle")
