@@ -35,7 +35,7 @@ from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volu
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.wait_reasons import job_reason, no_drive
+from usbsync_gui.core.wait_reasons import no_drive
 from usbsync_gui.platform import EjectError, eject_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -381,6 +381,9 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
 
 def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     config, problem = _read_config(paths)
+    # Why each job waits comes from the one summary's facts (paused, which drives are plugged in and registered),
+    # so it says what `usbsync status` and the tray say.
+    facts = _summary(paths, config, problem).reason_facts
     _warn_config(problem)
     with StateDB(paths.state_db) as db:
         jobs = db.list_jobs(("pending", "copying", "failed"))
@@ -388,7 +391,6 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
         held = {c for d in config.drives for c in d.categories} if config else None
         files = db.unrouted_files(held) if held is not None else []
     names |= {d.id: d.name for d in config.drives} if config else {}
-    registered = {d.id for d in config.drives} if config else set(names)
     rows: list[dict[str, Any]] = [
         {
             "id": j.id,
@@ -398,7 +400,8 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
             "state": j.state,
             "size_bytes": j.size,
             "attempts": j.attempts,
-            "reason": job_reason(j.state, j.last_error, j.category, j.drive_id in registered),
+            "reason": facts.reason(j.state, j.last_error, j.category, j.drive_id),
+            "last_error": j.last_error,
             "queued_at": j.queued_at,
         }
         for j in jobs

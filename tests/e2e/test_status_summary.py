@@ -7,6 +7,10 @@ import random
 import pytest
 
 from tests.conftest import mp3_bytes, png_bytes
+from usbsync_gui.core.instance_lock import InstanceLock
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.summary import PAUSED
 from usbsync_gui.core.units import human_bytes
 
 pytestmark = pytest.mark.e2e
@@ -91,3 +95,29 @@ def test_a_file_no_drive_takes_is_listed_counted_and_sent_once_a_drive_holds_it(
     assert usbsync("pending").stdout.strip() == "nothing waiting"
     data = usbsync.json("status")
     assert (data["unrouted"], data["pending"], data["state"]) == ([], 0, "idle")
+
+
+def test_pending_gives_the_reason_the_summary_gives(usbsync, make_drive):
+    """The walk's paused.jpg: Photos plugged in, the app paused. `pending` said "(waiting for the drive)"."""
+    photos = make_drive("PHOTOS")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    photos.unplug()
+    (usbsync.source / "paused.jpg").write_bytes(png_bytes(1))
+    usbsync("sync-once")
+    assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (waiting for the drive)")  # away: true
+    photos.plug()
+    paths = app_paths({"USBSYNC_HOME": str(usbsync.home)})
+    with StateDB(paths.state_db) as db, db.transaction():
+        db.set_notice(PAUSED, "syncing is paused")  # what the running engine writes while paused
+    engine = InstanceLock(paths.lock_file, paths.pid_file)  # this test plays the running, paused engine
+    engine.acquire()
+    try:
+        assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (syncing is paused)")
+        [job] = usbsync.json("pending")["jobs"]
+        assert job["reason"] == "syncing is paused" and job["last_error"] is None
+        assert usbsync("status").stdout.startswith("usbsync is running: paused")
+        with StateDB(paths.state_db) as db, db.transaction():
+            db.clear_notice(PAUSED)  # resumed: plugged in, the file is next
+        assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (next in line)")
+    finally:
+        engine.release()

@@ -281,3 +281,17 @@ def test_registering_a_drive_for_the_category_sends_the_waiting_files(tmp_path):
         assert s.unrouted == () and s.waiting_files == 0 and s.drive(music.id).done_files == 1
     finally:
         svc.close()
+
+
+def test_the_reason_facts_are_the_summarys(tmp_path):
+    config, db, ids = _setup(tmp_path)
+    live = {"d-photos": LiveVolume("/m", 900 * MB, 1000 * MB)}
+    facts = summarize(db, config, live, paused=True).reason_facts
+    assert facts.paused and facts.connected == {"d-photos"} and facts.registered == {"d-photos", "d-docs"}
+    j = db.job(ids[0])
+    # Photos is plugged in and syncing is paused: the job waits for the resume, not for its drive.
+    assert facts.reason(j.state, j.last_error, j.category, j.drive_id) == "syncing is paused"
+    assert summarize(db, config, {}).reason_facts.reason(j.state, None, "images", j.drive_id) == (
+        "waiting for the drive"
+    )
+    assert summarize(db, None, {}).reason_facts.registered is None  # without a config, none is forgotten

@@ -4,7 +4,8 @@
 the notifications all show figures from :func:`summarize`; none of them counts jobs itself. It reads the state
 database (one grouped query over the waiting jobs, one over the finished ones, one over the files of a category
 no drive holds), the configuration, and what the caller knows live: which registered drives are plugged in now,
-and whether syncing is paused.
+and whether syncing is paused. The reason each job's row shows comes from the same facts
+(:attr:`StateSummary.reason_facts`).
 
 Sizes are bytes; times are unix seconds.
 """
@@ -23,6 +24,7 @@ from usbsync_gui.core.state import Notice, StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.wait_reasons import (
     NO_CATEGORY,
+    ReasonFacts,
     WaitKind,
     no_drive,
     sql_lasting_kind,
@@ -204,6 +206,7 @@ class StateSummary:
     attention: tuple[str, ...]
     state: Overall
     at: float = field(default_factory=time.time)
+    by_config: bool = True  # False: no configuration could be read; the drives are the database's
 
     def drive(self, drive_id: str) -> DriveSummary | None:
         return next((d for d in self.drives if d.id == drive_id), None)
@@ -220,6 +223,16 @@ class StateSummary:
     def waiting_for_drives(self) -> tuple[DriveSummary, ...]:
         """Drives not plugged in with files waiting for them."""
         return tuple(d for d in self.drives if d.state is DriveState.WAITING)
+
+    @property
+    def reason_facts(self) -> ReasonFacts:
+        """What a job's shown reason depends on (:func:`usbsync_gui.core.wait_reasons.job_reason`), as this
+        summary found it: ``usbsync pending`` and the queue window say why each job waits from these."""
+        return ReasonFacts(
+            paused=self.paused,
+            connected=frozenset(d.id for d in self.drives if d.connected),
+            registered=frozenset(d.id for d in self.drives) if self.by_config else None,
+        )
 
     @property
     def headline(self) -> str:
@@ -495,4 +508,5 @@ def summarize(
         attention=tuple(attention),
         state=overall,
         at=now,
+        by_config=config is not None,
     )
