@@ -352,7 +352,8 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
         + (": paused" if summary.paused else "")
     )
     print(
-        f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced "
+        f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced, "
+        f"{removed} removed from the queue "
         f"({summary.files_seen} files seen, {summary.unclassified} without a category: not copied)"
     )
     if summary.refused:

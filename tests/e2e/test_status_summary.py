@@ -121,3 +121,18 @@ def test_pending_gives_the_reason_the_summary_gives(usbsync, make_drive):
         assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (next in line)")
     finally:
         engine.release()
+
+
+def test_status_text_counts_the_removed_files_its_json_counts(usbsync, make_drive):
+    photos = make_drive("PHOTOS")
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    photos.unplug()
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    (usbsync.source / "b.png").write_bytes(png_bytes(2))
+    usbsync("sync-once")
+    with StateDB(app_paths({"USBSYNC_HOME": str(usbsync.home)}).state_db) as db, db.transaction():
+        db.remove_jobs(
+            [j.id for j in db.list_jobs(["pending"]) if j.path.endswith("b.png")]
+        )  # Remove from queue
+    assert usbsync.json("status")["removed"] == 1
+    assert "1 waiting, 0 failed, 0 synced, 1 removed from the queue" in usbsync("status").stdout
