@@ -111,8 +111,11 @@ def _read_config(paths: AppPaths) -> tuple[Config | None, str | None]:
 
 
 def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> StateSummary:
-    """The one summary (:func:`usbsync_gui.core.summary.summarize`) with the drives plugged in now."""
+    """The one summary (:func:`usbsync_gui.core.summary.summarize`) with the drives plugged in now. Paused is
+    the running engine's notice; with no usbsync running nothing is paused (a pause lasts until Resume or quit,
+    and one that quit or crashed while paused left its notice behind until its next start clears it)."""
     with StateDB(paths.state_db) as db:
+        paused = None if _is_running(paths) else False
         connected = {}
         if config is not None:
             for cv in _identify(paths, config, db):
@@ -121,7 +124,7 @@ def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> Sta
                     connected[cv.drive.id] = LiveVolume(
                         v.mountpoint, v.free_bytes, v.total_bytes, v.read_only
                     )
-        return summarize(db, config, connected, config_problem=problem)
+        return summarize(db, config, connected, paused, config_problem=problem)
 
 
 def _warn_config(problem: str | None) -> None:

@@ -116,11 +116,12 @@ def test_pending_gives_the_reason_the_summary_gives(usbsync, make_drive):
         [job] = usbsync.json("pending")["jobs"]
         assert job["reason"] == "syncing is paused" and job["last_error"] is None
         assert usbsync("status").stdout.startswith("usbsync is running: paused")
-        with StateDB(paths.state_db) as db, db.transaction():
-            db.clear_notice(PAUSED)  # resumed: plugged in, the file is next
-        assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (next in line)")
     finally:
         engine.release()
+    # It quit while paused: its notice stays until its next start, but a pause lasts until quit. Plugged in,
+    # the file is next.
+    assert usbsync("pending").stdout.rstrip().endswith("paused.jpg  (next in line)")
+    assert usbsync("status").stdout.splitlines()[0] == "usbsync is not running"
 
 
 def test_status_text_counts_the_removed_files_its_json_counts(usbsync, make_drive):
