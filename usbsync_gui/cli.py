@@ -36,7 +36,7 @@ from usbsync_gui.core.space import allocation_unit
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.wait_reasons import job_reason
+from usbsync_gui.core.wait_reasons import no_drive
 from usbsync_gui.platform import EjectError, eject_volume
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -112,8 +112,11 @@ def _read_config(paths: AppPaths) -> tuple[Config | None, str | None]:
 
 
 def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> StateSummary:
-    """The one summary (:func:`usbsync_gui.core.summary.summarize`) with the drives plugged in now."""
+    """The one summary (:func:`usbsync_gui.core.summary.summarize`) with the drives plugged in now. Paused is
+    the running engine's notice; with no usbsync running nothing is paused (a pause lasts until Resume or quit,
+    and one that quit or crashed while paused left its notice behind until its next start clears it)."""
     with StateDB(paths.state_db) as db:
+        paused = None if _is_running(paths) else False
         connected = {}
         if config is not None:
             for cv in _identify(paths, config, db):
@@ -122,7 +125,7 @@ def _summary(paths: AppPaths, config: Config | None, problem: str | None) -> Sta
                     connected[cv.drive.id] = LiveVolume(
                         v.mountpoint, v.free_bytes, v.total_bytes, v.read_only, _allocation_unit(v.mountpoint)
                     )
-        return summarize(db, config, connected, config_problem=problem)
+        return summarize(db, config, connected, paused, config_problem=problem)
 
 
 def _allocation_unit(mountpoint: str) -> int:
@@ -238,6 +241,8 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
             svc.queue_for_drives()
             results = svc.drain_all(sweep=True)
         counts = svc.db.counts()
+        # What waits, as `status` counts it: the files of a category no drive holds too, and each said.
+        after = summarize(svc.db, config, {})
     finally:
         svc.close()
         lock.release()
@@ -248,9 +253,11 @@ def _sync(paths: AppPaths, config: Config, scan: bool, retry_failed: bool) -> in
         if r.drive_gone:
             print(f"{name}: removed during the sync; its files stay pending")
     print(
-        f"{plural(copied, 'file')} copied, {dupes} already there, {counts['pending']} waiting, "
+        f"{plural(copied, 'file')} copied, {dupes} already there, {after.waiting_files} waiting, "
         f"{counts['failed']} failed"
     )
+    for u in after.unrouted:
+        print(u.headline)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -358,8 +365,9 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
         + (": paused" if summary.paused else "")
     )
     print(
-        f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced "
-        f"({summary.files_seen} files seen, {summary.unclassified} without a category)"
+        f"{summary.waiting_files} waiting, {summary.failed_files} failed, {summary.done_files} synced, "
+        f"{removed} removed from the queue "
+        f"({summary.files_seen} files seen, {summary.unclassified} without a category: not copied)"
     )
     if summary.refused:
         print(
@@ -378,17 +386,25 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
             f"  {d.name} ({state}): {plural(d.waiting_files, 'file')} ({human_bytes(d.waiting_bytes)}) waiting, "
             f"{d.failed_files} failed, {d.done_files} synced"
         )
+    for u in summary.unrouted:
+        if not u.needs_attention:  # a forgotten drive's files are said above, with the "!" lines
+            them = "it" if u.files == 1 else "them"
+            print(f"  {u.headline} (register a drive for {u.category} to copy {them})")
     return EXIT_OK
 
 
 def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
     config, problem = _read_config(paths)
+    # Why each job waits comes from the one summary's facts (paused, which drives are plugged in and registered),
+    # so it says what `usbsync status` and the tray say.
+    facts = _summary(paths, config, problem).reason_facts
     _warn_config(problem)
     with StateDB(paths.state_db) as db:
         jobs = db.list_jobs(("pending", "copying", "failed"))
         names = {str(i): str(n) for i, n in db.conn.execute("SELECT id, name FROM drives")}
+        held = {c for d in config.drives for c in d.categories} if config else None
+        files = db.unrouted_files(held) if held is not None else []
     names |= {d.id: d.name for d in config.drives} if config else {}
-    registered = {d.id for d in config.drives} if config else set(names)
     rows: list[dict[str, Any]] = [
         {
             "id": j.id,
@@ -398,19 +414,29 @@ def cmd_pending(args: argparse.Namespace, paths: AppPaths) -> int:
             "state": j.state,
             "size_bytes": j.size,
             "attempts": j.attempts,
-            "reason": job_reason(j.state, j.last_error, j.category, j.drive_id in registered),
+            "reason": facts.reason(j.state, j.last_error, j.category, j.drive_id),
+            "last_error": j.last_error,
             "queued_at": j.queued_at,
         }
         for j in jobs
     ]
+    # Files of a category no drive holds have no job: no drive to wait for, until one holds their category.
+    unrouted: list[dict[str, Any]] = [
+        {"file": f.path, "category": f.category, "size_bytes": f.size, "reason": no_drive(f.category)}
+        for f in files
+    ]
     if args.json:
-        _print_json({"jobs": rows, "config_problem": problem})
+        _print_json({"jobs": rows, "unrouted": unrouted, "config_problem": problem})
         return EXIT_OK
-    if not rows:
+    if not rows and not unrouted:
         print("nothing waiting")
     for r in rows:
         print(
             f"{r['state']:8} {r['drive']:12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})"
+        )
+    for r in unrouted:
+        print(
+            f"{'pending':8} {'(no drive)':12} {human_bytes(r['size_bytes']):>10}  {r['file']}  ({r['reason']})"
         )
     return EXIT_OK
 
@@ -497,7 +523,7 @@ def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
             problems.append(f"source folder missing: {s}")
     for c in config.categories:
         if not config.drives_for(c.name):
-            problems.append(f"category {c.name!r} has no drive (its files are recorded, not copied)")
+            problems.append(f"category {c.name!r} has no drive (its files wait until a drive holds it)")
     print(
         f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
         f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})"

@@ -11,6 +11,7 @@ from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QTableView
 
 from usbsync_gui.core.state import StateDB
+from usbsync_gui.core.wait_reasons import ReasonFacts
 from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.views.queue_model import JobTableModel
 
@@ -274,14 +275,18 @@ def test_changed_rows_get_data_changed_and_nothing_else_moves(dbs, qtbot, make_m
     model.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), a.column(), b.row(), b.column())))
     layouts: list[int] = []
     model.layoutChanged.connect(lambda *_: layouts.append(1))
-    engine.conn.execute("UPDATE jobs SET last_error='drive full', attempts=1 WHERE id=?", (ids[2],))
+    engine.conn.execute(
+        "UPDATE jobs SET last_error='not enough space on Photos', attempts=1 WHERE id=?", (ids[2],)
+    )
     engine.conn.execute("UPDATE jobs SET state='copying' WHERE id=?", (ids[3],))
     model.refresh()
     settle(qtbot, model)
     assert changed == [(2, 0, 3, 7)]  # rows 2 and 3, all columns, as one run
     assert layouts == []  # the same jobs in the same order
-    assert model.data(model.index(2, 5)) == "drive full" and model.data(model.index(2, 6)) == 1
-    assert model.data(model.index(3, 4)) == "copying" and model.data(model.index(3, 5)) == ""
+    assert (
+        model.data(model.index(2, 5)) == "not enough space on Photos" and model.data(model.index(2, 6)) == 1
+    )
+    assert model.data(model.index(3, 4)) == "copying" and model.data(model.index(3, 5)) == "copying now"
 
 
 def _jobs_for_sorting(conn) -> list[dict]:
@@ -323,17 +328,25 @@ def _jobs_for_sorting(conn) -> list[dict]:
         s["id"] = add_job(conn, **s)
         s["path"] = "/out/" + s["relpath"]
         s.setdefault("category", "images")
+    # A copy the pause rolled back, and one a read-only mount held: texts that hold only while they are true.
+    for spec, text in ((specs[0], "paused"), (specs[4], "Photos is mounted read-only (remount it writable)")):
+        conn.execute("UPDATE jobs SET last_error=? WHERE id=?", (text, spec["id"]))
+        spec["reason"] = text
     return specs
 
 
 def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot, make_model):
     from PySide6.QtCore import Qt
 
-    from usbsync_gui.views.queue_model import COLUMNS, reason_text
+    from usbsync_gui.views.queue_model import COLUMNS
 
     gui, engine = dbs
     specs = _jobs_for_sorting(engine.conn)
     model = make_model(gui, NAMES)
+
+    def reason(s):  # what the Reason column says: the one reason function, under the model's facts
+        return model.reason_facts.reason(s["state"], s["reason"], s["category"], s["drive"])
+
     shown_name = {"d1": "Photos", "d2": "Archive", "d3": "d3"}  # d3 has no configured name: its id is shown
     keys = {
         0: lambda s: s["relpath"].lower(),
@@ -341,7 +354,7 @@ def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot, make_model):
         2: lambda s: shown_name[s["drive"]].lower(),
         3: lambda s: s["size"],
         4: lambda s: s["state"],
-        5: lambda s: reason_text(s["state"], s["reason"]).lower(),
+        5: lambda s: reason(s).lower(),
         6: lambda s: s["attempts"],
         7: lambda s: s["queued_at"],
     }
@@ -357,7 +370,24 @@ def test_every_column_sorts_in_sql_by_what_it_shows(dbs, qtbot, make_model):
     model.sort(5, Qt.SortOrder.AscendingOrder)
     settle(qtbot, model)
     shown = [model.data(model.index(r, 5)) for r in range(model.rowCount())]
-    assert shown == sorted(shown, key=str.lower) and "waiting for the drive" in shown and "" in shown
+    assert shown == sorted(shown, key=str.lower) and "waiting for the drive" in shown
+    # Other facts (paused; Photos plugged in; d3 forgotten, or every drive plugged in): the rows say other
+    # things, and the column still sorts by what they say.
+    for facts in (
+        ReasonFacts(paused=True, connected=frozenset({"d1"}), registered=frozenset({"d1", "d2"})),
+        ReasonFacts(connected=frozenset({"d1", "d2", "d3"}), registered=frozenset({"d1", "d2", "d3"})),
+    ):
+        model.set_reason_facts(facts)
+        settle(qtbot, model)
+        for order, reverse in ((Qt.SortOrder.AscendingOrder, False), (Qt.SortOrder.DescendingOrder, True)):
+            model.sort(5, order)
+            settle(qtbot, model)
+            expected = sorted(default, key=keys[5], reverse=reverse)
+            assert _listed(model) == [s["id"] for s in expected], (facts, order)
+            assert [model.data(model.index(r, 5)) for r in range(model.rowCount())] == [
+                reason(s) for s in expected
+            ]
+    model.set_reason_facts(ReasonFacts())
     model.sort(-1)
     settle(qtbot, model)
     assert _listed(model) == [s["id"] for s in default]
@@ -518,3 +548,18 @@ def test_a_model_deleted_while_its_list_is_read_is_left_alone(dbs, qtbot):
     finally:
         gate.set()
         runner.shutdown()
+
+
+def test_new_reason_facts_change_the_reason_column_only(dbs, qtbot, make_model):
+    gui, engine = dbs
+    [add_job(engine.conn, f"a{i}.jpg", queued_at=T0 + i) for i in range(3)]
+    model = make_model(gui, NAMES)
+    assert [model.data(model.index(r, 5)) for r in range(3)] == ["waiting for the drive"] * 3
+    changed: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(lambda a, b, *_: changed.append((a.row(), a.column(), b.row(), b.column())))
+    facts = ReasonFacts(paused=True, connected=frozenset({"d1"}), registered=frozenset(NAMES))
+    model.set_reason_facts(facts)
+    model.set_reason_facts(facts)  # the same again: nothing to tell
+    assert changed == [(0, 5, 2, 5)]
+    assert [model.data(model.index(r, 5)) for r in range(3)] == ["syncing is paused"] * 3
+    assert not model.busy  # no re-read for a column that is not the sort column

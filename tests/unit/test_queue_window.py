@@ -399,3 +399,49 @@ def test_each_button_is_enabled_only_where_it_would_do_something(ctx, engine, qt
     settle(qtbot, win.model)
     _select(win.table, [removed])  # already removed: it can be put back, not removed again
     assert (win.retry.isEnabled(), win.remove.isEnabled(), win.reveal.isEnabled()) == (True, False, True)
+
+
+def test_reasons_and_totals_say_what_the_summary_says(tmp_path, qtbot):
+    """The walk: Photos plugged in, syncing paused. The status window said "Paused", the queue "(waiting for the
+    drive)". And song.wav (no drive holds audio) was in neither the rows nor the totals."""
+    from usbsync_gui.core.summary import LiveVolume
+    from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+    from usbsync_gui.views.queue_model import REASON
+
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    config = (
+        new_config([paths.default_outbox])
+        .with_drive(DriveConfig("Photos", "d1", ("images",)))
+        .with_drive(DriveConfig("Archive", "d2", ("images",)))
+    )
+    db = StateDB(paths.state_db)
+    paused = add_job(db.conn, "paused.jpg", drive="d1", size=5900)
+    away = add_job(db.conn, "paused.jpg", drive="d2", size=5900)
+    # recorded as audio, and no job: no drive holds audio
+    db.upsert_file("/out/song.wav", "/out", "song.wav", 30_000_000, 1, "hs", "audio/x-wav", "audio")
+    live = {"paused": True, "connected": {"d1": LiveVolume("/media/anna/PHOTOS", 900_000_000, 1_000_000_000)}}
+    runner = TaskRunner()
+    # The engine's feed: what it knows live (paused, Photos plugged in) with each summary it computes.
+    feed = SummaryFeed(paths, runner, lambda: LiveState(config, live["connected"], live["paused"]))
+    ctx = ViewContext(paths, config, db, runner=runner, feed=feed)
+    win = _window(qtbot, ctx)
+    qtbot.waitUntil(lambda: win.model.reason_facts.paused, timeout=5000)
+
+    def reason(job_id: int) -> str:
+        return win.model.data(win.model.index(win.model.row_of(job_id), REASON))
+
+    assert reason(paused) == "syncing is paused"
+    assert reason(away) == "waiting for the drive; syncing is paused"  # Archive is not plugged in
+    assert win.totals.text().splitlines() == [
+        "1 file, 5.9 kB waiting for Photos",
+        "1 file, 5.9 kB waiting for Archive",
+        "No drive holds audio: 1 file (30.0 MB) waits",
+    ]
+    live["paused"] = False  # resumed: the rows follow the next summary
+    feed.invalidate()
+    qtbot.waitUntil(lambda: not win.model.reason_facts.paused, timeout=5000)
+    assert (reason(paused), reason(away)) == ("next in line", "waiting for the drive")
+    win.close()
+    runner.shutdown()
+    db.close()

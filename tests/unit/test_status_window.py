@@ -196,7 +196,30 @@ def test_a_forgotten_drives_files_say_no_drive_holds_them(ctx, qtbot):
     row = w.unrouted_row("images")
     assert row.title.full_text() == "No drive holds images: 3 files wait"
     assert "Drives…" in row.hint.full_text()
+    assert (row.marker.tone, row.marker.symbol) == (Tone.WARNING, "alert")  # its drive was forgotten
     assert ("drive", "d-photos") not in w.rows
+
+
+def test_a_file_no_drive_takes_is_shown_not_everything_is_copied(ctx, qtbot):
+    """The walk's song.wav: audio, no drive holds audio. The window said "Everything is copied"."""
+    ids = _queue(ctx, n=1)
+    with ctx.db.transaction():  # the photo is on Photos
+        ctx.db.start_job(ids[0], "USBSync/x", None, ctx.db.job(ids[0]).blake3)
+        ctx.db.finish_job(ids[0], "copied", "USBSync/IMG_0.jpg", ctx.db.job(ids[0]).blake3)
+        src = ctx.paths.default_outbox
+        ctx.db.upsert_file(f"{src}/song.wav", str(src), "song.wav", 30 * MB, 1, "s", "audio/x-wav", "audio")
+        ctx.db.upsert_file(f"{src}/blob.bin", str(src), "blob.bin", 5000, 1, "b", "", None)
+    w = _window(qtbot, ctx)
+    assert w.headline.full_text() == "No drive holds audio: 1 file (30.0 MB) waits"
+    assert w.headline.palette().color(QPalette.ColorRole.WindowText) != tone_color(w.palette(), Tone.WARNING)
+    row = w.unrouted_row("audio")
+    assert row.title.full_text() == "No drive holds audio: 1 file waits"
+    assert row.hint.full_text() == "Add a drive for audio in Drives… (in the tray menu) to copy it (30.0 MB)."
+    assert (row.marker.tone, row.marker.symbol) == (Tone.CAUTION, "clock")  # it waits; nothing is wrong
+    # the file with no category is counted, as recorded and not copied
+    assert w.figures.full_text() == (
+        "1 file (30.0 MB) waiting; 1 file copied and checked; 1 file without a category (not copied)"
+    )
 
 
 def test_no_drives_yet(ctx, qtbot):

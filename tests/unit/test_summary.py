@@ -181,3 +181,119 @@ def test_a_removed_job_can_be_put_back(tmp_path):
     with db.transaction():
         assert db.retry_jobs(ids[:1]) == 1
     assert summarize(db, config, {}).waiting_files == 1
+
+
+# -- files of a category no drive holds -------------------------------------------------------------------------
+
+
+def _record(db, src, name, category, size=1 * MB, blake3=None):
+    with db.transaction():
+        fid, _ = db.upsert_file(f"{src}/{name}", str(src), name, size, 1, blake3 or f"b-{name}", "", category)
+    return fid
+
+
+def test_a_file_no_drive_takes_is_counted_and_waits_without_alarm(tmp_path):
+    """The walk's song.wav: audio, and no drive holds audio. It has no job (none was made: no drive to make it
+    for), yet it waits; the summary must say so, but not as a red alarm the user can never clear."""
+    config, db, ids = _setup(tmp_path, n=1)
+    src = config.sources[0]
+    with db.transaction():  # the photo is on Photos: before the song, everything was copied
+        db.start_job(ids[0], "USBSync/x", None, db.job(ids[0]).blake3)
+        db.finish_job(ids[0], "copied", "USBSync/IMG_0.jpg", db.job(ids[0]).blake3)
+    _record(db, src, "song.wav", "audio", size=30 * MB)
+    _record(db, src, "blob.bin", None)  # no category at all: recorded, counted, not waiting
+    s = summarize(db, config, {})
+    assert [(u.category, u.files, u.bytes, u.needs_attention) for u in s.unrouted] == [
+        ("audio", 1, 30 * MB, False)
+    ]
+    assert s.state is Overall.WAITING and s.attention == ()
+    assert s.headline == "no drive holds audio: 1 file (30.0 MB) waits"
+    assert (s.waiting_files, s.waiting_bytes) == (1, 30 * MB)
+    assert (s.unclassified, s.files_seen) == (1, 3)
+    data = s.to_json()
+    assert data["unrouted"] == [{"category": "audio", "files": 1, "bytes": 30 * MB, "forgotten": 0}]
+    assert data["pending"] == 1 and data["state"] == "waiting"
+    # Paused still says paused: the song does not hide it.
+    assert summarize(db, config, {}, paused=True).state is Overall.PAUSED
+
+
+def test_only_undelivered_files_of_an_uncovered_category_count(tmp_path):
+    config, db, _ = _setup(tmp_path, n=0)
+    src = config.sources[0]
+    for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
+        _record(db, src, name, "audio")
+    # b.wav went to an audio drive since forgotten; c.wav the user removed from that drive's queue; d.wav was
+    # delivered, then changed: its new content is on no drive.
+    with db.transaction():
+        for name in ("b.wav", "c.wav", "d.wav"):
+            f = db.file_by_path(f"{src}/{name}")
+            db.enqueue(f.id, ["d-old-audio"], f.blake3, f.size)
+        for j in db.list_jobs(["pending"]):
+            if j.path.endswith("b.wav") or j.path.endswith("d.wav"):
+                db.start_job(j.id, "USBSync/x", None, j.blake3)
+                db.finish_job(j.id, "copied", f"USBSync/{j.relpath}", j.blake3)
+            else:
+                db.remove_jobs([j.id])
+    _record(db, src, "d.wav", "audio", blake3="b-d.wav-v2")
+    s = summarize(db, config, {})
+    assert [(u.category, u.files) for u in s.unrouted] == [("audio", 2)]  # a.wav and d.wav (its new content)
+    assert [f.relpath for f in db.unrouted_files({"images", "documents"})] == ["a.wav", "d.wav"]
+    # A drive holding audio takes them all in: then nothing is unrouted.
+    config = config.with_drive(DriveConfig("Music", "d-music", ("audio",)))
+    s = summarize(db, config, {})
+    assert s.unrouted == () and s.drive("d-music").waiting_files == 0  # (jobs come from queue_for_drives)
+
+
+def test_a_forgotten_drive_and_files_no_drive_took_make_one_row_that_needs_attention(tmp_path):
+    config, db, _ = _setup(tmp_path)  # 3 images waiting for Photos
+    _record(db, config.sources[0], "new.jpg", "images")  # seen after Photos was forgotten: no job
+    config = replace(config, drives=tuple(d for d in config.drives if d.id != "d-photos"))
+    s = summarize(db, config, {})
+    assert [(u.category, u.files, u.forgotten) for u in s.unrouted] == [("images", 4, 3)]
+    assert s.state is Overall.ATTENTION and s.attention == ("no drive holds images: 4 files (31.0 MB) wait",)
+
+
+def test_registering_a_drive_for_the_category_sends_the_waiting_files(tmp_path):
+    """The promise the wizard makes: the files wait until a drive holds their category, then go to it."""
+    from tests.conftest import mp3_bytes
+    from tests.unit.helpers import make_service
+    from usbsync_gui.core.copier import Target
+    from usbsync_gui.core.service import SyncService
+    from usbsync_gui.core.volumes import write_marker
+
+    svc, src, _photos = make_service(tmp_path)  # Photos holds images only
+    (src / "song.mp3").write_bytes(mp3_bytes())
+    svc.scan()
+    s = summarize(svc.db, svc.config, {})
+    assert [(u.category, u.files) for u in s.unrouted] == [("audio", 1)] and s.state is Overall.WAITING
+    svc.close()
+
+    music_dir = tmp_path / "music-drive"
+    music_dir.mkdir()
+    music = DriveConfig("Music", write_marker(music_dir, "Music").drive_id, ("audio",))
+    later = svc.config.with_drive(music)
+    svc = SyncService(svc.paths, later)  # what the engine does on a configuration change (IngestWorker)
+    try:
+        assert svc.queue_for_drives() == 1
+        s = summarize(svc.db, later, {})
+        assert s.unrouted == () and s.drive(music.id).waiting_files == 1
+        assert svc.drain(Target(music, music_dir, require_mount=False)).copied == 1
+        assert (music_dir / "USBSync" / "song.mp3").read_bytes() == mp3_bytes()
+        s = summarize(svc.db, later, {})
+        assert s.unrouted == () and s.waiting_files == 0 and s.drive(music.id).done_files == 1
+    finally:
+        svc.close()
+
+
+def test_the_reason_facts_are_the_summarys(tmp_path):
+    config, db, ids = _setup(tmp_path)
+    live = {"d-photos": LiveVolume("/m", 900 * MB, 1000 * MB)}
+    facts = summarize(db, config, live, paused=True).reason_facts
+    assert facts.paused and facts.connected == {"d-photos"} and facts.registered == {"d-photos", "d-docs"}
+    j = db.job(ids[0])
+    # Photos is plugged in and syncing is paused: the job waits for the resume, not for its drive.
+    assert facts.reason(j.state, j.last_error, j.category, j.drive_id) == "syncing is paused"
+    assert summarize(db, config, {}).reason_facts.reason(j.state, None, "images", j.drive_id) == (
+        "waiting for the drive"
+    )
+    assert summarize(db, None, {}).reason_facts.registered is None  # without a config, none is forgotten

@@ -233,6 +233,15 @@ class Notice:
 _JOB_COLUMNS = """j.id, j.file_id, j.drive_id, j.state, j.blake3, j.size, j.attempts, j.last_error, j.result,
     j.dest_relpath, j.temp_relpath, j.queued_at, f.path, f.relpath, f.category"""
 
+# Files of a category no drive holds that wait for one: recorded with a category that none of the drives given
+# as parameters holds, and neither delivered nor decided for their current content (no job for it in any state)
+# nor waiting anywhere (no pending, copying or failed job). No drive held their category when they were seen, so
+# they got no job; a drive registered for it gets one for each (:meth:`StateDB.enqueue_for_drive`).
+_UNROUTED = (
+    "f.category IS NOT NULL AND f.category NOT IN ({held}) AND NOT EXISTS (SELECT 1 FROM jobs j"
+    " WHERE j.file_id=f.id AND (j.blake3=f.blake3 OR j.state IN ('pending', 'copying', 'failed')))"
+)
+
 # Back to pending: the job takes the file's newest version (its hash and size) and, if that changed, starts
 # its count of attempts afresh. Used by every transition to pending so no path leaves a stale version queued.
 _TO_PENDING = (
@@ -454,6 +463,26 @@ class StateDB:
             if r[9] is not None:
                 out[-1][1].append((int(r[9]), str(r[10]), str(r[11])))
         return out
+
+    def unrouted_counts(self, held: Iterable[str]) -> list[tuple[str, int, int]]:
+        """(category, files, bytes) per category of the files that wait for a drive to hold their
+        category (none of ``held``, the categories the registered drives hold, does), by category."""
+        held = tuple(held)
+        sql = (
+            "SELECT f.category, COUNT(*), COALESCE(SUM(f.size), 0) FROM files f"
+            f" WHERE {_UNROUTED.format(held=','.join('?' * len(held)))} GROUP BY f.category ORDER BY f.category"
+        )
+        return [(str(c), int(n), int(b)) for c, n, b in self.conn.execute(sql, held)]
+
+    def unrouted_files(self, held: Iterable[str]) -> list[FileRow]:
+        """The files :meth:`unrouted_counts` counts, by category and path."""
+        held = tuple(held)
+        sql = (
+            "SELECT f.id, f.path, f.source_root, f.relpath, f.size, f.mtime_ns, f.blake3, f.mime, f.category"
+            f" FROM files f WHERE {_UNROUTED.format(held=','.join('?' * len(held)))}"
+            " ORDER BY f.category, f.path"
+        )
+        return [FileRow.of(r) for r in self.conn.execute(sql, held)]
 
     def next_jobs(self, drive_id: str, limit: int, after_id: int = 0, now: float | None = None) -> list[Job]:
         """Up to ``limit`` pending jobs for ``drive_id`` with id > ``after_id``, oldest first, leaving out

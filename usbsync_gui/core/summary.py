@@ -2,8 +2,10 @@
 
 ``usbsync status``/``list-drives``, the tray icon and its tooltip, the status window, the drives dialog and
 the notifications all show figures from :func:`summarize`; none of them counts jobs itself. It reads the state
-database (one grouped query over the waiting jobs, one over the finished ones), the configuration, and what the
-caller knows live: which registered drives are plugged in now, and whether syncing is paused.
+database (one grouped query over the waiting jobs, one over the finished ones, one over the files of a category
+no drive holds), the configuration, and what the caller knows live: which registered drives are plugged in now,
+and whether syncing is paused. The reason each job's row shows comes from the same facts
+(:attr:`StateSummary.reason_facts`).
 
 Sizes are bytes; times are unix seconds.
 """
@@ -21,7 +23,14 @@ from usbsync_gui.core import space
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.state import Notice, StateDB
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.wait_reasons import WaitKind, sql_lasting_kind, wait_kind
+from usbsync_gui.core.wait_reasons import (
+    NO_CATEGORY,
+    ReasonFacts,
+    WaitKind,
+    no_drive,
+    sql_lasting_kind,
+    wait_kind,
+)
 
 PAUSED = "paused"  # notice kind: raised while syncing is paused (the engine's; `status` reads it too)
 KEYRING_LOCKED = "keyring_locked"
@@ -143,25 +152,36 @@ class DriveSummary:
 
 @dataclass(frozen=True)
 class Unrouted:
-    """Waiting files of a category no registered drive holds (their drive was forgotten)."""
+    """Waiting files of a category no registered drive holds: recorded while no drive held it (so they have no
+    job), or left waiting by a drive that was forgotten (``forgotten`` of them).
+
+    Only a forgotten drive's files need attention (the user may not know they now go nowhere); the others wait
+    as the wizard and the Drives dialog said they would, until a drive holds their category.
+    """
 
     category: str
     files: int
     bytes: int
+    forgotten: int = 0
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.forgotten > 0
 
     @property
     def headline(self) -> str:
-        return (
-            f"no drive holds {self.category}: {plural(self.files, 'file')} ({human_bytes(self.bytes)}) wait"
-        )
+        verb = "waits" if self.files == 1 else "wait"
+        return f"{no_drive(self.category)}: {plural(self.files, 'file')} ({human_bytes(self.bytes)}) {verb}"
 
 
 @dataclass(frozen=True)
 class StateSummary:
     """Everything a front end shows about what waits where and why.
 
-    ``waiting_*`` count pending and copying jobs (of every drive, registered or not); ``attention`` holds one
-    plain line per thing the user must do something about; ``state`` is the tray's.
+    ``waiting_*`` count pending and copying jobs (of every drive, registered or not) and the files of a category
+    no drive holds (``unrouted``); ``attention`` holds one plain line per thing the user must do something
+    about; ``state`` is the tray's. ``unclassified`` files (no category matched) are counted, not waiting: no
+    drive can hold them.
     """
 
     drives: tuple[DriveSummary, ...]
@@ -177,11 +197,12 @@ class StateSummary:
     paused: bool
     notices: tuple[Notice, ...]
     missing_sources: tuple[str, ...]
-    uncovered: tuple[str, ...]  # categories no drive holds (their files are recorded, not copied)
+    uncovered: tuple[str, ...]  # categories no drive holds (their files wait, in ``unrouted``)
     config_problem: str | None
     attention: tuple[str, ...]
     state: Overall
     at: float = field(default_factory=time.time)
+    by_config: bool = True  # False: no configuration could be read; the drives are the database's
 
     def drive(self, drive_id: str) -> DriveSummary | None:
         return next((d for d in self.drives if d.id == drive_id), None)
@@ -200,6 +221,16 @@ class StateSummary:
         return tuple(d for d in self.drives if d.state is DriveState.WAITING)
 
     @property
+    def reason_facts(self) -> ReasonFacts:
+        """What a job's shown reason depends on (:func:`usbsync_gui.core.wait_reasons.job_reason`), as this
+        summary found it: ``usbsync pending`` and the queue window say why each job waits from these."""
+        return ReasonFacts(
+            paused=self.paused,
+            connected=frozenset(d.id for d in self.drives if d.connected),
+            registered=frozenset(d.id for d in self.drives) if self.by_config else None,
+        )
+
+    @property
     def headline(self) -> str:
         """The tray tooltip's text (without the current file's progress, which the tray adds)."""
         if self.state is Overall.ATTENTION:
@@ -209,7 +240,9 @@ class StateSummary:
         if self.state is Overall.SYNCING:
             return f"copying: {plural(self.waiting_files, 'file')} ({human_bytes(self.waiting_bytes)}) to go"
         if self.state is Overall.WAITING:
-            return "; ".join(d.headline for d in self.waiting_for_drives)
+            return "; ".join(
+                [d.headline for d in self.waiting_for_drives] + [u.headline for u in self.unrouted]
+            )
         if not self.drives:
             return "no drives yet: add one from Drives…"
         if not self.done_files:
@@ -250,7 +283,10 @@ class StateSummary:
             "notices": [
                 {"kind": n.kind, "message": n.message, "since": round(n.since, 3)} for n in self.notices
             ],
-            "unrouted": [{"category": u.category, "files": u.files, "bytes": u.bytes} for u in self.unrouted],
+            "unrouted": [
+                {"category": u.category, "files": u.files, "bytes": u.bytes, "forgotten": u.forgotten}
+                for u in self.unrouted
+            ],
             "drives": [
                 {
                     "name": d.name,
@@ -362,7 +398,9 @@ def summarize(
     Args:
         db: the state database (read only; a few grouped queries, a few ms at 100,000 jobs).
         config: the configuration in force, or None when it cannot be read (then the drives are the ones the
-            database has seen, without categories, and nothing counts as unrouted).
+            database has seen, without categories, and nothing counts as unrouted). With one, the files of a
+            category none of its drives holds are ``unrouted``: those with no job (:meth:`StateDB.unrouted_counts`)
+            and those a forgotten drive's jobs leave waiting.
         connected: drive id -> its volume, for the registered drives plugged in and identified now.
         paused: whether syncing is paused; None reads the engine's ``paused`` notice (``usbsync status``).
         config_problem: one line saying the configuration file is broken and where, shown as needing attention.
@@ -399,9 +437,7 @@ def summarize(
         elif state == "pending":
             pending.setdefault(drive_id, _Acc()).add(int(n), int(size), float(oldest), None)
         if kind is WaitKind.NO_DRIVE and state != "failed":
-            unrouted.setdefault(category or "files without a category", _Acc()).add(
-                int(n), int(size), oldest, None
-            )
+            unrouted.setdefault(category or NO_CATEGORY, _Acc()).add(int(n), int(size), oldest, None)
             continue
         groups.setdefault(drive_id, {}).setdefault(kind, _Acc()).add(int(n), int(size), float(oldest), reason)
     done = dict(db.conn.execute("SELECT drive_id, COUNT(*) FROM jobs WHERE state='done' GROUP BY drive_id"))
@@ -447,7 +483,14 @@ def summarize(
                 shortfall_bytes=_shortfall(db, drive_id, pending.get(drive_id), unit, free_now),
             )
         )
-    unrouted_list = tuple(Unrouted(c, a.files, a.bytes) for c, a in sorted(unrouted.items()))
+    forgotten = {c: a.files for c, a in unrouted.items()}  # files a forgotten drive's jobs leave waiting
+    if config is not None:
+        held = {c for d in config.drives for c in d.categories}
+        for category, n, size in db.unrouted_counts(held):
+            unrouted.setdefault(category, _Acc()).add(n, size, now, None)
+    unrouted_list = tuple(
+        Unrouted(c, a.files, a.bytes, forgotten.get(c, 0)) for c, a in sorted(unrouted.items())
+    )
     missing = tuple(str(s) for s in (config.sources if config else ()) if not Path(s).is_dir())
     uncovered = tuple(c.name for c in config.categories if not config.drives_for(c.name)) if config else ()
     files_seen, unclassified = db.conn.execute(
@@ -463,7 +506,7 @@ def summarize(
         for d in out
         if d.state in (DriveState.FAILED, DriveState.DOES_NOT_FIT, DriveState.READ_ONLY)
     ]
-    attention += [u.headline for u in unrouted_list]
+    attention += [u.headline for u in unrouted_list if u.needs_attention]
     waiting_total = sum(d.waiting_files for d in out) + sum(u.files for u in unrouted_list)
     if attention:
         overall = Overall.ATTENTION
@@ -471,7 +514,7 @@ def summarize(
         overall = Overall.PAUSED
     elif any(d.state in (DriveState.COPYING, DriveState.RETRYING) for d in out):
         overall = Overall.SYNCING
-    elif any(d.state is DriveState.WAITING for d in out):
+    elif any(d.state is DriveState.WAITING for d in out) or unrouted_list:
         overall = Overall.WAITING
     else:
         overall = Overall.IDLE
@@ -494,4 +537,5 @@ def summarize(
         attention=tuple(attention),
         state=overall,
         at=now,
+        by_config=config is not None,
     )

@@ -1,14 +1,22 @@
 """Why a job waits: the reason texts the copier records, and the one place they are told apart.
 
 A job's ``last_error`` is a line for the user ("not enough space on Photos"). The copier builds the texts that
-mean something lasting (no space, read-only) with the functions here, and :func:`sql_wait_kind` /
+mean something lasting (no space, read-only) with the functions here, and :func:`sql_lasting_kind` /
 :func:`wait_kind` read them back, so the wording and its meaning cannot drift apart.
+
+What a job's row *says* (``usbsync pending``, the queue window's Reason column) is :func:`job_reason`: the
+recorded text where it still holds, else what the job waits for now, from the same facts the summary judges by
+(whether syncing is paused, whether its drive is registered and plugged in). :class:`ReasonFacts` carries those
+facts from the summary to a view, and gives the same text as an SQL expression for sorting.
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from usbsync_gui.core.units import human_bytes
 
@@ -36,7 +44,20 @@ _PATTERNS: tuple[tuple[WaitKind, str], ...] = (
 )
 
 
-PENDING_REASON = "waiting for the drive"  # a pending job with no recorded reason
+PENDING_REASON = "waiting for the drive"  # pending; its drive is not plugged in
+PAUSED_REASON = "syncing is paused"  # pending; its drive is plugged in, but syncing is paused
+PAUSE_ROLLED_BACK = (
+    "paused"  # recorded on a copy the pause rolled back (the engine's); shown only while paused
+)
+QUEUED_REASON = "next in line"  # pending; its drive is plugged in and nothing holds it back
+COPYING_REASON = "copying now"
+NO_CATEGORY = "files without a category"
+
+
+def no_drive(category: str | None) -> str:
+    """Why a file of ``category`` goes nowhere: no registered drive holds that category (none ever did, or its
+    drive was forgotten)."""
+    return f"no drive holds {category or NO_CATEGORY}"
 
 
 def no_space(drive_name: str) -> str:
@@ -97,16 +118,113 @@ def wait_kind(
 
 
 def sql_lasting_kind(column: str) -> str:
-    """An SQL expression over the text column ``column`` giving :func:`lasting_kind`'s value ('' for None)."""
-    whens = " ".join(f"WHEN {column} LIKE '{p}' THEN '{k.value}'" for k, p in _PATTERNS)
+    """An SQL expression over the text column ``column`` giving :func:`lasting_kind`'s value ('' for None).
+    GLOB, not LIKE: case-sensitive, as :func:`fnmatch.fnmatchcase` is."""
+    whens = " ".join(f"WHEN {column} GLOB '{p.replace('%', '*')}' THEN '{k.value}'" for k, p in _PATTERNS)
     return f"(CASE {whens} ELSE '' END)"
 
 
-def job_reason(state: str, reason: str | None, category: str | None, drive_registered: bool) -> str:
-    """The reason a job's row shows (``usbsync pending``, the queue window): its recorded text, or what it
-    waits for when none was recorded; a forgotten drive's job says that no drive holds its category."""
-    if state != "failed" and not drive_registered:
-        return f"no drive holds {category or 'files without a category'}"
-    if reason:
+def job_reason(
+    state: str,
+    reason: str | None,
+    category: str | None,
+    *,
+    drive_registered: bool,
+    drive_connected: bool,
+    paused: bool,
+) -> str:
+    """The reason a job's row shows (``usbsync pending``, the queue window), from the facts the summary judges
+    by: the kind :func:`wait_kind` gives, and whether syncing is paused.
+
+    * What needs the user says so, whatever else holds: failed (its recorded reason), no drive holds its
+      category (a forgotten drive's job), no space, a read-only mount.
+    * Its drive plugged in while syncing is paused: the pause holds it, whatever happened to it before.
+    * Otherwise what happened to it last, when recorded ("drive removed", "interrupted ...", an error it is
+      retried after), except what no longer holds: a pause that is over, a read-only mount of a drive that is
+      away (it may come back writable).
+    * With nothing recorded: its drive ("waiting for the drive", and the pause too while paused), or its turn.
+
+    Jobs done or removed show their recorded note. :meth:`ReasonFacts.sql` is the same text in SQL: change both
+    together (a test holds them to each other).
+    """
+    if state not in ("pending", "copying", "failed"):
+        return reason or ""
+    kind = wait_kind(state, reason, False, drive_registered, drive_connected)
+    if kind is WaitKind.FAILED:
+        return reason or ""
+    if kind is WaitKind.NO_DRIVE:
+        return no_drive(category)
+    if kind is WaitKind.COPYING:
+        return COPYING_REASON
+    if kind in (WaitKind.NO_SPACE, WaitKind.READ_ONLY):
+        return reason or ""
+    if paused and drive_connected:
+        return PAUSED_REASON
+    if reason and reason != PAUSE_ROLLED_BACK and lasting_kind(reason) is None:
         return reason
-    return {"pending": PENDING_REASON, "copying": "copying now"}.get(state, "")
+    if not drive_connected:
+        return f"{PENDING_REASON}; {PAUSED_REASON}" if paused else PENDING_REASON
+    return QUEUED_REASON
+
+
+@dataclass(frozen=True)
+class ReasonFacts:
+    """What a job's shown reason depends on besides the job itself, taken from one summary
+    (:attr:`usbsync_gui.core.summary.StateSummary.reason_facts`).
+
+    ``registered`` None: no configuration could be read, every drive counts as registered (the summary does the
+    same). The defaults (not paused, no drive plugged in) are what a view shows before its first summary.
+    """
+
+    paused: bool = False
+    connected: frozenset[str] = frozenset()
+    registered: frozenset[str] | None = None
+
+    def reason(self, state: str, reason: str | None, category: str | None, drive_id: str) -> str:
+        """:func:`job_reason` for a job of ``drive_id``."""
+        return job_reason(
+            state,
+            reason,
+            category,
+            drive_registered=self.registered is None or drive_id in self.registered,
+            drive_connected=drive_id in self.connected,
+            paused=self.paused,
+        )
+
+    def sql(
+        self,
+        *,
+        state: str = "j.state",
+        reason: str = "j.last_error",
+        category: str = "f.category",
+        drive_id: str = "j.drive_id",
+    ) -> tuple[str, list[Any]]:
+        """:meth:`reason` as an SQL expression over the given columns, and its parameters (to sort by the text
+        a row shows)."""
+        params: list[Any] = []
+
+        def among(ids: Iterable[str]) -> str:
+            ids = sorted(ids)
+            params.extend(ids)
+            return f"{drive_id} IN ({','.join('?' * len(ids))})" if ids else "0"
+
+        text = f"COALESCE({reason}, '')"
+        lasting = sql_lasting_kind(reason)
+        whens = [f"WHEN {state} NOT IN ('pending', 'copying') THEN {text}"]  # failed, done, removed
+        if self.registered is not None:
+            whens.append(
+                f"WHEN NOT {among(self.registered)} THEN 'no drive holds ' || COALESCE({category}, ?)"
+            )
+            params.append(NO_CATEGORY)
+        whens.append(f"WHEN {state}='copying' THEN ?")
+        params.append(COPYING_REASON)
+        whens.append(f"WHEN {lasting}='{WaitKind.NO_SPACE.value}' THEN {text}")
+        whens.append(f"WHEN {among(self.connected)} AND {lasting}='{WaitKind.READ_ONLY.value}' THEN {text}")
+        if self.paused:
+            whens.append(f"WHEN {among(self.connected)} THEN ?")
+            params.append(PAUSED_REASON)
+        whens.append(f"WHEN {text} NOT IN ('', ?) AND {lasting}='' THEN {text}")
+        params.append(PAUSE_ROLLED_BACK)
+        whens.append(f"WHEN NOT {among(self.connected)} THEN ?")
+        params.append(f"{PENDING_REASON}; {PAUSED_REASON}" if self.paused else PENDING_REASON)
+        return f"(CASE {' '.join(whens)} ELSE ? END)", [*params, QUEUED_REASON]

@@ -32,6 +32,7 @@ from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, LiveVolume
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed, compute_summary
@@ -681,7 +682,7 @@ class Engine(QObject):
         self._notice(PAUSED, "syncing is paused" if paused else None, off_thread=True)
         if paused:
             for drive_id, slot in list(self._copy.items()):
-                self._retire(slot, "paused")  # rolled back within a second; never waited for
+                self._retire(slot, PAUSE_ROLLED_BACK)  # rolled back within a second; never waited for
                 del self._copy[drive_id]
             log.info("syncing paused")
         else:

@@ -15,6 +15,10 @@ view's selection and current row) are moved to the rows their jobs now have, ins
 ``layoutAboutToBeChanged``/``layoutChanged``; a job that left the list loses its indexes (it drops out of the
 selection). Cached rows whose contents changed get ``dataChanged``. Sorting (:meth:`JobTableModel.sort`) is
 done in SQL, by the text or number each column shows.
+
+The Reason column says why each job waits as ``usbsync pending`` says it: from the job and the facts of the
+latest state summary (paused, which drives are plugged in and registered: :class:`ReasonFacts`, handed in by
+:meth:`JobTableModel.set_reason_facts`), by :meth:`ReasonFacts.reason`; it sorts by the same text in SQL.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from usbsync_gui.core.fs_text import for_display, from_db
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes
-from usbsync_gui.core.wait_reasons import PENDING_REASON  # the Reason column's words are the CLI's
+from usbsync_gui.core.wait_reasons import ReasonFacts  # the Reason column's words are the CLI's
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 
 log = logging.getLogger(__name__)
@@ -52,15 +56,13 @@ _Row = tuple[
 # The default order, and the tie-break after any sort column: oldest first, then by path, then by job id, so
 # that rows with equal keys never swap places between two refreshes.
 _DEFAULT_ORDER = "j.queued_at, f.path, j.id"
-# What each column sorts by: the same value it shows. SIZE, ATTEMPTS and QUEUED sort by number; DRIVE is
-# built per call from the drive names (see JobTableModel._order).
+# What each column sorts by: the same value it shows. SIZE, ATTEMPTS and QUEUED sort by number; DRIVE and
+# REASON are built per call, from the drive names and the reason facts (see JobTableModel._order).
 _SORT_KEYS = {
     FILE: "f.relpath COLLATE NOCASE",
     CATEGORY: "COALESCE(f.category, '') COLLATE NOCASE",
     SIZE: "j.size",
     STATE: "j.state",
-    REASON: f"COALESCE(NULLIF(j.last_error, ''), CASE WHEN j.state='pending' THEN '{PENDING_REASON}' ELSE '' END)"
-    " COLLATE NOCASE",
     ATTEMPTS: "j.attempts",
     QUEUED: "j.queued_at",
 }
@@ -69,11 +71,6 @@ _SELECT_ROWS = (
     " f.relpath FROM jobs j JOIN files f ON f.id=j.file_id WHERE j.id IN ({marks})"
 )
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit on every build
-
-
-def reason_text(state: str, last_error: str | None) -> str:
-    """The Reason column's text (the SQL sort key of that column computes the same)."""
-    return last_error or (PENDING_REASON if state == "pending" else "")
 
 
 def _read_ids(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[int]:
@@ -127,6 +124,7 @@ class JobTableModel(QAbstractTableModel):
         self._busy = False  # a read is on the runner
         self._again = False  # asked for while one was: one more follows it
         self._names = dict(drive_names)
+        self._facts = ReasonFacts()  # until the first summary: nothing paused, no drive plugged in
         self._drive: str | None = None
         self._states: tuple[str, ...] = WAITING_STATES
         self._sort_column = -1  # -1: the default order
@@ -175,6 +173,27 @@ class JobTableModel(QAbstractTableModel):
         elif self._ids:
             self.dataChanged.emit(self.index(0, DRIVE), self.index(len(self._ids) - 1, DRIVE))
 
+    @property
+    def reason_facts(self) -> ReasonFacts:
+        return self._facts
+
+    def set_reason_facts(self, facts: ReasonFacts) -> None:
+        """What the Reason column's texts depend on besides the job (from the latest state summary: paused,
+        the drives plugged in and registered). Does nothing when they did not change."""
+        if facts == self._facts:
+            return
+        self._facts = facts
+        if self._sort_column == REASON:
+            self._query += 1
+            self.refresh()  # the order follows the texts
+        elif self._ids:
+            self.dataChanged.emit(self.index(0, REASON), self.index(len(self._ids) - 1, REASON))
+
+    def reason(self, row: _Row) -> str:
+        """The Reason column's text for a row (the column's SQL sort key computes the same)."""
+        _, _, category, drive_id, _, state, last_error, _, _, _ = row
+        return self._facts.reason(state, last_error, category, drive_id)
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Order the rows by ``column`` in SQL; ties keep the default order. ``column`` -1 (no sort column) and
         Queued at ascending are the default order: oldest first, then by path, then by job id. Selected jobs
@@ -208,6 +227,9 @@ class JobTableModel(QAbstractTableModel):
             for drive_id, name in self._names.items():
                 params += [drive_id, name]
             key = f"(CASE j.drive_id {whens} ELSE j.drive_id END) COLLATE NOCASE" if whens else "j.drive_id"
+        elif col == REASON:
+            text, params = self._facts.sql()
+            key = f"{text} COLLATE NOCASE"
         else:
             key = _SORT_KEYS[col]
         direction = "DESC" if self._sort_order == Qt.SortOrder.DescendingOrder else "ASC"
@@ -415,7 +437,7 @@ class JobTableModel(QAbstractTableModel):
         r = self._row(index.row())
         if r is None:
             return None
-        _, path, category, drive_id, size, state, reason, attempts, queued_at, relpath = r
+        _, path, category, drive_id, size, state, last_error, attempts, queued_at, relpath = r
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == FILE:
@@ -431,13 +453,16 @@ class JobTableModel(QAbstractTableModel):
             if col == STATE:
                 return state
             if col == REASON:
-                return reason_text(state, reason)
+                return self.reason(r)
             if col == ATTEMPTS:
                 return attempts
             if col == QUEUED:
                 return time.strftime("%Y-%m-%d %H:%M", time.localtime(queued_at))
         if role == Qt.ItemDataRole.ToolTipRole and col in (FILE, REASON):
-            return for_display(from_db(path)) if col == FILE else reason
+            if col == FILE:
+                return for_display(from_db(path))
+            shown = self.reason(r)  # and what was recorded last, when the row says something else now
+            return shown if not last_error or last_error in shown else f"{shown} (last: {last_error})"
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (SIZE, ATTEMPTS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

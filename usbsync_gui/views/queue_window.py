@@ -87,7 +87,6 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
     ):
         super().__init__(2000, parent)
         self.ctx = ctx
-        ctx.summary.changed.connect(self.show_totals)
         self.runner = runner if runner is not None else TaskRunner(max_threads=1, parent=self)
         self.geometry_store = (
             geometry if geometry is not None else GeometryStore(ctx.paths.state_dir / FILE_NAME)
@@ -104,6 +103,9 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.model = JobTableModel(
             ctx.db.conn, ctx.drive_names(), self, runner=ctx.tasks, state_db=ctx.paths.state_db
         )
+        if ctx.summary.latest is not None:
+            self.model.set_reason_facts(ctx.summary.latest.reason_facts)
+        ctx.summary.changed.connect(self.on_summary)
         self.model.about_to_reload.connect(self._rows_about_to_change)
         self.model.reloaded.connect(self._rows_changed)
         layout = QVBoxLayout(self)
@@ -274,6 +276,11 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.ctx.summary.invalidate()
 
     @Slot(object)
+    def on_summary(self, s: StateSummary) -> None:
+        """A new summary: the rows' reasons follow its facts (paused, drives plugged in), the totals its figures."""
+        self.model.set_reason_facts(s.reason_facts)
+        self.show_totals(s)
+
     def show_totals(self, s: StateSummary) -> None:
         """One line per drive with files waiting, and per category no drive holds: from the one summary, so the
         queue says what the tray and the status window say (a drive's files that do not fit included)."""
@@ -286,6 +293,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
             for d in s.drives
             if d.waiting_files
         ]
+        # Files of a category no drive holds have no row (no job: nothing to retry or remove); they are said here.
         lines += [u.headline[0].upper() + u.headline[1:] for u in s.unrouted]
         self.totals.setText("\n".join(lines) if lines else "Nothing waiting.")
 

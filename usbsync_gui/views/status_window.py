@@ -430,13 +430,13 @@ class DriveRow:
 
 
 class UnroutedRow:
-    """Files whose drive was forgotten: what waits, and where to add a drive for them."""
+    """Files of a category no drive holds: what waits, and where to add a drive for them. A warning when a
+    forgotten drive left them there; otherwise they wait, like files for a drive that is not plugged in."""
 
     ROWS = 2
 
     def __init__(self, grid: QGridLayout, row: int):
         self.marker = Marker()
-        self.marker.set(Tone.WARNING, "alert")
         self.title = ElidedLabel()
         bold = QFont(self.title.font())
         bold.setBold(True)
@@ -448,10 +448,13 @@ class UnroutedRow:
         grid.addWidget(self.hint, row + 1, 1, 1, 2)
 
     def show(self, u: Unrouted) -> None:
-        self.title.set_full_text(f"No drive holds {u.category}: {plural(u.files, 'file')} wait")
-        _set_text_tone(self.title, Tone.WARNING)
+        self.marker.set(*((Tone.WARNING, "alert") if u.needs_attention else (Tone.CAUTION, "clock")))
+        verb = "waits" if u.files == 1 else "wait"
+        self.title.set_full_text(f"No drive holds {u.category}: {plural(u.files, 'file')} {verb}")
+        _set_text_tone(self.title, Tone.WARNING if u.needs_attention else None)
         self.hint.set_full_text(
-            f"Add a drive for {u.category} in Drives… (in the tray menu) to copy these {human_bytes(u.bytes)}."
+            f"Add a drive for {u.category} in Drives… (in the tray menu) to copy "
+            + (f"these {human_bytes(u.bytes)}." if u.files > 1 else f"it ({human_bytes(u.bytes)}).")
         )
         _set_text_tone(self.hint, Tone.MUTED)
 
@@ -480,8 +483,13 @@ def headline(s: StateSummary) -> tuple[str, list[str]]:
         ]
     if s.state is Overall.WAITING:
         drives = s.waiting_for_drives
+        unrouted = [_cap(u.headline) for u in s.unrouted]
+        if not drives:  # only files no drive holds: they wait for one to be added
+            return unrouted[0], unrouted[1:ATTENTION_LINES]
         n = sum(d.waiting_files for d in drives)
-        return f"Plug in {_names([d.name for d in drives])}: {plural(n, 'file')} waiting", []
+        return f"Plug in {_names([d.name for d in drives])}: {plural(n, 'file')} waiting", unrouted[
+            :ATTENTION_LINES
+        ]
     if not s.drives:
         return "No drives yet", ["Add a USB drive from Drives… in the tray menu."]
     return "Everything is copied", []
@@ -498,6 +506,8 @@ def figures(s: StateSummary) -> str:
         parts.append(f"{plural(s.failed_files, 'file')} could not be copied")
     if s.done_files:
         parts.append(f"{plural(s.done_files, 'file')} copied and checked")
+    if s.unclassified:  # recorded, not copied: no category matched, so no drive can hold them
+        parts.append(f"{plural(s.unclassified, 'file')} without a category (not copied)")
     return "; ".join(parts)
 
 

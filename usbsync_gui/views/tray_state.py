@@ -3,7 +3,8 @@
 States, most urgent first (:class:`usbsync_gui.core.summary.Overall`): ``attention`` (a file that does not
 fit, a failed file, a read-only drive, a forgotten drive's files, a locked keyring, incomplete watching, a
 missing source folder, a broken configuration), ``paused``, ``syncing`` (files going to a plugged-in drive, with
-the current file's progress), ``waiting`` (files waiting for drives that are not plugged in), ``idle``.
+the current file's progress), ``waiting`` (files waiting for drives that are not plugged in, or for a drive to
+hold their category), ``idle``.
 """
 
 from __future__ import annotations
