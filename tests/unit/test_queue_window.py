@@ -27,8 +27,8 @@ from usbsync_gui.views.queue_window import QueueWindow
 from usbsync_gui.views.window_geometry import GeometryStore
 
 
-@pytest.fixture
-def ctx(tmp_path):
+def _setting(tmp_path):
+    """A USBSYNC_HOME with two drives for images (Photos d1, Archive d2), and its state database."""
     paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
     paths.ensure()
     config = (
@@ -36,7 +36,12 @@ def ctx(tmp_path):
         .with_drive(DriveConfig("Photos", "d1", ("images",)))
         .with_drive(DriveConfig("Archive", "d2", ("images",)))
     )
-    db = StateDB(paths.state_db)
+    return paths, config, StateDB(paths.state_db)
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    paths, config, db = _setting(tmp_path)
     yield ViewContext(paths, config, db)
     db.close()
 
@@ -408,14 +413,7 @@ def test_reasons_and_totals_say_what_the_summary_says(tmp_path, qtbot):
     from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
     from usbsync_gui.views.queue_model import REASON
 
-    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
-    paths.ensure()
-    config = (
-        new_config([paths.default_outbox])
-        .with_drive(DriveConfig("Photos", "d1", ("images",)))
-        .with_drive(DriveConfig("Archive", "d2", ("images",)))
-    )
-    db = StateDB(paths.state_db)
+    paths, config, db = _setting(tmp_path)
     paused = add_job(db.conn, "paused.jpg", drive="d1", size=5900)
     away = add_job(db.conn, "paused.jpg", drive="d2", size=5900)
     # recorded as audio, and no job: no drive holds audio
