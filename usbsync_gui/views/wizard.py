@@ -404,8 +404,16 @@ class DrivesPage(QWizardPage):
                 return f"A drive named {name} is already registered: pick another name for {row.mountpoint}."
         return None
 
+    def _ticked_kinds(self, i: int) -> list[str]:
+        """The categories ticked on row ``i``, in column order."""
+        return [
+            c
+            for col, c in zip(self._cat_cols(), self.categories, strict=True)
+            if self._cell(i, col).checkState() == Qt.CheckState.Checked
+        ]
+
     def _ticked(self, i: int) -> bool:
-        return any(self._cell(i, col).checkState() == Qt.CheckState.Checked for col in self._cat_cols())
+        return bool(self._ticked_kinds(i))
 
     def _untick(self, i: int) -> None:
         self._filling = True
@@ -514,11 +522,7 @@ class DrivesPage(QWizardPage):
         """What the ticks say now, row by row: (drive name, mount point, categories), for every ticked row."""
         out = []
         for i, row in enumerate(self.rows):
-            cats = [
-                c
-                for col, c in zip(self._cat_cols(), self.categories, strict=True)
-                if self._cell(i, col).checkState() == Qt.CheckState.Checked
-            ]
+            cats = self._ticked_kinds(i)
             if cats:
                 out.append((self._cell(i, 1).text().strip(), row.mountpoint, cats))
         return out
@@ -527,11 +531,7 @@ class DrivesPage(QWizardPage):
         """The volumes to register: ticked, and for a drive registered here, changed."""
         out = []
         for i, row in enumerate(self.rows):
-            cats = [
-                c
-                for col, c in zip(self._cat_cols(), self.categories, strict=True)
-                if self._cell(i, col).checkState() == Qt.CheckState.Checked
-            ]
+            cats = self._ticked_kinds(i)
             name = self._cell(i, 1).text().strip()
             if not cats or row.registered_as == (name, tuple(cats)):
                 continue
