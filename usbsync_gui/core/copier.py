@@ -68,6 +68,7 @@ from usbsync_gui.core.space import allocation_unit, space_needed
 from usbsync_gui.core.state import Job, StateDB, is_damage
 from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import MarkerError, free_bytes, read_marker
+from usbsync_gui.platform.thread_priority import pool_initializer
 
 __all__ = [
     "FAT32_MAX_FILE",
@@ -731,7 +732,9 @@ class DriveSyncer:
 
     def _hasher(self) -> ThreadPoolExecutor:
         if self._hash_pool is None:
-            self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usbsync-hash")
+            self._hash_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="usbsync-hash", initializer=pool_initializer()
+            )
         return self._hash_pool
 
     def close(self) -> None:
@@ -772,7 +775,9 @@ class DriveSyncer:
         # Reading back from the device waits on I/O: two readers keep the device busy. Two halves, not a
         # task per file: per-file futures cost more than reading back a small file.
         half = (len(written) + 1) // 2
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="usbsync-verify") as pool:
+        with ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="usbsync-verify", initializer=pool_initializer()
+        ) as pool:
             parts = list(pool.map(readback_many, [written[:half], written[half:]]))
         good: list[tuple[Plan, int]] = []
         dirs: set[str] = set()

@@ -56,6 +56,7 @@ from usbsync_gui.core.hashing import hash_fd
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders, file_kind
 from usbsync_gui.core.state import FileRow, StateDB, is_damage
 from usbsync_gui.core.units import plural
+from usbsync_gui.platform.thread_priority import pool_initializer
 
 log = logging.getLogger(__name__)
 
@@ -507,7 +508,9 @@ class Ingestor:
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
-                max_workers=ANALYSE_THREADS, thread_name_prefix="usbsync-analyse"
+                max_workers=ANALYSE_THREADS,
+                thread_name_prefix="usbsync-analyse",
+                initializer=pool_initializer(),
             )
         return self._executor
 

@@ -41,6 +41,7 @@ from usbsync_gui.engine.watcher import SourceWatcher
 from usbsync_gui.engine.workers import CopyWorker, IngestWorker
 from usbsync_gui.platform import EjectError, eject_volume
 from usbsync_gui.platform.events import create_volume_events
+from usbsync_gui.platform.thread_priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,9 @@ class Engine(QObject):
         thread = QThread()
         thread.setObjectName(name)
         worker.moveToThread(thread)
+        # First thing in the new thread (a direct connection runs there): the engine's threads, and every
+        # thread they start, run below the window's priority.
+        thread.started.connect(lower_this_thread, Qt.ConnectionType.DirectConnection)
         if start is not None:
             thread.started.connect(start)
         thread.start()
