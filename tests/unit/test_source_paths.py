@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from usbsync_gui.core import source_paths
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
 
 
@@ -77,6 +78,40 @@ def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(t
         return real
 
     monkeypatch.setattr(SourceFolders, "real_path", check_then_swap)
+    # The check-then-open way, used where /proc or O_PATH is missing: the open's own check refuses it.
+    monkeypatch.setattr(source_paths, "_O_PATH", 0)
     with pytest.raises(Refused) as info:
         SourceFolders([src]).open(src / "sub" / "f.txt")
     assert "leads outside the source folders" in info.value.reason
+
+
+@pytest.mark.skipif(not getattr(source_paths, "_O_PATH", 0), reason="needs Linux's O_PATH and /proc/self/fd")
+def test_what_is_read_is_the_file_that_was_checked_even_if_swapped_at_once(tmp_path, monkeypatch):
+    """Linux: open() checks the very file it then reads (an O_PATH handle), so a folder swapped for a link
+    right after the lookup changes nothing: the file that was in the outbox is read, never the outside one."""
+    src = tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "f.txt").write_bytes(b"mine")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_bytes(b"not yours")
+    real_open = os.open
+    swapped: list[int] = []
+
+    def open_then_swap(path, flags, *args, **kw):
+        fd = real_open(path, flags, *args, **kw)
+        if flags & source_paths._O_PATH and not swapped:  # the race, made certain: just after the lookup
+            (src / "sub").rename(src / "moved")  # the file stays in the outbox, under another name
+            (src / "sub").symlink_to(outside)
+            swapped.append(fd)
+        return fd
+
+    monkeypatch.setattr(source_paths.os, "open", open_then_swap)
+    fd = SourceFolders([src]).open(src / "sub" / "f.txt")
+    try:
+        assert swapped and os.read(fd, 100) == b"mine"
+    finally:
+        os.close(fd)
+    # And a path that leads outside from the start is refused before anything is opened for reading.
+    with pytest.raises(Refused, match="leads outside"):
+        SourceFolders([src]).open(src / "sub" / "f.txt")

@@ -8,10 +8,13 @@ a source folder reached through a link (Fedora Silverblue's ``/home -> /var/home
 Names: a file keeps the path it has in the outbox as the user sees it (``path``, under the configured source
 folder): a link that stays inside the sources is copied under its own name.
 
-Reading (:meth:`SourceFolders.open`) re-checks at open time: the real path is opened with ``O_NOFOLLOW``, and
-on Linux the path of the opened descriptor (``/proc/self/fd/N``) is checked again, so a file swapped for a
-link between the check and the open is refused too. FIFOs and devices are never opened for reading in a way
-that blocks (``O_NONBLOCK``, then ``fstat``).
+Reading (:meth:`SourceFolders.open`) checks what it opens, not a name looked up before. On Linux the path is
+first opened with ``O_PATH`` (open(2): links followed, but nothing opened for I/O, so a FIFO or device has no
+side effect), the kernel says where that descriptor really is (``/proc/self/fd/N``, proc(5)), and only then is
+that very file re-opened for reading through it: no window for a swap, and no Python loop of ``lstat`` per
+path component (``os.path.realpath``). Elsewhere the real path is opened with ``O_NOFOLLOW``, so a file
+swapped for a link between the check and the open is refused too. FIFOs and devices are never opened for
+reading in a way that blocks (``O_NONBLOCK``, then ``fstat``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from usbsync_gui.core.fs_text import for_display
 
 _O_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 _O_READ |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+# Linux: open by an O_PATH handle and ask /proc where it is (see the module's doc). Not where /proc is missing.
+_O_PATH = getattr(os, "O_PATH", 0) if os.path.isdir("/proc/self/fd") else 0
 
 
 class Refused(OSError):
@@ -137,6 +142,8 @@ class SourceFolders:
                 link after the check).
         """
         s = os.fspath(path)
+        if _O_PATH:
+            return self._open_by_handle(s)
         real = self.real_path(s)
         fd = os.open(real, _O_READ)
         try:
@@ -156,3 +163,23 @@ class SourceFolders:
             os.close(fd)
             raise
         return fd
+
+    def _open_by_handle(self, s: str) -> int:
+        """:meth:`open` on Linux: an ``O_PATH`` handle first, its real path from the kernel, then that file."""
+        handle = os.open(s, _O_PATH | os.O_CLOEXEC)
+        try:
+            opened = f"/proc/self/fd/{handle}"
+            real = os.readlink(opened)
+            st = os.fstat(handle)
+            if st.st_nlink == 0:  # deleted meanwhile (the link then ends in " (deleted)")
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), s)
+            if not self.inside(real):
+                if self.locate(s) is None:
+                    raise Refused(s, "outside the source folders")
+                raise Refused(s, _leaves(real))
+            if not stat.S_ISREG(st.st_mode):
+                raise NotRegularFile(s, f"not a regular file ({file_kind(st.st_mode)})")
+            # Re-opening the handle's /proc link opens that same inode, with the usual permission check.
+            return os.open(opened, os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(handle)
