@@ -296,3 +296,35 @@ def test_logging_and_audit_never_raise_on_undecodable_names(tmp_path, capsys):
     assert "Logging error" not in err and "Traceback" not in err
     assert "cannot read /out/" in (tmp_path / "logs" / "file_watcher.log").read_text(encoding="utf-8")
     assert (tmp_path / "logs" / "ops.csv").read_text(encoding="utf-8").count("\ufffd\ufffd.png") == 3
+
+
+def test_files_no_drive_takes_are_logged_once_per_batch_not_once_per_file(tmp_path, caplog):
+    """make_service's drive holds images only: PDFs are documents, which no drive holds; random bytes have no
+    category. One INFO line each for the batch, naming one file and how many others; each file at DEBUG."""
+    import logging
+
+    svc, src, _ = make_service(tmp_path)
+    for i in range(5):
+        (src / f"doc{i}.pdf").write_bytes(pdf_bytes(f"page {i}"))
+    (src / "blob.bin").write_bytes(os.urandom(4096))
+    with caplog.at_level(logging.DEBUG, logger="usbsync_gui.core.ingest"):
+        svc.scan()
+    info = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "not synced" in r.getMessage()
+    ]
+    info += [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO and "no drive holds" in r.getMessage()
+    ]
+    assert len(info) == 2, info
+    assert "blob.bin: no category, not synced" in info
+    [docs] = [m for m in info if "documents" in m]
+    assert docs.startswith("doc") and "and 4 others: documents, but no drive holds that category yet" in docs
+    per_file = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.DEBUG and "no drive holds" in r.getMessage()
+    ]
+    assert len(per_file) == 5
+    svc.close()
