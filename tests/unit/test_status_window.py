@@ -467,3 +467,39 @@ def test_the_drives_box_is_as_tall_as_its_drives_up_to_a_limit_then_scrolls(ctx,
     )
     _push(ctx)
     qtbot.waitUntil(lambda: 0 < w.drives_scroll.height() < two)  # one: shrinks back to fit
+
+
+def test_progress_never_repaints_synchronously_and_touches_only_what_changed(ctx, qtbot):
+    """QProgressBar.setValue repaints at once whenever the percentage moves; ten times a second, with the GIL
+    let go and taken back around each Qt call, that was most of the GUI thread's time at a drive's re-plug in
+    bench/bench_ui_responsiveness.py. The bar is painted in the next paint pass instead, with the new value."""
+    from PySide6.QtCore import QEvent, QObject
+
+    _queue(ctx)
+    w = _window(qtbot, ctx)
+
+    class Paints(QObject):
+        n = 0
+
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Type.Paint:
+                Paints.n += 1
+            return False
+
+    paints = Paints()
+    w.progress.installEventFilter(paints)
+    w.on_progress("d-photos", "/out/big.mp4", 50, 200)
+    qtbot.waitUntil(lambda: Paints.n > 0)  # shown: painted in the paint pass
+    for done in (60, 90, 120, 150):  # each moves the percentage: setValue alone would repaint there and then
+        before = Paints.n
+        w.on_progress("d-photos", "/out/big.mp4", done, 200)
+        assert Paints.n == before, "painted synchronously inside on_progress"
+        assert w.progress.value() == done * 5
+        qtbot.waitUntil(lambda b=before: Paints.n > b)  # and painted soon after, by the event loop
+    # Nothing changed: no Qt call that would change what is shown.
+    calls: list[str] = []
+    w.current.set_full_text = lambda *a: calls.append("text")  # type: ignore[method-assign]
+    w.progress.setFormat = lambda *a: calls.append("format")  # type: ignore[method-assign]
+    w.on_progress("d-photos", "/out/big.mp4", 150, 200)
+    assert calls == []
+    w.progress.removeEventFilter(paints)

@@ -624,6 +624,7 @@ class StatusWindow(QWidget):
         self._samples: deque[tuple[float, int]] = deque(maxlen=64)
         self._copied_total = 0
         self._last_done: dict[str, int] = {}
+        self._shown: dict[str, object] = {}  # what _show_copy last put on screen
         self._last_progress = 0.0  # monotonic
         self._last_progress_at = 0.0  # unix time, as a summary's ``at``
         self._progress_drive = ""  # the drive whose copy "Now copying" shows
@@ -906,18 +907,43 @@ class StatusWindow(QWidget):
         self._progress_drive = drive_id
         self._samples.append((now, self._copied_total))
         file_name = path.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-        self.current.set_full_text(f"{file_name}  →  {name}")
-        self.current.setToolTip(f"{path}\nto {name}")
-        self.progress.setValue(int(SCALE * done / total) if total > 0 else SCALE)
-        self.progress.setTextVisible(True)
-        self.progress.show()
         if total > 0 and done >= total:  # written; flushed and read back from the drive before it counts
-            self.progress.setFormat(f"verifying on the drive  ({human_bytes(total)})")
+            fmt = f"verifying on the drive  ({human_bytes(total)})"
         else:
-            self.progress.setFormat(f"%p%  ({human_bytes(done)} of {human_bytes(total)})")
+            fmt = f"%p%  ({human_bytes(done)} of {human_bytes(total)})"
+        self._show_copy(
+            f"{file_name}  →  {name}",
+            f"{path}\nto {name}",
+            int(SCALE * done / total) if total > 0 else SCALE,
+            fmt,
+        )
         self._show_speed()
         if self.isVisible() and not self._speed_timer.isActive():
             self._speed_timer.start()
+
+    def _show_copy(self, text: str, tip: str, value: int, fmt: str) -> None:
+        """Put a copy's progress on screen, touching only what changed since the last call.
+
+        Why so careful: progress comes ten times a second, and each Qt call from Python lets the GIL go and
+        takes it back, which in a flood means queueing behind the engine's threads for it. And
+        ``QProgressBar.setValue`` repaints at once, synchronously, whenever the percentage moves (Qt's
+        ``QProgressBarPrivate::repaintRequired``): measured at a drive's re-plug, those repaints were most of
+        the GUI thread's time. With the bar's updates held, the change is an ordinary ``update()`` instead,
+        painted with everything else in the next paint pass."""
+        shown = self._shown
+        if shown.get("file") != (text, tip):
+            self.current.set_full_text(text)
+            self.current.setToolTip(tip)
+        if not shown.get("visible"):
+            self.progress.setTextVisible(True)
+            self.progress.show()
+        if shown.get("format") != fmt:
+            self.progress.setFormat(fmt)
+        if shown.get("value") != value:
+            self.progress.setUpdatesEnabled(False)
+            self.progress.setValue(value)
+            self.progress.setUpdatesEnabled(True)  # schedules one update()
+        self._shown.update(file=(text, tip), visible=True, format=fmt, value=value)
 
     def speed(self) -> float:
         """Bytes a second over the last few seconds of progress (0 when nothing moved)."""
@@ -929,7 +955,10 @@ class StatusWindow(QWidget):
 
     def _show_speed(self) -> None:
         speed = self.speed()
-        self.throughput.setText(f"{human_bytes(speed)}/s" if speed else "")
+        text = f"{human_bytes(speed)}/s" if speed else ""
+        if self._shown.get("speed") != text:  # see _show_copy
+            self.throughput.setText(text)
+            self._shown["speed"] = text
 
     @Slot()
     def _tick(self) -> None:
@@ -952,6 +981,7 @@ class StatusWindow(QWidget):
     def _copy_over(self) -> None:
         """Nothing is being copied: clear the progress and stop the speed clock."""
         self._progress_drive = ""
+        self._shown = {}
         self._speed_timer.stop()
         self._samples.clear()
         self.current.set_full_text("Nothing is being copied right now")
