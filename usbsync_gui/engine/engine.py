@@ -35,6 +35,7 @@ from usbsync_gui.core.volumes import Volume
 from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
+from usbsync_gui.engine.remote import live_fields
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed, compute_summary
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.engine.watcher import SourceWatcher
@@ -220,7 +221,10 @@ class Engine(QObject):
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
         self._beat.start(int(self.config.heartbeat_interval_s * 1000))
         self._config_timer.start(CONFIG_POLL_MS)
-        self._control = ControlServer(self.paths.control_endpoint, self._on_command, self)
+        self._control = ControlServer(
+            self.paths.control_endpoint, self._on_command, self, snapshot=self._live_fields
+        )
+        self._publish_events(self._control)
 
     def _start_ingest(self) -> None:
         ingest = IngestWorker(self.paths, self.config, self.audit)
@@ -664,9 +668,39 @@ class Engine(QObject):
 
         self._when_retired(drive.id, start)
 
+    def _live_fields(self) -> dict[str, Any]:
+        """The live state as the channel carries it (``hello`` and ``live`` events): what the summary needs
+        from the running engine, for a client that computes it (see :mod:`usbsync_gui.engine.remote`)."""
+        live = self._live_state()
+        return {"paused": live.paused, "connected": {k: live_fields(v) for k, v in live.connected.items()}}
+
+    def _publish_events(self, control: ControlServer) -> None:
+        """What happens, as the channel's events (protocol in :mod:`usbsync_gui.engine.control`)."""
+        pub = control.publish
+        self.drive_connected.connect(lambda d, n, m: pub("drive_connected", drive=d, name=n, mount=m))
+        self.drive_disconnected.connect(lambda d: pub("drive_disconnected", drive=d))
+        self.drive_ejected.connect(lambda d: pub("drive_ejected", drive=d))
+        self.copy_progress.connect(lambda d, p, n, t: pub("progress", drive=d, path=p, done=n, total=t))
+        self.drive_up_to_date.connect(lambda d, c, a: pub("up_to_date", drive=d, copied=c, already=a))
+        self.database_rebuilt.connect(lambda m: pub("database_rebuilt", message=m))
+        self.heartbeat.connect(lambda data: pub("heartbeat", data=data))
+        # The live state changes with these; every summary the engine computes means the state changed.
+        for changed in (self.drive_connected, self.drive_disconnected, self.paused_changed):
+            changed.connect(lambda *_: pub("live", **self._live_fields()))
+        self.summary.changed.connect(lambda _s: pub("changed"))
+
     def _on_command(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
-        if request.get("cmd") == "eject" and isinstance(request.get("drive"), str):
+        cmd = request.get("cmd")
+        if cmd == "eject" and isinstance(request.get("drive"), str):
             self.eject_drive(request["drive"], lambda ok, msg: reply({"ok": ok, "message": msg}))
+            return
+        if cmd in ("pause", "resume"):
+            self.set_paused(cmd == "pause")
+            reply({"ok": True, "message": "syncing paused" if self.paused else "syncing resumed"})
+            return
+        if cmd == "sync":
+            self.sync_now()
+            reply({"ok": True, "message": "syncing now"})
             return
         if self.command_hook is not None:
             answer = self.command_hook(request)

@@ -1,0 +1,63 @@
+"""The real `usbsync run` followed and driven from another process's point of view over its command channel
+(engine/remote.py), as the tray app will: a copy onto a real volume is seen as it happens, pause and eject are
+commands answered by callback, and what the channel says agrees with `usbsync status`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import png_bytes
+from tests.e2e.conftest import stop, wait_for
+from usbsync_gui.core.paths import app_paths
+from usbsync_gui.engine.remote import RemoteEngine
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_drive, qtbot):
+    photos = make_drive("PHOTOS", size_mib=64)
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    proc = usbsync.start()
+    remote = RemoteEngine(app_paths({"USBSYNC_HOME": str(usbsync.home)}).control_endpoint)
+    try:
+        wait_for(lambda: "watching" in usbsync.log(), timeout=30)
+        with qtbot.waitSignal(remote.link_changed, timeout=10_000) as link:
+            remote.start()
+        assert link.args == [True]
+        qtbot.waitUntil(lambda: bool(remote.connected), timeout=10_000)  # hello, or the live event after it
+        [(drive_id, live)] = remote.connected.items()
+        assert live.mountpoint == str(photos.mountpoint) and live.total_bytes > 0 and not remote.paused
+
+        done: list[tuple[str, int, int]] = []
+        remote.drive_up_to_date.connect(lambda d, copied, already: done.append((d, copied, already)))
+        changes: list[int] = []
+        remote.state_changed.connect(lambda: changes.append(1))
+        (usbsync.source / "a.png").write_bytes(png_bytes(1))
+        qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+        assert done == [(drive_id, 1, 0)] and changes  # the copy, as it happened
+        assert (photos.mountpoint / "USBSync" / "a.png").read_bytes() == png_bytes(1)
+
+        answers: list[tuple[bool, str]] = []
+        with qtbot.waitSignal(remote.paused_changed, timeout=10_000) as paused:
+            remote.set_paused(True, lambda ok, msg: answers.append((ok, msg)))
+        assert paused.args == [True] and remote.paused
+        qtbot.waitUntil(lambda: bool(answers), timeout=10_000)
+        assert answers == [(True, "syncing paused")]
+        assert usbsync.json("status")["paused"] is True  # the channel and the one summary agree
+
+        ejected: list[str] = []
+        remote.drive_ejected.connect(ejected.append)
+        remote.eject_drive("Photos", lambda ok, msg: answers.append((ok, msg)))
+        qtbot.waitUntil(lambda: len(answers) == 2, timeout=60_000)
+        assert answers[1][0] and "safe to unplug" in answers[1][1], answers
+        qtbot.waitUntil(lambda: ejected == [drive_id] and not remote.connected, timeout=10_000)
+        photos.mounted = False
+    finally:
+        remote.stop()
+        code, out = stop(proc)
+    assert code == 0, out
+    # The engine gone: a command says so, by callback, without waiting.
+    late: list[tuple[bool, str]] = []
+    remote.sync_now(lambda ok, msg: late.append((ok, msg)))
+    qtbot.waitUntil(lambda: bool(late), timeout=10_000)
+    assert late[0][0] is False and "not running" in late[0][1]

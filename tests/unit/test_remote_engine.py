@@ -1,0 +1,149 @@
+"""The command channel's events and commands, end to end over a real local socket: a ControlServer in this
+process serves them, a RemoteEngine follows and drives it as the tray app's process would an engine in another
+process (engine/remote.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtNetwork import QLocalSocket
+
+from usbsync_gui.core.config import new_config
+from usbsync_gui.core.summary import LiveVolume
+from usbsync_gui.engine.control import ControlServer
+from usbsync_gui.engine.remote import RemoteEngine, live_fields
+
+MB = 1_000_000
+
+
+@pytest.fixture
+def endpoint(tmp_path):
+    return str(tmp_path / "control.sock")
+
+
+class FakeEngineSide:
+    """The engine's half, as Engine wires it: a handler for commands, a snapshot for new watchers."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.paused = False
+        self.connected = {"d-photos": LiveVolume("/media/u/PHOTOS", 900 * MB, 1000 * MB, alloc_unit=4096)}
+
+    def snapshot(self) -> dict:
+        return {"paused": self.paused, "connected": {k: live_fields(v) for k, v in self.connected.items()}}
+
+    def handle(self, request, reply) -> None:
+        self.requests.append(request)
+        if request.get("cmd") == "pause":
+            self.paused = True
+            reply({"ok": True, "message": "syncing paused"})
+        elif request.get("cmd") == "eject":
+            reply({"ok": False, "message": f"{request['drive']} is busy"})
+        else:
+            reply({"ok": False, "message": "unknown command"})
+
+
+@pytest.fixture
+def linked(endpoint, qtbot):
+    side = FakeEngineSide()
+    server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
+    remote = RemoteEngine(endpoint)
+    with qtbot.waitSignal(remote.link_changed, timeout=5000) as up:
+        remote.start()
+    assert up.args == [True]
+    yield side, server, remote
+    remote.stop()
+    server.close()
+
+
+def test_a_watcher_gets_the_live_state_first_then_each_event_as_a_signal(linked, qtbot):
+    side, server, remote = linked
+    assert remote.up and server.watchers == 1
+    assert remote.connected == side.connected and remote.paused is False
+    live = remote.live_state(new_config([]))
+    assert live.connected["d-photos"].alloc_unit == 4096 and not live.paused
+    with qtbot.waitSignal(remote.copy_progress, timeout=5000) as got:
+        server.publish("progress", drive="d-photos", path="/out/a b.jpg", done=5, total=10)
+    assert got.args == ["d-photos", "/out/a b.jpg", 5, 10]
+    with qtbot.waitSignal(remote.drive_up_to_date, timeout=5000) as got:
+        server.publish("up_to_date", drive="d-photos", copied=12, already=7)
+    assert got.args == ["d-photos", 12, 7]
+    with qtbot.waitSignals([remote.paused_changed, remote.state_changed], timeout=5000):
+        server.publish("live", paused=True, connected={})
+    assert remote.paused and remote.connected == {}
+    with qtbot.waitSignal(remote.state_changed, timeout=5000):
+        server.publish("an event from a newer engine", x=1)  # ignored ...
+        server.publish("changed")  # ... and the link goes on
+
+
+def test_commands_are_answered_by_callback_and_never_waited_for(linked, qtbot):
+    side, _server, remote = linked
+    answers: list[tuple[bool, str]] = []
+    remote.set_paused(True, lambda ok, msg: answers.append((ok, msg)))
+    assert answers == []  # returned before the engine even read it
+    qtbot.waitUntil(lambda: len(answers) == 1, timeout=5000)
+    assert answers == [(True, "syncing paused")] and side.requests == [{"cmd": "pause"}]
+    remote.eject_drive("Photos", lambda ok, msg: answers.append((ok, msg)))
+    qtbot.waitUntil(lambda: len(answers) == 2, timeout=5000)
+    assert answers[1] == (False, "Photos is busy")
+
+
+def test_no_engine_is_an_answer_too(endpoint, qtbot):
+    remote = RemoteEngine(endpoint)
+    with qtbot.waitSignal(remote.link_changed, timeout=5000) as got:
+        remote.start()
+    assert got.args == [False] and not remote.up
+    answers: list[tuple[bool, str]] = []
+    remote.sync_now(lambda ok, msg: answers.append((ok, msg)))
+    qtbot.waitUntil(lambda: bool(answers), timeout=5000)
+    assert answers[0][0] is False and answers[0][1].startswith("usbsync is not running")
+    remote.stop()
+
+
+def test_the_engine_going_away_is_seen(linked, qtbot):
+    _side, server, remote = linked
+    with qtbot.waitSignal(remote.link_changed, timeout=5000) as got:
+        server.close()
+    assert got.args == [False] and not remote.up and remote.connected == {}
+
+
+def test_a_client_of_another_protocol_is_not_followed(endpoint, qtbot, monkeypatch):
+    from usbsync_gui.engine import control
+
+    side = FakeEngineSide()
+    monkeypatch.setattr(control, "PROTOCOL", 99)  # the engine is newer than this app
+    server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
+    remote = RemoteEngine(endpoint)
+    with qtbot.waitSignal(remote.link_changed, timeout=5000) as got:
+        remote.start()
+    assert got.args == [False] and not remote.up
+    remote.stop()
+    server.close()
+
+
+def test_a_watcher_that_stops_reading_is_dropped_not_buffered_for(endpoint, qtbot, monkeypatch):
+    from usbsync_gui.engine import control
+
+    monkeypatch.setattr(control, "MAX_UNREAD_BYTES", 64 << 10)
+    side = FakeEngineSide()
+    server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
+    sock = QLocalSocket()  # a client that asks for events and then never reads them
+    sock.setReadBufferSize(16 << 10)  # (Qt reads into its own buffer in this process's loop: keep it small)
+    sock.connectToServer(endpoint)
+    assert sock.waitForConnected(2000)
+    sock.write(b'{"cmd": "watch"}\n')
+    sock.flush()
+    qtbot.waitUntil(lambda: server.watchers == 1, timeout=5000)
+    assert sock.canReadLine() or sock.waitForReadyRead(2000)
+    hello = json.loads(bytes(sock.readLine().data()))
+    assert hello["event"] == "hello" and hello["connected"]["d-photos"]["total_bytes"] == 1000 * MB
+    big = "x" * 8192
+    for _ in range(200):  # 1.6 MB of events, unread
+        server.publish("progress", drive="d-photos", path=big, done=1, total=2)
+        if server.watchers == 0:
+            break
+        qtbot.wait(1)
+    assert server.watchers == 0
+    sock.abort()
+    server.close()

@@ -1,0 +1,285 @@
+"""An engine in another process (``usbsync run``), followed and driven over its command channel.
+
+Why: the tray app and its engine share one Python process today, and in a flood the engine's threads hold the
+GIL so much that the window waits for it (``docs/performance.md``, "Fourth round"). With the engine in a process
+of its own, the window's process runs only the views. :class:`RemoteEngine` is that process's view of the
+engine: the same signals as :class:`~usbsync_gui.engine.engine.Engine` for what happens (from the channel's
+events, see :mod:`usbsync_gui.engine.control`), its live state (:meth:`RemoteEngine.live_state`, for the one
+summary, computed in the window's process by the same :class:`~usbsync_gui.engine.summary_feed.SummaryFeed`),
+and its commands, each on a connection of its own, never waited for: the answer comes by callback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtNetwork import QLocalSocket
+
+from usbsync_gui.core.config import Config
+from usbsync_gui.core.summary import LiveVolume
+from usbsync_gui.engine.control import CLIENT_TIMEOUT_MS, PROTOCOL
+from usbsync_gui.engine.summary_feed import LiveState
+
+log = logging.getLogger(__name__)
+
+Answer = Callable[[bool, str], None]
+
+
+def live_volume(fields: dict[str, Any]) -> LiveVolume:
+    """A :class:`LiveVolume` from its event form (see :func:`live_fields`). Raises KeyError/TypeError/ValueError
+    on a malformed one."""
+    return LiveVolume(
+        str(fields["mountpoint"]),
+        int(fields["free_bytes"]),
+        int(fields["total_bytes"]),
+        bool(fields.get("read_only", False)),
+        int(fields.get("alloc_unit", 0)),
+    )
+
+
+def live_fields(v: LiveVolume) -> dict[str, Any]:
+    """The event form of a :class:`LiveVolume` (JSON: sizes in bytes)."""
+    return {
+        "mountpoint": v.mountpoint,
+        "free_bytes": v.free_bytes,
+        "total_bytes": v.total_bytes,
+        "read_only": v.read_only,
+        "alloc_unit": v.alloc_unit,
+    }
+
+
+class RemoteEngine(QObject):
+    """Follows the engine serving ``endpoint``. Call :meth:`start`; :attr:`up` says whether it is followed now.
+
+    Signals (on this object's thread), as the in-process engine's:
+        drive_connected(str, str, str): drive id, name, mount point.
+        drive_disconnected(str), drive_ejected(str): drive id.
+        copy_progress(str, str, int, int): drive id, file path, bytes done, bytes total.
+        drive_up_to_date(str, int, int): drive id, files copied and already there in this plug-in.
+        paused_changed(bool), database_rebuilt(str), heartbeat(dict).
+        state_changed(): the engine's state changed (jobs, drives, pause, notices): recompute the summary.
+        link_changed(bool): following the engine started (True) or stopped (False: it quit, or never ran).
+    """
+
+    drive_connected = Signal(str, str, str)
+    drive_disconnected = Signal(str)
+    drive_ejected = Signal(str)
+    copy_progress = Signal(str, str, int, int)
+    drive_up_to_date = Signal(str, int, int)
+    paused_changed = Signal(bool)
+    database_rebuilt = Signal(str)
+    heartbeat = Signal(dict)
+    state_changed = Signal()
+    link_changed = Signal(bool)
+
+    def __init__(self, endpoint: str, parent: QObject | None = None):
+        super().__init__(parent)
+        self._endpoint = endpoint
+        self._sock: QLocalSocket | None = None
+        self.up = False
+        self.paused = False
+        self.connected: dict[str, LiveVolume] = {}  # drive id -> its volume, plugged in now
+        self._pending: set[_Call] = set()  # commands awaiting their answer (this set owns them)
+        self._following = False
+
+    # -- following --------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and ask for the events (asynchronously: ``link_changed(True)`` once followed, False when no
+        engine answers). Again after the link was lost: connects afresh."""
+        if self._sock is None:
+            # One socket for the object's life (a child: deleted with it). Never deleteLater: an object deleted
+            # with its parent while a deferred delete of its own is pending crashes Qt.
+            sock = self._sock = QLocalSocket(self)
+            sock.connected.connect(lambda: sock.write(b'{"cmd": "watch"}\n'))
+            sock.readyRead.connect(self._read)
+            sock.disconnected.connect(self._lost)
+            sock.errorOccurred.connect(lambda _e: self._lost())
+        self._following = True
+        if self._sock.state() == QLocalSocket.LocalSocketState.UnconnectedState:
+            self._sock.connectToServer(self._endpoint)
+
+    def stop(self) -> None:
+        """Stop following (no signal); answers still due are dropped."""
+        self._following = False
+        if self._sock is not None:
+            self._sock.abort()
+        for call in list(self._pending):
+            call.abort()
+        self._pending.clear()
+        self.up = False
+        self.connected = {}
+
+    @Slot()
+    def _lost(self) -> None:
+        if not self._following:
+            return
+        self._following = False
+        if self._sock is not None:
+            self._sock.abort()
+        was, self.up = self.up, False
+        self.connected = {}
+        if was:
+            log.info("the engine's command channel closed")
+        self.link_changed.emit(False)
+        if was:
+            self.state_changed.emit()
+
+    @Slot()
+    def _read(self) -> None:
+        sock = self._sock
+        while sock is not None and sock.canReadLine():
+            line = bytes(sock.readLine().data())
+            try:
+                event = json.loads(line)
+                if isinstance(event, dict):
+                    self._on_event(event)
+            except (ValueError, KeyError, TypeError) as exc:  # one bad line is skipped, not the link
+                log.warning("unreadable event from the engine (%s): %.200r", exc, line)
+
+    def _on_event(self, e: dict[str, Any]) -> None:
+        name = e.get("event")
+        if name == "hello":
+            if e.get("protocol") != PROTOCOL:
+                log.error("the running engine speaks protocol %r, this app %d", e.get("protocol"), PROTOCOL)
+                self.stop()
+                self.link_changed.emit(False)
+                return
+            self._live(e)
+            self.up = True
+            self.link_changed.emit(True)
+            self.state_changed.emit()
+        elif name == "live":
+            paused = bool(e.get("paused", False))
+            changed = paused != self.paused
+            self._live(e)
+            if changed:
+                self.paused_changed.emit(paused)
+            self.state_changed.emit()
+        elif name == "changed":
+            self.state_changed.emit()
+        elif name == "progress":
+            self.copy_progress.emit(str(e["drive"]), str(e["path"]), int(e["done"]), int(e["total"]))
+        elif name == "drive_connected":
+            self.drive_connected.emit(str(e["drive"]), str(e["name"]), str(e["mount"]))
+        elif name == "drive_disconnected":
+            self.drive_disconnected.emit(str(e["drive"]))
+        elif name == "drive_ejected":
+            self.drive_ejected.emit(str(e["drive"]))
+        elif name == "up_to_date":
+            self.drive_up_to_date.emit(str(e["drive"]), int(e["copied"]), int(e["already"]))
+        elif name == "database_rebuilt":
+            self.database_rebuilt.emit(str(e["message"]))
+        elif name == "heartbeat":
+            self.heartbeat.emit(dict(e.get("data") or {}))
+
+    def _live(self, e: dict[str, Any]) -> None:
+        self.paused = bool(e.get("paused", False))
+        self.connected = {str(k): live_volume(v) for k, v in dict(e.get("connected") or {}).items()}
+
+    def live_state(self, config: Config) -> LiveState:
+        """What the summary needs from the engine (as the in-process engine's ``_live_state``), under
+        ``config``."""
+        return LiveState(config, dict(self.connected), self.paused)
+
+    # -- commands ---------------------------------------------------------------------------------------------
+
+    def set_paused(self, paused: bool, answer: Answer | None = None) -> None:
+        """Pause or resume syncing. The new state arrives as a ``live`` event (``paused_changed``)."""
+        self._command({"cmd": "pause" if paused else "resume"}, answer)
+
+    def sync_now(self, answer: Answer | None = None) -> None:
+        """Rescan the sources and start every connected drive's queue."""
+        self._command({"cmd": "sync"}, answer)
+
+    def eject_drive(self, name: str, answer: Answer) -> None:
+        """Eject the drive called ``name``; ``answer(ok, message)`` when it is unmounted (or could not be)."""
+        self._command({"cmd": "eject", "drive": name}, answer)
+
+    def _command(self, request: dict[str, Any], answer: Answer | None) -> None:
+        call = _Call(self._endpoint, request, answer)
+        self._pending.add(call)
+        # Dropped (and so deleted, with its socket) from the event loop, never inside the call's own slot.
+        call.finished.connect(lambda: QTimer.singleShot(0, self, lambda: self._pending.discard(call)))
+        call.start()
+
+
+class _Call(QObject):
+    """One command on a connection of its own: sends ``request``, calls ``answer(ok, message)`` once (the
+    reply, or why there is none), then emits ``finished``. Owned by the Python reference its caller keeps (no
+    parent, no deleteLater)."""
+
+    finished = Signal()
+
+    def __init__(self, endpoint: str, request: dict[str, Any], answer: Answer | None):
+        super().__init__()
+        self._endpoint = endpoint
+        self._request = request
+        self._answer = answer
+        self._data = bytearray()
+        self._done = False
+        self._sock = QLocalSocket(self)
+        self._sock.connected.connect(self._send)
+        self._sock.readyRead.connect(self._read)
+        self._sock.disconnected.connect(self._closed)
+        self._sock.errorOccurred.connect(self._failed)
+
+    def start(self) -> None:
+        # Only while this command waits: an engine that hangs does not leave the caller waiting for ever.
+        QTimer.singleShot(
+            CLIENT_TIMEOUT_MS, self, lambda: self._finish(False, "no answer from usbsync in time")
+        )
+        self._sock.connectToServer(self._endpoint)
+
+    def abort(self) -> None:
+        """Drop it: no answer is called."""
+        self._answer = None
+        self._finish(False, "")
+
+    @Slot()
+    def _send(self) -> None:
+        self._sock.write((json.dumps(self._request) + "\n").encode())
+
+    @Slot()
+    def _read(self) -> None:
+        if self._done or not self._sock.isOpen() or not self._sock.bytesAvailable():
+            return
+        self._data.extend(bytes(self._sock.readAll().data()))
+        if not self._data.endswith(b"\n"):
+            return
+        try:
+            reply = json.loads(bytes(self._data))
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            self._finish(False, "no answer from usbsync")
+            return
+        ok = bool(reply.get("ok"))
+        self._finish(ok, str(reply.get("message", "")) or ("done" if ok else "refused"))
+
+    @Slot()
+    def _closed(self) -> None:
+        self._read()  # the answer and the close can come together
+        self._finish(False, "usbsync stopped before it answered")
+
+    @Slot(QLocalSocket.LocalSocketError)
+    def _failed(self, error: QLocalSocket.LocalSocketError) -> None:
+        self._read()
+        if error == QLocalSocket.LocalSocketError.PeerClosedError:
+            self._finish(False, "usbsync stopped before it answered")
+        else:
+            self._finish(False, f"usbsync is not running ({self._sock.errorString()})")
+
+    def _finish(self, ok: bool, message: str) -> None:
+        if self._done:
+            return
+        self._done = True
+        answer, self._answer = self._answer, None
+        self._sock.abort()
+        self.finished.emit()
+        if answer is not None:
+            answer(ok, message)
