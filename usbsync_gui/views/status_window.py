@@ -924,12 +924,12 @@ class StatusWindow(QWidget):
     def _show_copy(self, text: str, tip: str, value: int, fmt: str) -> None:
         """Put a copy's progress on screen, touching only what changed since the last call.
 
-        Why so careful: progress comes ten times a second, and each Qt call from Python lets the GIL go and
-        takes it back, which in a flood means queueing behind the engine's threads for it. And
-        ``QProgressBar.setValue`` repaints at once, synchronously, whenever the percentage moves (Qt's
-        ``QProgressBarPrivate::repaintRequired``): measured at a drive's re-plug, those repaints were most of
-        the GUI thread's time. With the bar's updates held, the change is an ordinary ``update()`` instead,
-        painted with everything else in the next paint pass."""
+        Why so careful: progress comes ten times a second, and ``QProgressBar.setValue`` repaints at once,
+        synchronously, inside this slot, whenever the percentage moves (Qt's
+        ``QProgressBarPrivate::repaintRequired``): sampled at a drive's re-plug, those repaints were most of
+        the GUI thread's stack. With the bar's updates held, the change is an ordinary ``update()`` instead,
+        painted with everything else in the next paint pass. (PySide keeps the GIL across these calls, so
+        skipping unchanged ones saves their own time, not GIL waits.)
         shown = self._shown
         if shown.get("file") != (text, tip):
             self.current.set_full_text(text)
