@@ -929,7 +929,7 @@ class StatusWindow(QWidget):
         ``QProgressBarPrivate::repaintRequired``): sampled at a drive's re-plug, those repaints were most of
         the GUI thread's stack. With the bar's updates held, the change is an ordinary ``update()`` instead,
         painted with everything else in the next paint pass. (PySide keeps the GIL across these calls, so
-        skipping unchanged ones saves their own time, not GIL waits.)
+        skipping unchanged ones saves their own time, not GIL waits.)"""
         shown = self._shown
         if shown.get("file") != (text, tip):
             self.current.set_full_text(text)
