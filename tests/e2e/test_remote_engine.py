@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import png_bytes
 from tests.e2e.conftest import stop, wait_for
+from usbsync_gui.core.config import load_config
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.engine.remote import RemoteEngine
 
@@ -18,7 +19,8 @@ def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_
     photos = make_drive("PHOTOS", size_mib=64)
     usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
     proc = usbsync.start()
-    remote = RemoteEngine(app_paths({"USBSYNC_HOME": str(usbsync.home)}).control_endpoint)
+    paths = app_paths({"USBSYNC_HOME": str(usbsync.home)})
+    remote = RemoteEngine(paths.control_endpoint, lambda: load_config(paths.config_file))
     try:
         wait_for(lambda: "watching" in usbsync.log(), timeout=30)
         with qtbot.waitSignal(remote.link_changed, timeout=10_000) as link:
@@ -27,6 +29,9 @@ def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_
         qtbot.waitUntil(lambda: bool(remote.connected), timeout=10_000)  # hello, or the live event after it
         [(drive_id, live)] = remote.connected.items()
         assert live.mountpoint == str(photos.mountpoint) and live.total_bytes > 0 and not remote.paused
+        # The engine's volume monitor, as the drives dialog reads it (every mounted volume it looked at).
+        [cv] = [c for c in remote.monitor.connected() if c.drive is not None]
+        assert cv.drive is not None and cv.drive.name == "Photos" and cv.volume.mountpoint == live.mountpoint
 
         done: list[tuple[str, int, int]] = []
         remote.drive_up_to_date.connect(lambda d, copied, already: done.append((d, copied, already)))
@@ -51,6 +56,7 @@ def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_
         qtbot.waitUntil(lambda: len(answers) == 2, timeout=60_000)
         assert answers[1][0] and "safe to unplug" in answers[1][1], answers
         qtbot.waitUntil(lambda: ejected == [drive_id] and not remote.connected, timeout=10_000)
+        assert not [c for c in remote.monitor.connected() if c.drive is not None]
         photos.mounted = False
     finally:
         remote.stop()

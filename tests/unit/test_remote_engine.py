@@ -48,7 +48,7 @@ class FakeEngineSide:
 def linked(endpoint, qtbot):
     side = FakeEngineSide()
     server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
-    remote = RemoteEngine(endpoint)
+    remote = RemoteEngine(endpoint, lambda: new_config([]))
     with qtbot.waitSignal(remote.link_changed, timeout=5000) as up:
         remote.start()
     assert up.args == [True]
@@ -90,7 +90,7 @@ def test_commands_are_answered_by_callback_and_never_waited_for(linked, qtbot):
 
 
 def test_no_engine_is_an_answer_too(endpoint, qtbot):
-    remote = RemoteEngine(endpoint)
+    remote = RemoteEngine(endpoint, lambda: new_config([]))
     with qtbot.waitSignal(remote.link_changed, timeout=5000) as got:
         remote.start()
     assert got.args == [False] and not remote.up
@@ -114,7 +114,7 @@ def test_a_client_of_another_protocol_is_not_followed(endpoint, qtbot, monkeypat
     side = FakeEngineSide()
     monkeypatch.setattr(control, "PROTOCOL", 99)  # the engine is newer than this app
     server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
-    remote = RemoteEngine(endpoint)
+    remote = RemoteEngine(endpoint, lambda: new_config([]))
     with qtbot.waitSignal(remote.link_changed, timeout=5000) as got:
         remote.start()
     assert got.args == [False] and not remote.up
@@ -147,3 +147,50 @@ def test_a_watcher_that_stops_reading_is_dropped_not_buffered_for(endpoint, qtbo
     assert server.watchers == 0
     sock.abort()
     server.close()
+
+
+def test_a_volume_crosses_the_channel_whole(tmp_path):
+    """What the drives dialog and the tray need of a plugged-in volume survives its JSON form, the drive named
+    by id and found in the client's configuration."""
+    from usbsync_gui.core.config import DriveConfig
+    from usbsync_gui.core.service import ConnectedVolume
+    from usbsync_gui.core.volumes import Volume
+    from usbsync_gui.engine.remote import connected_volume, volume_fields
+    from usbsync_gui.platform import VolumeInfo
+
+    drive = DriveConfig("Photos", "d-photos", ("images",))
+    config = new_config([tmp_path]).with_drive(drive)
+    cv = ConnectedVolume(
+        Volume("/media/u/PHOTOS", "/dev/sdb1", "vfat", 64 * MB, 19 * MB, False),
+        VolumeInfo("7FC7-EC41", "vfat", "PHOTOS", True),
+        drive,
+        "registered",
+    )
+    back = connected_volume(json.loads(json.dumps(volume_fields(cv))), config)
+    assert back == cv
+    unknown = connected_volume(json.loads(json.dumps(volume_fields(cv))), new_config([tmp_path]))
+    assert unknown.drive is None and unknown.volume == cv.volume  # a drive this config does not know
+
+
+def test_volume_events_keep_the_monitor_view(linked, qtbot, tmp_path):
+    from usbsync_gui.core.service import ConnectedVolume
+    from usbsync_gui.core.volumes import Volume
+    from usbsync_gui.engine.remote import volume_fields
+    from usbsync_gui.platform import VolumeInfo
+
+    _side, server, remote = linked
+    cv = ConnectedVolume(
+        Volume("/media/u/STICK", "/dev/sdc1", "exfat", 32 * MB, 30 * MB, False),
+        VolumeInfo("", "exfat", "STICK", True),
+        None,
+        "unknown",
+    )
+    with qtbot.waitSignal(remote.volume_unknown, timeout=5000) as got:
+        server.publish("volume_unknown", volume=volume_fields(cv))
+    assert got.args == [cv]
+    with qtbot.waitSignal(remote.monitor.volume_added, timeout=5000):
+        server.publish("volume_added", volume=volume_fields(cv))
+    assert remote.monitor.connected() == [cv]
+    with qtbot.waitSignal(remote.monitor.volume_removed, timeout=5000) as gone:
+        server.publish("volume_removed", mount="/media/u/STICK", drive="")
+    assert gone.args == ["/media/u/STICK", ""] and remote.monitor.connected() == []

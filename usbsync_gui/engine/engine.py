@@ -35,7 +35,7 @@ from usbsync_gui.core.volumes import Volume
 from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
-from usbsync_gui.engine.remote import live_fields
+from usbsync_gui.engine.remote import live_fields, volume_fields
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed, compute_summary
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.engine.watcher import SourceWatcher
@@ -672,7 +672,11 @@ class Engine(QObject):
         """The live state as the channel carries it (``hello`` and ``live`` events): what the summary needs
         from the running engine, for a client that computes it (see :mod:`usbsync_gui.engine.remote`)."""
         live = self._live_state()
-        return {"paused": live.paused, "connected": {k: live_fields(v) for k, v in live.connected.items()}}
+        return {
+            "paused": live.paused,
+            "connected": {k: live_fields(v) for k, v in live.connected.items()},
+            "volumes": [volume_fields(cv) for cv in self.monitor.connected()],
+        }
 
     def _publish_events(self, control: ControlServer) -> None:
         """What happens, as the channel's events (protocol in :mod:`usbsync_gui.engine.control`)."""
@@ -684,6 +688,9 @@ class Engine(QObject):
         self.drive_up_to_date.connect(lambda d, c, a: pub("up_to_date", drive=d, copied=c, already=a))
         self.database_rebuilt.connect(lambda m: pub("database_rebuilt", message=m))
         self.heartbeat.connect(lambda data: pub("heartbeat", data=data))
+        self.volume_unknown.connect(lambda cv: pub("volume_unknown", volume=volume_fields(cv)))
+        self.monitor.volume_added.connect(lambda cv: pub("volume_added", volume=volume_fields(cv)))
+        self.monitor.volume_removed.connect(lambda m, d: pub("volume_removed", mount=m, drive=d))
         # The live state changes with these; every summary the engine computes means the state changed.
         for changed in (self.drive_connected, self.drive_disconnected, self.paused_changed):
             changed.connect(lambda *_: pub("live", **self._live_fields()))

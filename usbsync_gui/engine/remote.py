@@ -14,15 +14,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtNetwork import QLocalSocket
 
 from usbsync_gui.core.config import Config
+from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.summary import LiveVolume
+from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import CLIENT_TIMEOUT_MS, PROTOCOL
 from usbsync_gui.engine.summary_feed import LiveState
+from usbsync_gui.platform import VolumeInfo
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,63 @@ def live_fields(v: LiveVolume) -> dict[str, Any]:
     }
 
 
+def volume_fields(cv: ConnectedVolume) -> dict[str, Any]:
+    """The event form of a :class:`ConnectedVolume` (JSON; sizes in bytes): the registered drive by its id,
+    which the client looks up in its own configuration."""
+    return {
+        "volume": asdict(cv.volume),
+        "info": asdict(cv.info),
+        "drive": cv.drive.id if cv.drive is not None else None,
+        "status": cv.status,
+        "marker_id": cv.marker_id,
+        "message": cv.message,
+    }
+
+
+def connected_volume(fields: dict[str, Any], config: Config) -> ConnectedVolume:
+    """A :class:`ConnectedVolume` from its event form under ``config`` (a drive this configuration does not
+    know, yet, is left out: ``drive`` None). Raises KeyError/TypeError on a malformed one."""
+    drive_id = fields.get("drive")
+    return ConnectedVolume(
+        Volume(**fields["volume"]),
+        VolumeInfo(**fields["info"]),
+        config.drive_by_id(str(drive_id)) if drive_id else None,
+        str(fields.get("status", "unknown")),
+        fields.get("marker_id"),
+        str(fields.get("message", "")),
+    )
+
+
+class RemoteVolumes(QObject):
+    """The engine's volume monitor as seen over the channel: the same signals and ``connected()`` as
+    :class:`~usbsync_gui.engine.drive_monitor.DriveMonitor`, for the views.
+
+    Signals:
+        volume_added(ConnectedVolume), volume_removed(str mount point, str drive id or "").
+    """
+
+    volume_added = Signal(object)
+    volume_removed = Signal(str, str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._known: dict[str, ConnectedVolume] = {}  # mount point -> volume
+
+    def connected(self) -> list[ConnectedVolume]:
+        return list(self._known.values())
+
+    def _reset(self, volumes: list[ConnectedVolume]) -> None:
+        self._known = {cv.volume.mountpoint: cv for cv in volumes}
+
+    def _added(self, cv: ConnectedVolume) -> None:
+        self._known[cv.volume.mountpoint] = cv
+        self.volume_added.emit(cv)
+
+    def _removed(self, mountpoint: str, drive_id: str) -> None:
+        self._known.pop(mountpoint, None)
+        self.volume_removed.emit(mountpoint, drive_id)
+
+
 class RemoteEngine(QObject):
     """Follows the engine serving ``endpoint``. Call :meth:`start`; :attr:`up` says whether it is followed now.
 
@@ -61,8 +122,15 @@ class RemoteEngine(QObject):
         copy_progress(str, str, int, int): drive id, file path, bytes done, bytes total.
         drive_up_to_date(str, int, int): drive id, files copied and already there in this plug-in.
         paused_changed(bool), database_rebuilt(str), heartbeat(dict).
+        volume_unknown(ConnectedVolume): a removable volume usbsync does not know was plugged in.
         state_changed(): the engine's state changed (jobs, drives, pause, notices): recompute the summary.
         link_changed(bool): following the engine started (True) or stopped (False: it quit, or never ran).
+
+    Args:
+        endpoint: the engine's command channel (:attr:`AppPaths.control_endpoint`).
+        config: the configuration now (called for each volume event: drives are named by id on the channel).
+
+    ``monitor`` is the engine's volume monitor as seen from here (:class:`RemoteVolumes`).
     """
 
     drive_connected = Signal(str, str, str)
@@ -73,12 +141,15 @@ class RemoteEngine(QObject):
     paused_changed = Signal(bool)
     database_rebuilt = Signal(str)
     heartbeat = Signal(dict)
+    volume_unknown = Signal(object)
     state_changed = Signal()
     link_changed = Signal(bool)
 
-    def __init__(self, endpoint: str, parent: QObject | None = None):
+    def __init__(self, endpoint: str, config: Callable[[], Config], parent: QObject | None = None):
         super().__init__(parent)
         self._endpoint = endpoint
+        self._config = config
+        self.monitor = RemoteVolumes(self)
         self._sock: QLocalSocket | None = None
         self.up = False
         self.paused = False
@@ -113,6 +184,7 @@ class RemoteEngine(QObject):
         self._pending.clear()
         self.up = False
         self.connected = {}
+        self.monitor._reset([])
 
     @Slot()
     def _lost(self) -> None:
@@ -123,6 +195,7 @@ class RemoteEngine(QObject):
             self._sock.abort()
         was, self.up = self.up, False
         self.connected = {}
+        self.monitor._reset([])
         if was:
             log.info("the engine's command channel closed")
         self.link_changed.emit(False)
@@ -176,10 +249,19 @@ class RemoteEngine(QObject):
             self.database_rebuilt.emit(str(e["message"]))
         elif name == "heartbeat":
             self.heartbeat.emit(dict(e.get("data") or {}))
+        elif name == "volume_added":
+            self.monitor._added(connected_volume(e["volume"], self._config()))
+        elif name == "volume_removed":
+            self.monitor._removed(str(e["mount"]), str(e.get("drive") or ""))
+        elif name == "volume_unknown":
+            self.volume_unknown.emit(connected_volume(e["volume"], self._config()))
 
     def _live(self, e: dict[str, Any]) -> None:
         self.paused = bool(e.get("paused", False))
         self.connected = {str(k): live_volume(v) for k, v in dict(e.get("connected") or {}).items()}
+        if "volumes" in e:
+            config = self._config()
+            self.monitor._reset([connected_volume(v, config) for v in e["volumes"]])
 
     def live_state(self, config: Config) -> LiveState:
         """What the summary needs from the engine (as the in-process engine's ``_live_state``), under
