@@ -512,7 +512,8 @@ class Bench:
         self.app, self.engine, self.tray, self.probe, self.mnt, self.dev = app, engine, tray, probe, mnt, dev
         self.control = Control(work)
         self.calls = CallTimer(threading.get_ident())
-        self.calls.instrument(engine)
+        if hasattr(engine, "db"):  # an engine in this process: time the GUI thread's calls into it
+            self.calls.instrument(engine)
         self.ticks: list[tuple[float, float]] = []
         self.last = [time.perf_counter()]
         self._cpu = time.thread_time()
@@ -537,6 +538,7 @@ class Bench:
         self.sampler = StallSampler(threading.get_ident(), self.last)
         self.sampler.start()
         self.mounter: subprocess.Popen[bytes] | None = None  # the re-plug's mount helper (ready_mount)
+        self._applied_before: int | None = None  # configurations applied by a separate engine before a save
         self.finished: Wait = lambda: False  # the pass's work is all done (set by run_pass)
         self.mount_error: BaseException | None = None
 
@@ -663,6 +665,22 @@ class Bench:
     def progress_since(self, t: float) -> list[tuple[float, str, int, int]]:
         return [p for p in self.progress if p[0] > t]
 
+    def applied(self, kind: str, value: bool) -> bool:
+        """Whether the engine runs with notification ``kind`` set to ``value``: its config in this process, or,
+        for an engine in its own process (``--engine-process``), its log line for a configuration applied."""
+        config = getattr(self.engine, "config", None)
+        if config is not None:
+            return config.notifications.get(kind) is value
+        log = Path(os.environ["USBSYNC_HOME"]) / "logs" / "file_watcher.log"
+        try:
+            text = log.read_text()
+        except OSError:
+            return False
+        seen = text.count("configuration changed; applying it")
+        if self._applied_before is None:
+            self._applied_before = seen
+        return seen > self._applied_before
+
     # -- the user's actions ------------------------------------------------------------------------------------
 
     def pause_resume(self, acts: list[Action], during: Callable[[], str]) -> Iterator[Wait]:
@@ -670,6 +688,7 @@ class Bench:
         acts.append(a)
         a.during = during()
         yield self.click(a, self.tray.act_pause.trigger)
+        yield until(lambda: bool(self.engine.paused), 5)  # at once in-process; the next event from a process
         paused = self.engine.paused
         done_at_pause = self.probe.snap.counts.get("done", 0)
         yield pause_for(0.5)
@@ -684,6 +703,7 @@ class Bench:
         yield self.click(a, lambda: (self.tray.act_pause.trigger(), resumed_at.append(time.perf_counter())))
         went_on = lambda: bool(self.progress_since(resumed_at[0])) or self.finished()  # noqa: E731
         yield until(went_on, 30)
+        yield until(lambda: not self.engine.paused, 5)
         a.end = time.perf_counter()
         stopped = paused and not moved and done_now == done_then
         after = self.progress_since(resumed_at[0])
@@ -720,6 +740,8 @@ class Bench:
         saved_at: list[float] = []
         before_save = self.progress[-1] if self.progress else None
         save = dlg.buttons.button(QDialogButtonBox.StandardButton.Save)
+        self._applied_before = None
+        self.applied(NOTE_KIND, new)  # (a separate engine: count what its log says before the save)
         yield self.click(a, lambda: (saved_at.append(time.perf_counter()), save.click()))
         seen: dict[str, float] = {}
 
@@ -729,7 +751,7 @@ class Bench:
                 seen["closed"] = now
             if "file" not in seen and self.probe.snap.notes.get(NOTE_KIND) is new:
                 seen["file"] = self.probe.snap.at
-            if "applied" not in seen and self.engine.config.notifications.get(NOTE_KIND) is new:
+            if "applied" not in seen and self.applied(NOTE_KIND, new):
                 seen["applied"] = now
             return len(seen) == 3
 
@@ -1030,6 +1052,12 @@ def main() -> int:
         help="count the GUI thread's entries into Python by function (a profile hook: adds its own cost)",
     )
     ap.add_argument("--verbose", action="store_true", help="a status line every 5 s during the action passes")
+    ap.add_argument(
+        "--engine-process",
+        action="store_true",
+        help="the engine as `usbsync run` in a process of its own, the views following it over the command "
+        "channel (engine/remote.py), instead of in this process",
+    )
     ap.add_argument("--log", type=Path, help="write usbsync's log (INFO, with thread names) to this file")
     args = ap.parse_args()
     global COUNT_ENTRIES
@@ -1067,6 +1095,7 @@ def main() -> int:
     cleaner = janitor(mnt, img, work)
     dev = ""
     engine = db = tray = probe = bench = None
+    engine_proc: subprocess.Popen[bytes] | None = None
     passes: list[Pass] = []
     try:
         sh("truncate", "-s", "4G", str(img))
@@ -1085,11 +1114,40 @@ def main() -> int:
         config = replace(config, max_copy_rate_mib_s=args.rate)
         save_config(config, paths.config_file)
         app = QApplication([])
-        engine = Engine(paths, config, app)
         db = StateDB(paths.state_db)
-        ctx = ViewContext(paths, config, db, engine)
-        tray = TrayController(ctx, app, sender=lambda t, b: True)
-        engine.start()
+        if args.engine_process:
+            from usbsync_gui.engine.remote import RemoteEngine
+            from usbsync_gui.engine.summary_feed import SummaryFeed
+            from usbsync_gui.engine.tasks import TaskRunner
+
+            engine_proc = subprocess.Popen(
+                [str(Path(sys.executable).with_name("usbsync")), "run"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            holder: list[ViewContext] = []
+            remote = RemoteEngine(paths.control_endpoint, lambda: holder[0].reload_config())
+            runner = TaskRunner()
+            feed = SummaryFeed(paths, runner, lambda: remote.live_state(holder[0].reload_config()))
+            remote.state_changed.connect(feed.invalidate)
+            ctx = ViewContext(paths, config, db, remote, runner, feed)  # type: ignore[arg-type]
+            holder.append(ctx)
+            engine = remote
+            deadline = time.monotonic() + 30
+            while not remote.up and time.monotonic() < deadline:
+                remote.start()
+                end = time.monotonic() + 0.3
+                while time.monotonic() < end and not remote.up:
+                    app.processEvents()
+                    time.sleep(0.01)
+            if not remote.up:
+                raise RuntimeError("usbsync run did not answer on its command channel within 30 s")
+            tray = TrayController(ctx, app, sender=lambda t, b: True)
+        else:
+            engine = Engine(paths, config, app)
+            ctx = ViewContext(paths, config, db, engine)
+            tray = TrayController(ctx, app, sender=lambda t, b: True)
+            engine.start()
         tray.show_status()
         probe = Probe(paths.state_db, mnt, paths.config_file)
         probe.start()
@@ -1202,13 +1260,21 @@ def main() -> int:
         if bench is not None:
             bench.stop()
             if bench.mounter is not None:
-                bench.mounter.join(30)
+                bench.mounter.kill()
+                bench.mounter.wait(30)
         if probe is not None:
             probe.stop()
         if tray is not None:
             tray.close()
         if engine is not None:
             engine.stop()
+        if engine_proc is not None:
+            engine_proc.terminate()  # usbsync run stops cleanly on SIGTERM
+            try:
+                engine_proc.wait(60)
+            except subprocess.TimeoutExpired:
+                engine_proc.kill()
+                engine_proc.wait()
         if db is not None:
             db.close()
         for _ in range(5):
