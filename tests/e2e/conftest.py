@@ -14,10 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+
+from usbsync_gui.core.config import load_config, new_config, save_config
+from usbsync_gui.core.paths import AppPaths, app_paths
+from usbsync_gui.core.registration import register_volume
 
 USBSYNC = str(Path(sys.executable).with_name("usbsync"))
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -204,3 +208,26 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
         out, _ = proc.communicate()
         pytest.fail(f"usbsync run did not stop within {timeout} s after signal {sig}:\n{out}")
     return proc.returncode, out
+
+
+@dataclass
+class EngineHome:
+    """An isolated home for an in-process Engine: an outbox and one registered drive, "Photos" (images)."""
+
+    paths: AppPaths
+    src: Path
+    photos: Drive
+
+
+@pytest.fixture
+def engine_home(tmp_path, make_drive, monkeypatch) -> EngineHome:
+    need_root_and("mkfs.ext4")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    src = tmp_path / "outbox"
+    src.mkdir()
+    save_config(replace(new_config([src]), stability_window_s=0.2), paths.config_file)
+    photos = make_drive("PHOTOS", size_mib=64)
+    register_volume(paths, load_config(paths.config_file), photos.mountpoint, "Photos", ("images",))
+    return EngineHome(paths, src, photos)

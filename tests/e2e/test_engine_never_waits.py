@@ -14,10 +14,7 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import png_bytes
-from tests.e2e.conftest import need_root_and
-from usbsync_gui.core.config import load_config, save_config
-from usbsync_gui.core.paths import app_paths
-from usbsync_gui.core.registration import register_volume
+from usbsync_gui.core.config import load_config
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.summary import summarize
 from usbsync_gui.engine.engine import Engine
@@ -26,23 +23,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def running(tmp_path, make_drive, qtbot, qapp, monkeypatch):
-    need_root_and("mkfs.ext4")
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
-    paths.ensure()
-    src = tmp_path / "outbox"
-    src.mkdir()
-    from usbsync_gui.core.config import new_config
-
-    save_config(replace(new_config([src]), stability_window_s=0.2), paths.config_file)
-    photos = make_drive("PHOTOS", size_mib=64)
-    register_volume(paths, load_config(paths.config_file), photos.mountpoint, "Photos", ("images",))
-    config = load_config(paths.config_file)
-    engine = Engine(paths, config, qapp)
+def running(engine_home, qapp):
+    paths = engine_home.paths
+    engine = Engine(paths, load_config(paths.config_file), qapp)
     engine.start()
     state = StateDB(paths.state_db)
-    yield engine, paths, src, photos, state
+    yield engine, paths, engine_home.src, engine_home.photos, state
     state.close()
     assert engine.stop()
 

@@ -9,15 +9,11 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from dataclasses import replace
 
 import pytest
 
 from tests.conftest import png_bytes
-from tests.e2e.conftest import need_root_and
-from usbsync_gui.core.config import load_config, new_config, save_config
-from usbsync_gui.core.paths import app_paths
-from usbsync_gui.core.registration import register_volume
+from usbsync_gui.core.config import load_config
 from usbsync_gui.engine.engine import Engine
 from usbsync_gui.platform.thread_priority import BACKGROUND_NICE
 
@@ -49,16 +45,8 @@ def _threads() -> dict[int, tuple[str, int]]:
     return out
 
 
-def test_every_thread_the_engine_starts_runs_below_the_window(tmp_path, make_drive, qtbot, qapp, monkeypatch):
-    need_root_and("mkfs.ext4")
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
-    paths.ensure()
-    src = tmp_path / "outbox"
-    src.mkdir()
-    save_config(replace(new_config([src]), stability_window_s=0.2), paths.config_file)
-    photos = make_drive("PHOTOS", size_mib=64)
-    register_volume(paths, load_config(paths.config_file), photos.mountpoint, "Photos", ("images",))
+def test_every_thread_the_engine_starts_runs_below_the_window(engine_home, qtbot, qapp):
+    paths, src, photos = engine_home.paths, engine_home.src, engine_home.photos
     window = os.getpriority(os.PRIO_PROCESS, 0)  # this test's thread plays the GUI thread
     before = set(_threads())
     engine = Engine(paths, load_config(paths.config_file), qapp)

@@ -60,14 +60,20 @@ def test_open_never_blocks_on_a_fifo(tmp_path):
     assert time.monotonic() - t0 < 1
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
-def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(tmp_path, monkeypatch):
+def _mine_and_outside(tmp_path):
+    """An outbox with ``sub/f.txt`` ("mine"), and a folder outside it with an ``f.txt`` of its own."""
     src = tmp_path / "out"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "f.txt").write_bytes(b"mine")
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "f.txt").write_bytes(b"not yours")
+    return src, outside
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
+def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(tmp_path, monkeypatch):
+    src, outside = _mine_and_outside(tmp_path)
     checked = SourceFolders.real_path
 
     def check_then_swap(self, path):  # the race, made certain: the check passes, then the folder is a link
@@ -89,12 +95,7 @@ def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(t
 def test_what_is_read_is_the_file_that_was_checked_even_if_swapped_at_once(tmp_path, monkeypatch):
     """Linux: open() checks the very file it then reads (an O_PATH handle), so a folder swapped for a link
     right after the lookup changes nothing: the file that was in the outbox is read, never the outside one."""
-    src = tmp_path / "out"
-    (src / "sub").mkdir(parents=True)
-    (src / "sub" / "f.txt").write_bytes(b"mine")
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "f.txt").write_bytes(b"not yours")
+    src, outside = _mine_and_outside(tmp_path)
     real_open = os.open
     swapped: list[int] = []
 
