@@ -327,4 +327,11 @@ def test_files_no_drive_takes_are_logged_once_per_batch_not_once_per_file(tmp_pa
         if r.levelno == logging.DEBUG and "no drive holds" in r.getMessage()
     ]
     assert len(per_file) == 5
+    # One file on its own (a re-check) says so at once too, not with some later batch.
+    caplog.clear()
+    (src / "late.pdf").write_bytes(pdf_bytes("late"))
+    with caplog.at_level(logging.DEBUG, logger="usbsync_gui.core.ingest"):
+        svc.ingestor.ingest_file(src / "late.pdf", IngestStats(), forced=True, recheck=True)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert said == ["late.pdf: documents, but no drive holds that category yet"]
     svc.close()

@@ -451,8 +451,10 @@ class Ingestor:
         todo = self._check(path, stats, forced, min_age_s, recheck)
         if todo is not None:
             outcome = self._analyse(todo)
+            self._not_routed = {}
             with self.db.transaction():
                 self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
+            self._log_not_routed()
 
     # -- many files -------------------------------------------------------------------------------------------
 
