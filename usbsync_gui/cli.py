@@ -329,7 +329,7 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
     try:
         from usbsync_gui.engine.headless import run_headless
 
-        return run_headless(paths, config)
+        return run_headless(paths, config, with_parent=args.with_parent)
     finally:
         lock.release()
 
@@ -583,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(func=cmd_process_pending)
     s = sub.add_parser("run", help="run the engine in the foreground until signalled")
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    s.add_argument(
+        "--with-parent",
+        action="store_true",
+        help="stop when standard input is closed (the tray app runs the engine so: it stops with the app)",
+    )
     s.set_defaults(func=cmd_run)
     s = sub.add_parser("clear", help="forget the sync history")
     s.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -1,7 +1,9 @@
-"""``usbsync-gui``: the tray application on the same engine as ``usbsync run``.
+"""``usbsync-gui``: the tray application. Its engine is ``usbsync run`` in a process of its own, started by the
+app (or one already running, followed), so the window never waits for the engine's Python
+(:mod:`usbsync_gui.engine.engine_process`).
 
-One instance per user: starting it again brings the running one's status window forward (through the
-engine's command channel) and exits. With no configuration yet, the first-run wizard comes first; cancelling
+One instance per user: starting it again brings the running one's status window forward (through the app's
+own channel, :attr:`AppPaths.gui_endpoint`) and exits. With no configuration yet, the first-run wizard comes first; cancelling
 it leaves nothing behind.
 """
 
@@ -13,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
@@ -145,13 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     apply_app_style(app)
 
     app.setWindowIcon(app_icon())
-    lock = InstanceLock(paths.lock_file, paths.pid_file)
+    # One tray app per user and home. The engine is another process (engine/engine_process.py) with a lock of
+    # its own: a `usbsync run` already running is followed, not an obstacle.
+    lock = InstanceLock(paths.gui_lock_file, paths.gui_pid_file)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
         from usbsync_gui.engine.control import send_command
 
-        reply = send_command(paths.control_endpoint, {"cmd": "show"})
+        reply = send_command(paths.gui_endpoint, {"cmd": "show"})
         if reply and reply.get("ok"):
             print(reply["message"])
             return 0
@@ -180,20 +184,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_app(app: QApplication, paths: object, config: object, first_run: bool = False) -> int:
+    """The tray app on its engine: ``usbsync run`` in a process of its own (started here, or one already running),
+    followed over its command channel; the one summary computed here from the state database and the engine's
+    live state. Returns the exit status: 0 after a clean stop of an engine started here."""
     from usbsync_gui.core.config import Config
     from usbsync_gui.core.paths import AppPaths
-    from usbsync_gui.engine.engine import Engine
+    from usbsync_gui.engine.control import ControlServer
+    from usbsync_gui.engine.engine_process import EngineProcess
     from usbsync_gui.engine.quit_signals import install_quit_signals
+    from usbsync_gui.engine.remote import RemoteEngine
+    from usbsync_gui.engine.summary_feed import SummaryFeed
+    from usbsync_gui.engine.tasks import TaskRunner
     from usbsync_gui.views.context import ViewContext
     from usbsync_gui.views.tray import TrayController
 
     assert isinstance(paths, AppPaths) and isinstance(config, Config)
-    engine = Engine(paths, config, app)
     db = StateDB(paths.state_db)
-    ctx = ViewContext(paths, config, db, engine)
+    views: list[ViewContext] = []  # the context, once made: the remote and the feed read its config
+    remote = RemoteEngine(paths.control_endpoint, lambda: views[0].reload_config(), app)
+    runner = TaskRunner(parent=app)
+    feed = SummaryFeed(paths, runner, lambda: remote.live_state(views[0].reload_config()), app)
+    remote.state_changed.connect(feed.invalidate)
+    ctx = ViewContext(paths, config, db, remote, runner, feed)
+    views.append(ctx)
     tray = TrayController(ctx, app)
-    engine.command_hook = tray.on_command
-    engine.database_rebuilt.connect(lambda _message: ctx.reopen_db())
+    remote.database_rebuilt.connect(lambda _message: ctx.reopen_db())
+
+    def show(request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
+        reply(tray.on_command(request) or {"ok": False, "message": f"unknown command {request.get('cmd')!r}"})
+
+    channel = ControlServer(paths.gui_endpoint, show, app)
+    engine = EngineProcess(paths, remote, app)
+    engine.failed.connect(
+        lambda why: tray.notifications.say("problems", "", "usbsync stopped copying", f"{why}. See the log.")
+    )
     restore = install_quit_signals(app)
     stop_following = follow_color_scheme(tray)
     engine.start()
@@ -206,7 +230,9 @@ def run_app(app: QApplication, paths: object, config: object, first_run: bool = 
     finally:
         stop_following()
         tray.close()
+        channel.close()
         ok = engine.stop()
+        runner.shutdown()
         ctx.db.close()
         restore()
     return 0 if ok else 1

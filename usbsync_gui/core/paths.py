@@ -48,6 +48,25 @@ class AppPaths:
         return str(self.state_dir / "control.sock")
 
     @property
+    def gui_endpoint(self) -> str:
+        """Where the tray app listens for a second start's "show" (its own channel: the engine's is another
+        process's). As :attr:`control_endpoint`, with another name."""
+        if os.name == "nt":
+            import hashlib
+
+            return "usbsync-gui-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+        return str(self.state_dir / "gui.sock")
+
+    @property
+    def gui_lock_file(self) -> Path:
+        """The tray app's single-instance lock (the engine, its child, holds :attr:`lock_file`)."""
+        return self.state_dir / "usbsync-gui.lock"
+
+    @property
+    def gui_pid_file(self) -> Path:
+        return self.state_dir / "usbsync-gui.pid"
+
+    @property
     def lock_file(self) -> Path:
         return self.state_dir / "usbsync.lock"
 

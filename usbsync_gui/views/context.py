@@ -11,6 +11,7 @@ from usbsync_gui.core.config import Config, ConfigError, load_config
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.engine.engine import Engine
+from usbsync_gui.engine.remote import RemoteEngine
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
 from usbsync_gui.engine.tasks import TaskRunner
 
@@ -20,7 +21,7 @@ class ViewContext:
     paths: AppPaths
     config: Config
     db: StateDB
-    engine: Engine | None = None
+    engine: Engine | RemoteEngine | None = None  # in this process (tests, tools) or another (the tray app)
     runner: TaskRunner | None = None  # blocking work off the GUI thread (the engine's, when there is one)
     feed: SummaryFeed | None = (
         None  # the one state summary, pushed on change (the engine's, when there is one)
@@ -29,9 +30,9 @@ class ViewContext:
 
     def __post_init__(self) -> None:
         if self.runner is None:
-            self.runner = self.engine.runner if self.engine is not None else TaskRunner()
+            self.runner = self.engine.runner if isinstance(self.engine, Engine) else TaskRunner()
         if self.feed is None:
-            if self.engine is not None:
+            if isinstance(self.engine, Engine):
                 self.feed = self.engine.summary
             else:  # no engine (tests, a view on its own): the state database alone, no drive plugged in
                 self.feed = SummaryFeed(self.paths, self.runner, lambda: LiveState(self.config, {}, False))
