@@ -1095,7 +1095,7 @@ def main() -> int:
     cleaner = janitor(mnt, img, work)
     dev = ""
     engine = db = tray = probe = bench = None
-    engine_proc: subprocess.Popen[bytes] | None = None
+    engine_proc: Any = None  # the tray app's engine process (--engine-process)
     passes: list[Pass] = []
     try:
         sh("truncate", "-s", "4G", str(img))
@@ -1114,36 +1114,21 @@ def main() -> int:
         config = replace(config, max_copy_rate_mib_s=args.rate)
         save_config(config, paths.config_file)
         app = QApplication([])
-        db = StateDB(paths.state_db)
         if args.engine_process:
-            from usbsync_gui.engine.remote import RemoteEngine
-            from usbsync_gui.engine.summary_feed import SummaryFeed
-            from usbsync_gui.engine.tasks import TaskRunner
+            from usbsync_gui.gui import build_tray_app
 
-            engine_proc = subprocess.Popen(
-                [str(Path(sys.executable).with_name("usbsync")), "run"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            holder: list[ViewContext] = []
-            remote = RemoteEngine(paths.control_endpoint, lambda: holder[0].reload_config())
-            runner = TaskRunner()
-            feed = SummaryFeed(paths, runner, lambda: remote.live_state(holder[0].reload_config()))
-            remote.state_changed.connect(feed.invalidate)
-            ctx = ViewContext(paths, config, db, remote, runner, feed)  # type: ignore[arg-type]
-            holder.append(ctx)
-            engine = remote
-            deadline = time.monotonic() + 30
-            while not remote.up and time.monotonic() < deadline:
-                remote.start()
-                end = time.monotonic() + 0.3
-                while time.monotonic() < end and not remote.up:
-                    app.processEvents()
-                    time.sleep(0.01)
-            if not remote.up:
-                raise RuntimeError("usbsync run did not answer on its command channel within 30 s")
-            tray = TrayController(ctx, app, sender=lambda t, b: True)
+            db = None  # the app's context has its own connection
+            ctx, tray, engine_proc = build_tray_app(app, paths, config, sender=lambda t, b: True)
+            engine = ctx.engine
+            engine_proc.start()
+            deadline = time.monotonic() + 60
+            while not engine.up and time.monotonic() < deadline:  # type: ignore[union-attr]
+                app.processEvents()
+                time.sleep(0.01)
+            if not engine.up:  # type: ignore[union-attr]
+                raise RuntimeError("usbsync run did not answer on its command channel within 60 s")
         else:
+            db = StateDB(paths.state_db)
             engine = Engine(paths, config, app)
             ctx = ViewContext(paths, config, db, engine)
             tray = TrayController(ctx, app, sender=lambda t, b: True)
@@ -1266,15 +1251,11 @@ def main() -> int:
             probe.stop()
         if tray is not None:
             tray.close()
-        if engine is not None:
-            engine.stop()
         if engine_proc is not None:
-            engine_proc.terminate()  # usbsync run stops cleanly on SIGTERM
-            try:
-                engine_proc.wait(60)
-            except subprocess.TimeoutExpired:
-                engine_proc.kill()
-                engine_proc.wait()
+            engine_proc.stop()  # as the app does at quit: the engine's input closed, a clean stop
+            ctx.db.close()
+        elif engine is not None:
+            engine.stop()
         if db is not None:
             db.close()
         for _ in range(5):

@@ -27,6 +27,10 @@ from usbsync_gui.core.paths import HOME_ENV, app_paths
 from usbsync_gui.core.state import StateDB
 
 if TYPE_CHECKING:
+    from usbsync_gui.core.paths import AppPaths
+    from usbsync_gui.engine.engine_process import EngineProcess
+    from usbsync_gui.views.context import ViewContext
+    from usbsync_gui.views.notifications import Sender
     from usbsync_gui.views.tray import TrayController
 
 log = logging.getLogger("usbsync_gui.gui")
@@ -187,37 +191,13 @@ def run_app(app: QApplication, paths: object, config: object, first_run: bool = 
     """The tray app on its engine: ``usbsync run`` in a process of its own (started here, or one already running),
     followed over its command channel; the one summary computed here from the state database and the engine's
     live state. Returns the exit status: 0 after a clean stop of an engine started here."""
-    from usbsync_gui.core.config import Config
     from usbsync_gui.core.paths import AppPaths
     from usbsync_gui.engine.control import ControlServer
-    from usbsync_gui.engine.engine_process import EngineProcess
     from usbsync_gui.engine.quit_signals import install_quit_signals
-    from usbsync_gui.engine.remote import RemoteEngine
-    from usbsync_gui.engine.summary_feed import SummaryFeed
-    from usbsync_gui.engine.tasks import TaskRunner
-    from usbsync_gui.views.context import ViewContext
-    from usbsync_gui.views.tray import TrayController
 
     assert isinstance(paths, AppPaths) and isinstance(config, Config)
-    db = StateDB(paths.state_db)
-    views: list[ViewContext] = []  # the context, once made: the remote and the feed read its config
-    remote = RemoteEngine(paths.control_endpoint, lambda: views[0].reload_config(), app)
-    runner = TaskRunner(parent=app)
-    feed = SummaryFeed(paths, runner, lambda: remote.live_state(views[0].reload_config()), app)
-    remote.state_changed.connect(feed.invalidate)
-    ctx = ViewContext(paths, config, db, remote, runner, feed)
-    views.append(ctx)
-    tray = TrayController(ctx, app)
-    remote.database_rebuilt.connect(lambda _message: ctx.reopen_db())
-
-    def show(request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
-        reply(tray.on_command(request) or {"ok": False, "message": f"unknown command {request.get('cmd')!r}"})
-
-    channel = ControlServer(paths.gui_endpoint, show, app)
-    engine = EngineProcess(paths, remote, app)
-    engine.failed.connect(
-        lambda why: tray.notifications.say("problems", "", "usbsync stopped copying", f"{why}. See the log.")
-    )
+    ctx, tray, engine = build_tray_app(app, paths, config)
+    channel = ControlServer(paths.gui_endpoint, _show_handler(tray), app)
     restore = install_quit_signals(app)
     stop_following = follow_color_scheme(tray)
     engine.start()
@@ -232,10 +212,48 @@ def run_app(app: QApplication, paths: object, config: object, first_run: bool = 
         tray.close()
         channel.close()
         ok = engine.stop()
-        runner.shutdown()
+        ctx.tasks.shutdown()
         ctx.db.close()
         restore()
     return 0 if ok else 1
+
+
+def build_tray_app(
+    app: QApplication, paths: AppPaths, config: Config, sender: Sender | None = None
+) -> tuple[ViewContext, TrayController, EngineProcess]:
+    """The tray app's parts, wired and not yet started: the views' context (with the one summary as the engine
+    computed and sent it: :class:`~usbsync_gui.engine.remote.RemoteSummaryFeed`), the tray, and
+    the engine process (call ``start()``). ``sender``: the tray's fallback notification sender (tests, the UI
+    bench). Used by :func:`run_app` and by ``bench/bench_ui_responsiveness.py --engine-process``."""
+    from usbsync_gui.engine.engine_process import EngineProcess
+    from usbsync_gui.engine.remote import RemoteEngine, RemoteSummaryFeed
+    from usbsync_gui.engine.tasks import TaskRunner
+    from usbsync_gui.views.context import ViewContext
+    from usbsync_gui.views.tray import TrayController
+
+    db = StateDB(paths.state_db)
+    views: list[ViewContext] = []  # the context, once made: the remote and the feed read its config
+    remote = RemoteEngine(paths.control_endpoint, lambda: views[0].reload_config(), app)
+    runner = TaskRunner(parent=app)
+    feed = RemoteSummaryFeed(paths, runner, remote, lambda: views[0].reload_config(), app)
+    ctx = ViewContext(paths, config, db, remote, runner, feed)
+    views.append(ctx)
+    tray = TrayController(ctx, app, sender=sender)
+    remote.database_rebuilt.connect(lambda _message: ctx.reopen_db())
+    engine = EngineProcess(paths, remote, app)
+    engine.failed.connect(
+        lambda why: tray.notifications.say("problems", "", "usbsync stopped copying", f"{why}. See the log.")
+    )
+    return ctx, tray, engine
+
+
+def _show_handler(tray: TrayController) -> Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]:
+    """The app's own channel: a second start's "show"."""
+
+    def handle(request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
+        reply(tray.on_command(request) or {"ok": False, "message": f"unknown command {request.get('cmd')!r}"})
+
+    return handle
 
 
 def welcome(tray: TrayController, config: Config) -> None:

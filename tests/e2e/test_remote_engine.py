@@ -35,11 +35,14 @@ def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_
 
         done: list[tuple[str, int, int]] = []
         remote.drive_up_to_date.connect(lambda d, copied, already: done.append((d, copied, already)))
-        changes: list[int] = []
-        remote.state_changed.connect(lambda: changes.append(1))
+        summaries: list = []
+        remote.summary_pushed.connect(summaries.append)
         (usbsync.source / "a.png").write_bytes(png_bytes(1))
         qtbot.waitUntil(lambda: bool(done), timeout=30_000)
-        assert done == [(drive_id, 1, 0)] and changes  # the copy, as it happened
+        assert done == [(drive_id, 1, 0)]  # the copy, as it happened
+        # ... and the engine's summary, sent after it, says so as `usbsync status` does.
+        qtbot.waitUntil(lambda: bool(summaries) and summaries[-1].done_files == 1, timeout=10_000)
+        assert usbsync.json("status")["synced"] == summaries[-1].done_files
         assert (photos.mountpoint / "USBSync" / "a.png").read_bytes() == png_bytes(1)
 
         answers: list[tuple[bool, str]] = []

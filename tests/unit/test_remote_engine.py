@@ -74,7 +74,7 @@ def test_a_watcher_gets_the_live_state_first_then_each_event_as_a_signal(linked,
     assert remote.paused and remote.connected == {}
     with qtbot.waitSignal(remote.state_changed, timeout=5000):
         server.publish("an event from a newer engine", x=1)  # ignored ...
-        server.publish("changed")  # ... and the link goes on
+        server.publish("live", paused=True, connected={})  # ... and the link goes on
 
 
 def test_commands_are_answered_by_callback_and_never_waited_for(linked, qtbot):
@@ -194,3 +194,58 @@ def test_volume_events_keep_the_monitor_view(linked, qtbot, tmp_path):
     with qtbot.waitSignal(remote.monitor.volume_removed, timeout=5000) as gone:
         server.publish("volume_removed", mount="/media/u/STICK", drive="")
     assert gone.args == ["/media/u/STICK", ""] and remote.monitor.connected() == []
+
+
+def _a_summary(tmp_path):
+    from usbsync_gui.core.config import DriveConfig
+    from usbsync_gui.core.paths import app_paths
+    from usbsync_gui.core.state import StateDB
+    from usbsync_gui.core.summary import summarize
+
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    config = new_config([tmp_path]).with_drive(DriveConfig("Photos", "d-photos", ("images",)))
+    with StateDB(paths.state_db) as db:
+        fid, _ = db.upsert_file(
+            str(tmp_path / "a.jpg"), str(tmp_path), "a.jpg", 10, 1, "h", "image/jpeg", "images"
+        )
+        db.enqueue(fid, ["d-photos"], "h", 10)
+        return paths, config, summarize(db, config, {"d-photos": LiveVolume("/m", 100 * MB, 200 * MB)})
+
+
+def test_the_summary_crosses_the_channel_equal(tmp_path):
+    from usbsync_gui.core.summary import StateSummary
+
+    _paths, _config, s = _a_summary(tmp_path)
+    assert s.drives and s.drives[0].waits  # enums, tuples and nested records all in it
+    assert StateSummary.from_wire(json.loads(json.dumps(s.to_wire()))) == s
+
+
+def test_the_app_shows_the_engines_summary_and_its_own_only_without_an_engine(endpoint, qtbot, tmp_path):
+    """RemoteSummaryFeed: the summary the engine sent, handed on as it is (an invalidate gives it again, from the
+    event loop); with no engine followed, the state database's, computed here with no drive plugged in."""
+    from usbsync_gui.engine.remote import RemoteSummaryFeed
+    from usbsync_gui.engine.tasks import TaskRunner
+
+    paths, config, pushed = _a_summary(tmp_path)
+    side = FakeEngineSide()
+    server = ControlServer(endpoint, side.handle, snapshot=side.snapshot)
+    remote = RemoteEngine(endpoint, lambda: config)
+    runner = TaskRunner()
+    feed = RemoteSummaryFeed(paths, runner, remote, lambda: config)
+    with qtbot.waitSignal(remote.link_changed, timeout=5000):
+        remote.start()
+    with qtbot.waitSignal(feed.changed, timeout=5000) as got:
+        server.publish("summary", summary=pushed.to_wire())
+    assert got.args == [pushed] and feed.latest == pushed
+    shown: list = []
+    feed.changed.connect(shown.append)
+    feed.invalidate()
+    assert shown == []  # not inside the caller's slot
+    qtbot.waitUntil(lambda: shown == [pushed], timeout=5000)
+    with qtbot.waitSignal(feed.changed, timeout=5000) as own:
+        server.close()  # the engine gone: computed here
+    mine = own.args[0]
+    assert mine is not pushed and mine.waiting_files == 1 and not mine.drives[0].connected
+    remote.stop()
+    runner.shutdown()

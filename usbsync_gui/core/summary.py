@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import asdict, dataclass, field
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
+
+import dacite
 
 from usbsync_gui.core import space
 from usbsync_gui.core.config import Config
@@ -248,6 +250,18 @@ class StateSummary:
         if not self.done_files:
             return "nothing to copy yet: files put in the outbox go to their drive"
         return "everything is copied"
+
+    def to_wire(self) -> dict[str, Any]:
+        """The whole summary as JSON values, field for field (enums as their values, tuples as lists), for the
+        engine's command channel; :meth:`from_wire` gives it back equal. Not ``status --json``'s form
+        (:meth:`to_json`), which is for people and scripts."""
+        return asdict(self)
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> StateSummary:
+        """The summary from :meth:`to_wire`'s form (after JSON). Raises ``dacite.DaciteError`` on a malformed
+        one."""
+        return dacite.from_dict(cls, data, config=dacite.Config(cast=[Enum, tuple], strict=True))
 
     def to_json(self) -> dict[str, Any]:
         """The summary as plain JSON values (``usbsync status --json``)."""

@@ -691,10 +691,11 @@ class Engine(QObject):
         self.volume_unknown.connect(lambda cv: pub("volume_unknown", volume=volume_fields(cv)))
         self.monitor.volume_added.connect(lambda cv: pub("volume_added", volume=volume_fields(cv)))
         self.monitor.volume_removed.connect(lambda m, d: pub("volume_removed", mount=m, drive=d))
-        # The live state changes with these; every summary the engine computes means the state changed.
+        # The live state changes with these.
         for changed in (self.drive_connected, self.drive_disconnected, self.paused_changed):
             changed.connect(lambda *_: pub("live", **self._live_fields()))
-        self.summary.changed.connect(lambda _s: pub("changed"))
+        # The summary itself: the tray app shows it as computed here, with nothing to compute itself.
+        self.summary.changed.connect(lambda s: pub("summary", summary=s.to_wire()))
 
     def _on_command(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         cmd = request.get("cmd")

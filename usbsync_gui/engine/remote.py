@@ -21,11 +21,13 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtNetwork import QLocalSocket
 
 from usbsync_gui.core.config import Config
+from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume
-from usbsync_gui.core.summary import LiveVolume
+from usbsync_gui.core.summary import LiveVolume, StateSummary
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.engine.control import CLIENT_TIMEOUT_MS, PROTOCOL
-from usbsync_gui.engine.summary_feed import LiveState
+from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
+from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.platform import VolumeInfo
 
 log = logging.getLogger(__name__)
@@ -123,7 +125,9 @@ class RemoteEngine(QObject):
         drive_up_to_date(str, int, int): drive id, files copied and already there in this plug-in.
         paused_changed(bool), database_rebuilt(str), heartbeat(dict).
         volume_unknown(ConnectedVolume): a removable volume usbsync does not know was plugged in.
-        state_changed(): the engine's state changed (jobs, drives, pause, notices): recompute the summary.
+        summary_pushed(StateSummary): the one summary, as the engine computed it after a change (also in
+            :attr:`summary`).
+        state_changed(): the engine's live state changed (drives plugged in or out, pause), or the link did.
         link_changed(bool): following the engine started (True) or stopped (False: it quit, or never ran).
 
     Args:
@@ -142,6 +146,7 @@ class RemoteEngine(QObject):
     database_rebuilt = Signal(str)
     heartbeat = Signal(dict)
     volume_unknown = Signal(object)
+    summary_pushed = Signal(object)
     state_changed = Signal()
     link_changed = Signal(bool)
 
@@ -154,6 +159,7 @@ class RemoteEngine(QObject):
         self.up = False
         self.paused = False
         self.connected: dict[str, LiveVolume] = {}  # drive id -> its volume, plugged in now
+        self.summary: StateSummary | None = None  # the engine's latest, while followed
         self._pending: set[_Call] = set()  # commands awaiting their answer (this set owns them)
         self._following = False
 
@@ -184,6 +190,7 @@ class RemoteEngine(QObject):
         self._pending.clear()
         self.up = False
         self.connected = {}
+        self.summary = None
         self.monitor._reset([])
 
     @Slot()
@@ -195,6 +202,7 @@ class RemoteEngine(QObject):
             self._sock.abort()
         was, self.up = self.up, False
         self.connected = {}
+        self.summary = None
         self.monitor._reset([])
         if was:
             log.info("the engine's command channel closed")
@@ -233,8 +241,9 @@ class RemoteEngine(QObject):
             if changed:
                 self.paused_changed.emit(paused)
             self.state_changed.emit()
-        elif name == "changed":
-            self.state_changed.emit()
+        elif name == "summary":
+            self.summary = StateSummary.from_wire(e["summary"])
+            self.summary_pushed.emit(self.summary)
         elif name == "progress":
             self.copy_progress.emit(str(e["drive"]), str(e["path"]), int(e["done"]), int(e["total"]))
         elif name == "drive_connected":
@@ -365,3 +374,45 @@ class _Call(QObject):
         self.finished.emit()
         if answer is not None:
             answer(ok, message)
+
+
+class RemoteSummaryFeed(SummaryFeed):
+    """The one summary for the tray app: as the engine computed and sent it (nothing is computed in the window's
+    process while the engine is followed); computed here from the state database, with no drive plugged in,
+    only while no engine is (it is not running, or not yet).
+
+    Same interface as :class:`SummaryFeed`: ``changed``, ``latest``, :meth:`invalidate`. An ``invalidate`` while
+    the engine is followed hands out its latest summary again (from the event loop, as a computation would);
+    the engine sends a new one after each change it makes or applies (a saved configuration within its poll).
+    """
+
+    def __init__(
+        self,
+        paths: AppPaths,
+        runner: TaskRunner,
+        remote: RemoteEngine,
+        config: Callable[[], Config],
+        parent: QObject | None = None,
+    ):
+        super().__init__(paths, runner, lambda: LiveState(config(), {}, False), parent)
+        self._remote = remote
+        remote.summary_pushed.connect(self._pushed)
+        remote.link_changed.connect(self._on_link)
+
+    @Slot(bool)
+    def _on_link(self, up: bool) -> None:
+        if not up:  # no engine to send it: what the database says, computed here
+            SummaryFeed.invalidate(self)
+
+    @Slot()
+    def invalidate(self) -> None:
+        summary = self._remote.summary
+        if self._remote.up and summary is not None:
+            QTimer.singleShot(0, self, lambda: self._pushed(summary))
+            return
+        super().invalidate()
+
+    @Slot(object)
+    def _pushed(self, summary: StateSummary) -> None:
+        self.latest = summary
+        self.changed.emit(summary)
