@@ -1,12 +1,12 @@
 """An engine in another process (``usbsync run``), followed and driven over its command channel.
 
-Why: the tray app and its engine share one Python process today, and in a flood the engine's threads hold the
-GIL so much that the window waits for it (``docs/performance.md``, "Fourth round"). With the engine in a process
-of its own, the window's process runs only the views. :class:`RemoteEngine` is that process's view of the
-engine: the same signals as :class:`~usbsync_gui.engine.engine.Engine` for what happens (from the channel's
-events, see :mod:`usbsync_gui.engine.control`), its live state (:meth:`RemoteEngine.live_state`, for the one
-summary, computed in the window's process by the same :class:`~usbsync_gui.engine.summary_feed.SummaryFeed`),
-and its commands, each on a connection of its own, never waited for: the answer comes by callback.
+Why: in one process with the window, the engine's threads held the GIL so much in a flood of files that the
+window waited for it (``docs/performance.md``, "Fourth round"). So the tray app runs the engine as a process
+of its own (:mod:`usbsync_gui.engine.engine_process`), and :class:`RemoteEngine` is the app's view of it: the
+same signals as :class:`~usbsync_gui.engine.engine.Engine` for what happens (from the channel's events, see
+:mod:`usbsync_gui.engine.control`), its volume monitor (:class:`RemoteVolumes`), the one summary as the engine
+computed it (:class:`RemoteSummaryFeed`), and its commands, each on a connection of its own, never waited for:
+the answer comes by callback.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class RemoteEngine(QObject):
         paused_changed(bool), database_rebuilt(str), heartbeat(dict).
         volume_unknown(ConnectedVolume): a removable volume usbsync does not know was plugged in.
         summary_pushed(StateSummary): the one summary, as the engine computed it after a change (also in
-            :attr:`summary`).
+            :attr:`latest_summary`).
         state_changed(): the engine's live state changed (drives plugged in or out, pause), or the link did.
         link_changed(bool): following the engine started (True) or stopped (False: it quit, or never ran).
 
@@ -159,7 +159,7 @@ class RemoteEngine(QObject):
         self.up = False
         self.paused = False
         self.connected: dict[str, LiveVolume] = {}  # drive id -> its volume, plugged in now
-        self.summary: StateSummary | None = None  # the engine's latest, while followed
+        self.latest_summary: StateSummary | None = None  # the engine's latest, while followed
         self._pending: set[_Call] = set()  # commands awaiting their answer (this set owns them)
         self._following = False
 
@@ -190,7 +190,7 @@ class RemoteEngine(QObject):
         self._pending.clear()
         self.up = False
         self.connected = {}
-        self.summary = None
+        self.latest_summary = None
         self.monitor._reset([])
 
     @Slot()
@@ -202,7 +202,7 @@ class RemoteEngine(QObject):
             self._sock.abort()
         was, self.up = self.up, False
         self.connected = {}
-        self.summary = None
+        self.latest_summary = None
         self.monitor._reset([])
         if was:
             log.info("the engine's command channel closed")
@@ -242,8 +242,8 @@ class RemoteEngine(QObject):
                 self.paused_changed.emit(paused)
             self.state_changed.emit()
         elif name == "summary":
-            self.summary = StateSummary.from_wire(e["summary"])
-            self.summary_pushed.emit(self.summary)
+            self.latest_summary = StateSummary.from_wire(e["summary"])
+            self.summary_pushed.emit(self.latest_summary)
         elif name == "progress":
             self.copy_progress.emit(str(e["drive"]), str(e["path"]), int(e["done"]), int(e["total"]))
         elif name == "drive_connected":
@@ -406,7 +406,7 @@ class RemoteSummaryFeed(SummaryFeed):
 
     @Slot()
     def invalidate(self) -> None:
-        summary = self._remote.summary
+        summary = self._remote.latest_summary
         if self._remote.up and summary is not None:
             QTimer.singleShot(0, self, lambda: self._pushed(summary))
             return

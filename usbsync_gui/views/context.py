@@ -29,11 +29,14 @@ class ViewContext:
     _config_mtime: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
+        # An engine in this process lends its runner and summary feed; the tray app passes its own.
         if self.runner is None:
-            self.runner = self.engine.runner if isinstance(self.engine, Engine) else TaskRunner()
+            runner = getattr(self.engine, "runner", None)
+            self.runner = runner if isinstance(runner, TaskRunner) else TaskRunner()
         if self.feed is None:
-            if isinstance(self.engine, Engine):
-                self.feed = self.engine.summary
+            feed = getattr(self.engine, "summary", None)
+            if isinstance(feed, SummaryFeed):
+                self.feed = feed
             else:  # no engine (tests, a view on its own): the state database alone, no drive plugged in
                 self.feed = SummaryFeed(self.paths, self.runner, lambda: LiveState(self.config, {}, False))
 
