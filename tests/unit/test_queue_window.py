@@ -443,3 +443,24 @@ def test_reasons_and_totals_say_what_the_summary_says(tmp_path, qtbot):
     win.close()
     runner.shutdown()
     db.close()
+
+
+def test_the_totals_name_failed_files_too(tmp_path, qtbot):
+    """A file too big for its drive fails at once; the window listed its row but said "Nothing waiting."."""
+    from tests.unit.test_summary import _setup
+    from usbsync_gui.core.paths import app_paths
+    from usbsync_gui.core.summary import summarize
+    from usbsync_gui.views.context import ViewContext
+    from usbsync_gui.views.queue_window import QueueWindow
+
+    config, db, ids = _setup(tmp_path, n=1)
+    with db.transaction():
+        db.conn.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", (ids[0],))
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    ctx = ViewContext(paths, config, db)
+    win = QueueWindow(ctx)
+    qtbot.addWidget(win)
+    ctx.summary.changed.emit(summarize(db, config, {}))
+    assert win.totals.text() == "1 file could not be copied to Photos"
+    ctx.tasks.shutdown()

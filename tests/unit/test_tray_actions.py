@@ -3,6 +3,8 @@ drives dialog; an action on "Photos is up to date" ejects Photos through the eng
 
 from __future__ import annotations
 
+import pytest
+
 from usbsync_gui.core.config import DriveConfig, new_config
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.service import ConnectedVolume
@@ -60,6 +62,26 @@ def test_eject_from_a_notification_goes_to_the_engine(tmp_path, monkeypatch, qtb
         assert title == "Photos is up to date" and body.startswith("12 files copied, 7 already there.")
         tray.notifications.balloon_clicked()
         assert asked == ["Photos"]
+    finally:
+        tray.close()
+        ctx.tasks.shutdown()
+        ctx.db.close()
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen platform's limit, not ours
+def test_showing_a_minimised_window_restores_it(tmp_path, monkeypatch, qtbot, qapp):
+    """The tray's "Status…", its click and a second start all bring the status window forward; a minimised one
+    stayed minimised (a walk-through saw it: "brought forward", and nothing on screen)."""
+    ctx = _ctx(tmp_path, monkeypatch)
+    tray = TrayController(ctx, qapp, sender=lambda t, b: True)
+    try:
+        tray.show_status()
+        qtbot.waitExposed(tray.status)
+        tray.status.showMinimized()
+        qtbot.waitUntil(tray.status.isMinimized)
+        reply = tray.on_command({"cmd": "show"})
+        assert reply is not None and reply["ok"]
+        qtbot.waitUntil(lambda: not tray.status.isMinimized() and tray.status.isVisible())
     finally:
         tray.close()
         ctx.tasks.shutdown()

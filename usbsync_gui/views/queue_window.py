@@ -291,7 +291,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
             if d.state in _NEEDS_YOU
             else f"{plural(d.waiting_files, 'file')}, {human_bytes(d.waiting_bytes)} waiting for {d.name}"
             for d in s.drives
-            if d.waiting_files
+            if d.waiting_files or d.state in _NEEDS_YOU  # failed files wait for nothing, yet need you
         ]
         # Files of a category no drive holds have no row (no job: nothing to retry or remove); they are said here.
         lines += [u.headline[0].upper() + u.headline[1:] for u in s.unrouted]

@@ -301,6 +301,10 @@ class TrayController(QObject):
     # -- actions ----------------------------------------------------------------------------------------------
 
     def _front(self, w: QWidget) -> None:
+        if w.isMinimized():  # show() leaves a minimised window minimised: restore it first
+            w.setWindowState(
+                (w.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
+            )
         w.show()
         w.raise_()
         w.activateWindow()
