@@ -157,7 +157,7 @@ def test_a_note_no_sender_could_show_is_tried_again_later_not_in_a_loop():
     clock.t += GROUP_WINDOW_S
     center.flush()
     assert center.sent == [
-        ("Photos is full", "1 file does not fit on Photos; it waits until there is space.")
+        ("Not enough space on Photos", "1 file does not fit on Photos; it waits until there is space.")
     ]
 
 
@@ -196,7 +196,7 @@ def test_drive_wanted_full_and_failures_say_exactly_how_many():
     center.event("drive_full", "Photos", total=3)
     center.flush(force=True)
     assert balloon.shown == [
-        ("Photos is full", "3 files do not fit on Photos; they wait until there is space.")
+        ("Not enough space on Photos", "3 files do not fit on Photos; they wait until there is space.")
     ]
     assert _one("drive_full", "Photos", total=1)[1] == (
         "1 file does not fit on Photos; it waits until there is space."
@@ -290,14 +290,14 @@ def test_a_kind_switched_off_is_not_shown_and_a_failed_delivery_is_retried():
     center.event("failures", "", "disk full")
     center.event("drive_full", "Photos", total=1)
     center.flush(force=True)
-    assert [t for t, _ in balloon.shown] == ["Photos is full"] and center.sent == []
+    assert [t for t, _ in balloon.shown] == ["Not enough space on Photos"] and center.sent == []
     center.enabled["new_drive"] = False  # the tray updates the switches from settings
     center.event("new_drive", "KINGSTON", mount="/media/u/KINGSTON")
     balloon.ok = True
     center.event("drive_full", "Photos", total=1)
     center.flush(force=True)
     assert center.sent == [
-        ("Photos is full", "1 file does not fit on Photos; it waits until there is space.")
+        ("Not enough space on Photos", "1 file does not fit on Photos; it waits until there is space.")
     ]
 
 
@@ -426,7 +426,7 @@ def test_a_held_note_is_rewritten_with_the_figures_of_now(tmp_path):
         clock.t += GROUP_WINDOW_S
         center.flush()
         assert balloon.shown[-1] == (
-            "Photos is full",
+            "Not enough space on Photos",
             "2 files do not fit on Photos; they wait until there is space.",
         )
         clock.t += GROUP_WINDOW_S

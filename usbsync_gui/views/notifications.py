@@ -32,7 +32,7 @@ and filled meanwhile. When it is sent it is checked against the current state su
 :class:`~usbsync_gui.core.summary.StateSummary` the engine pushed last): dropped when what it says is no longer
 so, its figures brought up to date when they changed (:func:`still_true`). And a newer note about a drive
 replaces what is held about it that it contradicts (:data:`SUPERSEDES`): "Photos is up to date" drops a held
-"Plug in Photos" or "Photos is full", and takes them off the screen when it is shown.
+"Plug in Photos" or "Not enough space on Photos", and takes them off the screen when it is shown.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ KINDS = NOTIFICATION_KINDS  # the configuration's switches name them
 KIND_TITLES = {
     "drive_wanted": "Plug in {drive}",
     "safe_to_unplug": "{drive} is up to date",
-    "drive_full": "{drive} is full",
+    "drive_full": "Not enough space on {drive}",
     "failures": "Files could not be copied",
     "source_missing": "Source folder missing",
     "problems": "usbsync needs your attention",
@@ -158,8 +158,8 @@ class _Group:
 
 def still_true(g: _Group, s: StateSummary) -> bool:
     """Whether what group ``g`` would say is still so in the summary ``s``; its figures are brought up to date
-    from ``s`` (in place). "Plug in Photos" is true while Photos is not plugged in and files wait for it; "Photos
-    is full" while some do not fit on it; "could not be copied" while failed files remain; "source folder
+    from ``s`` (in place). "Plug in Photos" is true while Photos is not plugged in and files wait for it; "Not enough
+    space on Photos" while some do not fit on it; "could not be copied" while failed files remain; "source folder
     missing" while it is; a problem while its notice is raised. "Up to date" and "new drive" are kept true by
     the engine's own signals instead (the tray withdraws them when the drive is ejected or unplugged): a summary
     may be older than the drain that emptied the queue."""

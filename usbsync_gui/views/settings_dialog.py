@@ -59,7 +59,7 @@ from usbsync_gui.views.resources import app_icon, error_color
 NOTIFICATION_LABELS = {
     "drive_wanted": "A drive is wanted (files waiting for it)",
     "safe_to_unplug": "A drive has everything: safe to unplug",
-    "drive_full": "A drive is full",
+    "drive_full": "A file does not fit on its drive",
     "failures": "Files could not be copied",
     "source_missing": "A source folder is missing",
     "problems": "Something needs attention (keyring locked, watching incomplete, database rebuilt)",

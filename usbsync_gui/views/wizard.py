@@ -146,8 +146,9 @@ class SourcesPage(QWizardPage):
         super().__init__()
         self.setTitle("Which folder is your outbox?")
         self.setSubTitle(
-            "usbsync watches the folder listed here (add more if you like). Files you put in it are copied to "
-            "the right USB drive; they themselves are never changed, moved or deleted."
+            "usbsync watches the folder listed here: keep the suggestion or Change… it to your own, then Add… more if "
+            "you like. Files you put in it are copied to the right USB drive; they themselves are never changed, "
+            "moved or deleted."
         )
         layout = QVBoxLayout(self)
         suggestion = folders[0] if suggested and len(folders) == 1 else None
