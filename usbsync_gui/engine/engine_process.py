@@ -74,14 +74,11 @@ class EngineProcess(QObject):
         self._child: QProcess | None = None
         self._stopping = False
         self._waited = 0.0
+        self._tail = ""  # the child's last output, for a failure's message
         self._retry = QTimer(self)  # runs only while the child starts and its channel does not answer yet
         self._retry.setInterval(CONNECT_RETRY_MS)
         self._retry.timeout.connect(self._try_link)
         remote.link_changed.connect(self._on_link)
-
-    @property
-    def started_here(self) -> bool:
-        return self._child is not None
 
     def start(self) -> None:
         """Follow the running engine, or start one first."""
@@ -122,14 +119,14 @@ class EngineProcess(QObject):
         # The child logs to its own file as well; its console output is kept for a failure's message only.
         assert self._child is not None
         data = bytes(self._child.readAllStandardOutput().data()).decode("utf-8", "replace")
-        self._tail = (getattr(self, "_tail", "") + data)[-2000:]
+        self._tail = (self._tail + data)[-2000:]
 
     @Slot(int, QProcess.ExitStatus)
     def _on_finished(self, code: int, _status: QProcess.ExitStatus) -> None:
         self._retry.stop()
         if self._stopping:
             return
-        last = " / ".join(line for line in getattr(self, "_tail", "").strip().splitlines()[-3:])
+        last = " / ".join(line for line in self._tail.strip().splitlines()[-3:])
         log.error("the engine stopped (exit %d): %s", code, last)
         self.failed.emit(f"the engine stopped (exit {code}){': ' + last if last else ''}")
 
