@@ -28,7 +28,7 @@ from usbsync_gui.core.config import (
 )
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
-from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes, inspect_volumes
@@ -335,13 +335,7 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _is_running(paths: AppPaths) -> bool:
-    running = InstanceLock(paths.lock_file, paths.pid_file)
-    try:
-        running.acquire()
-    except AlreadyRunning:
-        return True
-    running.release()
-    return False
+    return held_elsewhere(paths.lock_file, paths.pid_file)
 
 
 def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -368,23 +368,31 @@ def test_picking_other_rows_clears_what_the_last_action_said(ctx, engine, qtbot,
     assert win.message.text() == "" and not win.message_timer.isActive()
 
 
-def test_the_totals_are_the_one_summarys(tmp_path, qtbot, monkeypatch):
+def _totals_window(tmp_path, qtbot, n, change):
+    """A queue window over test_summary's home (``n`` 10 MB photos for Photos, away), after ``change(db, job
+    ids)`` in a transaction, with the summary of that state pushed to it."""
     from tests.unit.test_summary import _setup
     from usbsync_gui.core.paths import app_paths
     from usbsync_gui.core.summary import summarize
-    from usbsync_gui.core.wait_reasons import no_space
     from usbsync_gui.views.context import ViewContext
     from usbsync_gui.views.queue_window import QueueWindow
 
-    config, db, ids = _setup(tmp_path, n=2)
+    config, db, ids = _setup(tmp_path, n=n)
     with db.transaction():
-        db.set_reason(ids[0], no_space("Photos"))
+        change(db, ids)
     paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
     paths.ensure()
     ctx = ViewContext(paths, config, db)
     win = QueueWindow(ctx)
     qtbot.addWidget(win)
     ctx.summary.changed.emit(summarize(db, config, {}))
+    return ctx, win
+
+
+def test_the_totals_are_the_one_summarys(tmp_path, qtbot, monkeypatch):
+    from usbsync_gui.core.wait_reasons import no_space
+
+    ctx, win = _totals_window(tmp_path, qtbot, 2, lambda db, ids: db.set_reason(ids[0], no_space("Photos")))
     # 2 x 10 MB in 128 KiB clusters (the drive is away: its unit is not known) + 256 bytes of directory entries
     # each + one 1 MiB reserve (core/space.py) = 21,234,176 bytes, against 19.4 MB free when last seen
     assert win.totals.text() == ("2 files (20.0 MB) do not fit on Photos: 1.8 MB more space needed")
@@ -447,20 +455,11 @@ def test_reasons_and_totals_say_what_the_summary_says(tmp_path, qtbot):
 
 def test_the_totals_name_failed_files_too(tmp_path, qtbot):
     """A file too big for its drive fails at once; the window listed its row but said "Nothing waiting."."""
-    from tests.unit.test_summary import _setup
-    from usbsync_gui.core.paths import app_paths
-    from usbsync_gui.core.summary import summarize
-    from usbsync_gui.views.context import ViewContext
-    from usbsync_gui.views.queue_window import QueueWindow
-
-    config, db, ids = _setup(tmp_path, n=1)
-    with db.transaction():
-        db.conn.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", (ids[0],))
-    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
-    paths.ensure()
-    ctx = ViewContext(paths, config, db)
-    win = QueueWindow(ctx)
-    qtbot.addWidget(win)
-    ctx.summary.changed.emit(summarize(db, config, {}))
+    ctx, win = _totals_window(
+        tmp_path,
+        qtbot,
+        1,
+        lambda db, ids: db.conn.execute("UPDATE jobs SET state = 'failed' WHERE id = ?", (ids[0],)),
+    )
     assert win.totals.text() == "1 file could not be copied to Photos"
     ctx.tasks.shutdown()

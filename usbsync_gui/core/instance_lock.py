@@ -48,3 +48,14 @@ class InstanceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def held_elsewhere(lock_file: Path, pid_file: Path) -> bool:
+    """Whether another process holds the lock at ``lock_file`` now (taken and released at once when free)."""
+    probe = InstanceLock(lock_file, pid_file)
+    try:
+        probe.acquire()
+    except AlreadyRunning:
+        return True
+    probe.release()
+    return False

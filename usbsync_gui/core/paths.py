@@ -41,21 +41,22 @@ class AppPaths:
     def control_endpoint(self) -> str:
         """Where the running engine listens for commands (``usbsync eject``): a Unix socket path in the state
         folder, or on Windows a named-pipe name unique to this state folder."""
-        if os.name == "nt":
-            import hashlib
-
-            return "usbsync-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        return str(self.state_dir / "control.sock")
+        return self._endpoint("usbsync", "control.sock")
 
     @property
     def gui_endpoint(self) -> str:
         """Where the tray app listens for a second start's "show" (its own channel: the engine's is another
         process's). As :attr:`control_endpoint`, with another name."""
+        return self._endpoint("usbsync-gui", "gui.sock")
+
+    def _endpoint(self, pipe_prefix: str, socket_name: str) -> str:
+        """A local-socket endpoint of this home: ``socket_name`` in the state folder, or on Windows a named pipe
+        called ``pipe_prefix`` and a hash of the state folder (pipe names are global)."""
         if os.name == "nt":
             import hashlib
 
-            return "usbsync-gui-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
-        return str(self.state_dir / "gui.sock")
+            return f"{pipe_prefix}-" + hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+        return str(self.state_dir / socket_name)
 
     @property
     def gui_lock_file(self) -> Path:

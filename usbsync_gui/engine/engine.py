@@ -695,7 +695,10 @@ class Engine(QObject):
         for changed in (self.drive_connected, self.drive_disconnected, self.paused_changed):
             changed.connect(lambda *_: pub("live", **self._live_fields()))
         # The summary itself: the tray app shows it as computed here, with nothing to compute itself.
-        self.summary.changed.connect(lambda s: pub("summary", summary=s.to_wire()))
+        # Encoded only for a watcher: headless, with no one following, a flood recomputes it many times a second.
+        self.summary.changed.connect(
+            lambda s: pub("summary", summary=s.to_wire()) if control.watchers else None
+        )
 
     def _on_command(self, request: dict[str, Any], reply: Callable[[dict[str, Any]], None]) -> None:
         cmd = request.get("cmd")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
 
-from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
+from usbsync_gui.core.instance_lock import held_elsewhere
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.engine.remote import RemoteEngine
 
@@ -44,13 +44,7 @@ def engine_command() -> list[str]:
 
 def engine_running(paths: AppPaths) -> bool:
     """Whether an engine holds this home's instance lock now."""
-    probe = InstanceLock(paths.lock_file, paths.pid_file)
-    try:
-        probe.acquire()
-    except AlreadyRunning:
-        return True
-    probe.release()
-    return False
+    return held_elsewhere(paths.lock_file, paths.pid_file)
 
 
 class EngineProcess(QObject):
