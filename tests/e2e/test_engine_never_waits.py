@@ -39,7 +39,7 @@ def _hold_copy_worker(engine, src, state, qtbot, name="a.png"):
     qtbot.waitUntil(lambda: not engine._copy and not engine._retiring, timeout=10_000)
     (src / name).write_bytes(png_bytes(7))
     qtbot.waitUntil(lambda: state.counts()["pending"] == 1, timeout=10_000)
-    lock = sqlite3.connect(str(engine.paths.state_db), timeout=0, isolation_level=None)
+    lock = sqlite3.connect(str(engine.paths.state_db), timeout=30, isolation_level=None)  # waits for others
     lock.execute("BEGIN IMMEDIATE")  # every write of the worker now waits (busy timeout 30 s)
     engine.set_paused(False)
     qtbot.waitUntil(lambda: bool(engine._copy), timeout=10_000)
@@ -134,7 +134,8 @@ def test_pause_then_resume_are_recorded_in_that_order_while_the_database_is_busy
     lock's release was up to SQLite's busy handler; this run did not catch it reordering, so this test guards
     the order rather than reproducing a seen failure.)"""
     engine, paths, _src, _photos, _state = running
-    lock = sqlite3.connect(str(paths.state_db), timeout=0, isolation_level=None)
+    # Taking the lock waits for the engine's own start-up writes (a timeout of 0 failed when one was running).
+    lock = sqlite3.connect(str(paths.state_db), timeout=30, isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")
     try:
         for _ in range(3):
