@@ -1059,6 +1059,12 @@ def main() -> int:
         "channel (engine/remote.py), instead of in this process",
     )
     ap.add_argument("--log", type=Path, help="write usbsync's log (INFO, with thread names) to this file")
+    ap.add_argument(
+        "--gaps-out",
+        type=Path,
+        help="write the GUI thread's id and its gaps over 50 ms (CLOCK_MONOTONIC seconds, as `perf record -k mono` "
+        "stamps its events) to this file, one 'pass<TAB>start<TAB>end' line each, to read beside a system trace",
+    )
     args = ap.parse_args()
     global COUNT_ENTRIES
     COUNT_ENTRIES = args.count_entries
@@ -1238,6 +1244,13 @@ def main() -> int:
             print_stalls(bench, p)
             bench.run_until(lambda: False, 1.0)  # let the tail of the work settle between passes
         print_table(passes)
+        if args.gaps_out:
+            with open(args.gaps_out, "w") as out:
+                out.write(f"gui_tid\t{threading.get_native_id()}\n")
+                for p in passes:
+                    for a, b in p.ticks:
+                        if b - a > 0.050:
+                            out.write(f"{p.name}\t{a:.6f}\t{b:.6f}\n")
         print(f"\n{datetime.datetime.now().isoformat(timespec='seconds')}; {load()}")
         failed = [a for p in passes for a in p.actions if not a.ok or a.stall_ms >= STALL_MS]
         return 1 if failed or any(p.gaps_ms()[-1] >= STALL_MS for p in passes) else 0

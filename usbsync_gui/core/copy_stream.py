@@ -18,6 +18,12 @@ from usbsync_gui.core.hashing import chunk_buffer
 
 CHUNK = 256 << 10  # files up to this size: one read, hash, write
 BIG_CHUNK = 4 << 20  # larger files: 4 MiB chunks, hashing overlapped with writing (measured in bench/)
+#: Bytes one read(2) or write(2) moves at most. A kernel built without preemption (CONFIG_PREEMPT_NONE, the
+#: default of server kernels and of this project's CI VM) lets a syscall's copy run to its end before any other
+#: thread gets that CPU: a 4 MiB write into a fresh page cache was seen taking 15-44 ms there, the window's thread
+#: runnable and waiting all that time (`perf sched timehist`, docs/performance.md). 1 MiB bounds that wait at a
+#: quarter, for 3 syscalls more per 4 MiB.
+SYSCALL_BYTES = 1 << 20
 
 
 class Cancelled(Exception):
@@ -73,7 +79,7 @@ def stream(
         try:
             view = chunk
             while view:
-                w = os.write(dst, view)
+                w = os.write(dst, view[:SYSCALL_BYTES])
                 view = view[w:]
             done += n
             i += 1
@@ -93,11 +99,24 @@ def stream(
 
 
 def _read(src: int, buf: bytearray) -> int:
+    """Fill ``buf`` from ``src`` in reads of at most :data:`SYSCALL_BYTES`; return the bytes read (fewer than
+    ``len(buf)`` only at end of file)."""
+    view = memoryview(buf)
+    got = 0
     try:
-        if hasattr(os, "readv"):
-            return os.readv(src, [buf])
-        data = os.read(src, len(buf))
-        buf[: len(data)] = data
-        return len(data)
+        while got < len(buf):
+            part = view[got : got + SYSCALL_BYTES]
+            if hasattr(os, "readv"):
+                n = os.readv(src, [part])
+            else:
+                data = os.read(src, len(part))
+                n = len(data)
+                part[:n] = data
+            if n == 0:
+                break
+            got += n
     except OSError as exc:
         raise SourceError(exc.errno, exc.strerror, exc.filename) from exc
+    finally:
+        view.release()
+    return got
