@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QHideEvent
+from PySide6.QtCore import QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -34,6 +34,7 @@ from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.live_widget import LiveWidget
+from usbsync_gui.views.open_folder import open_folder
 from usbsync_gui.views.queue_model import FILE, QUEUED, REASON, JobTableModel
 from usbsync_gui.views.resources import app_icon
 from usbsync_gui.views.window_geometry import FILE_NAME, GeometryStore, fit_to_screen
@@ -385,4 +386,7 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
         path = self.model.path(rows[0]) if rows else None
         if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
+            folder = os.path.dirname(path)
+            open_folder(
+                folder, self, lambda why: self._say(f"No file manager opened {folder} ({why}).", "failed")
+            )

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QDesktopServices
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
 from usbsync_gui.core.service import ConnectedVolume
@@ -21,6 +21,7 @@ from usbsync_gui.core.wait_reasons import WaitKind
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.drives_dialog import DrivesDialog
 from usbsync_gui.views.notifications import DesktopNotifier, NotificationCenter, Sender
+from usbsync_gui.views.open_folder import open_folder
 from usbsync_gui.views.queue_window import QueueWindow
 from usbsync_gui.views.resources import state_icon
 from usbsync_gui.views.settings_dialog import SettingsDialog
@@ -282,10 +283,7 @@ class TrayController(QObject):
                     "safe_to_unplug", name, f"{name} ejected", f"{name} is safe to unplug."
                 )
             else:
-                box = QMessageBox(QMessageBox.Icon.Warning, "usbsync", msg, QMessageBox.StandardButton.Ok)
-                box.setModal(False)
-                box.open()  # no nested event loop: the engine goes on meanwhile
-                self._eject_box = box
+                self._warn(msg)
 
         self.ctx.engine.eject_drive(name, done)
 
@@ -346,7 +344,22 @@ class TrayController(QObject):
 
     @Slot()
     def open_logs(self) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.ctx.paths.log_dir)))
+        """Open the log folder in the file manager; where none opens it, say where the folder is."""
+        folder = str(self.ctx.paths.log_dir)
+
+        def failed(why: str) -> None:
+            log.warning("could not open the log folder %s: %s", folder, why)
+            self._warn(f"No file manager opened the log folder ({why}). It is:\n{folder}")
+
+        open_folder(folder, self, failed)
+
+    def _warn(self, msg: str) -> None:
+        """A warning box that does not block: no nested event loop, so the engine and the window go on."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "usbsync", msg, QMessageBox.StandardButton.Ok)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setModal(False)
+        box.open()
+        self._warn_box = box  # kept: a parentless box with no reference would be collected at once
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
