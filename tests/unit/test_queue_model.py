@@ -563,3 +563,25 @@ def test_new_reason_facts_change_the_reason_column_only(dbs, qtbot, make_model):
     assert changed == [(0, 5, 2, 5)]
     assert [model.data(model.index(r, 5)) for r in range(3)] == ["syncing is paused"] * 3
     assert not model.busy  # no re-read for a column that is not the sort column
+
+
+def test_state_and_attempts_columns_speak_the_users_words(dbs, qtbot, make_model):
+    """A walk-through saw a file too big for its drive listed as "failed" with "0" attempts, and waiting files
+    as "pending": the State column uses the filter's words, and a file never tried has no attempt count."""
+    from usbsync_gui.views.queue_model import ATTEMPTS, STATE
+
+    db = dbs[0]
+    _fill(db, 200)  # job i: failed after 3 tries when i % 100 == 0, else pending and never tried
+    with db.transaction() as c:
+        c.execute(
+            "UPDATE jobs SET state='failed', attempts=0, last_error='too big for Small' WHERE file_id=1"
+        )
+    model = make_model(db, {"d1": "Small", "d2": "Big"})
+
+    def cells(file_id: int) -> tuple[str, object]:
+        row = model.row_of(db.conn.execute("SELECT id FROM jobs WHERE file_id=?", (file_id,)).fetchone()[0])
+        return model.data(model.index(row, STATE)), model.data(model.index(row, ATTEMPTS))
+
+    assert cells(1) == ("failed", "")  # never tried: it cannot fit
+    assert cells(100) == ("failed", 3)
+    assert cells(2) == ("waiting", "")

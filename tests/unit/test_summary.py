@@ -78,7 +78,9 @@ def test_a_file_that_does_not_fit_needs_attention_even_when_the_drive_is_away(tm
         assert s.state is Overall.ATTENTION, live  # the tray must not say "everything is copied"
         d = s.drive("d-photos")
         assert d.state is DriveState.DOES_NOT_FIT and d.wait(WaitKind.NO_SPACE).files == 1
-        assert "do not fit on Photos" in s.headline and "more space needed" in s.headline
+        # the file the copier found too big is counted; the shortfall is for all three waiting
+        assert "1 file (10.0 MB) does not fit on Photos: " in s.headline
+        assert s.headline.endswith("more space needed for all 3 files (30.0 MB) waiting")
 
 
 def test_read_only_and_failed_need_attention(tmp_path):

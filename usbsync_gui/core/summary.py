@@ -130,11 +130,18 @@ class DriveSummary:
         if self.state is DriveState.FAILED:
             return f"{plural(self.failed_files, 'file')} could not be copied to {self.name}"
         if self.state is DriveState.DOES_NOT_FIT:
-            more = self.shortfall_bytes
-            verb = "does" if self.waiting_files == 1 else "do"
-            return f"{waiting} {verb} not fit on {self.name}" + (
-                f": {human_bytes(more)} more space needed" if more else ""
-            )
+            # Count the files the copier found too big, not every file waiting (a walk-through read "2 files do
+            # not fit" when one of them was only next in line). The shortfall is for all the waiting files:
+            # which of them fit depends on the order they go in, so the sentence says so when they differ.
+            g = self.wait(WaitKind.NO_SPACE)
+            n, size = (g.files, g.bytes) if g else (self.waiting_files, self.waiting_bytes)
+            verb = "does" if n == 1 else "do"
+            line = f"{plural(n, 'file')} ({human_bytes(size)}) {verb} not fit on {self.name}"
+            if self.shortfall_bytes:
+                line += f": {human_bytes(self.shortfall_bytes)} more space needed"
+                if self.waiting_files > n:
+                    line += f" for all {waiting} waiting"
+            return line
         if self.state is DriveState.READ_ONLY:
             return f"{self.name} is read-only: {waiting} cannot be written"
         if self.state is DriveState.COPYING:

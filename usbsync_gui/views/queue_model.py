@@ -47,6 +47,14 @@ CACHE_ROWS = 2048  # rows whose contents are kept (least recently used dropped);
 COLUMNS = ("File", "Category", "Drive", "Size", "State", "Reason", "Attempts", "Queued at")
 FILE, CATEGORY, DRIVE, SIZE, STATE, REASON, ATTEMPTS, QUEUED = range(len(COLUMNS))
 WAITING_STATES = ("pending", "copying", "failed")
+#: The State column's words: the filter's ("Waiting", "Failed"), not the database's ("pending").
+STATE_WORDS = {
+    "pending": "waiting",
+    "copying": "copying",
+    "failed": "failed",
+    "done": "copied",
+    "removed": "removed",
+}
 
 _Index = QModelIndex | QPersistentModelIndex
 _Row = tuple[
@@ -451,11 +459,12 @@ class JobTableModel(QAbstractTableModel):
             if col == SIZE:
                 return human_bytes(size)
             if col == STATE:
-                return state
+                return STATE_WORDS.get(state, state)
             if col == REASON:
                 return self.reason(r)
             if col == ATTEMPTS:
-                return attempts
+                # blank, not "0", for a file never tried (one too big for its drive fails before any try)
+                return attempts or ""
             if col == QUEUED:
                 return time.strftime("%Y-%m-%d %H:%M", time.localtime(queued_at))
         if role == Qt.ItemDataRole.ToolTipRole and col in (FILE, REASON):
