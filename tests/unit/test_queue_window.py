@@ -100,7 +100,9 @@ def test_retry_and_remove_act_on_the_selection_kept_through_refreshes(ctx, engin
     settle(qtbot, win.model)  # the refresh the write asked for
     assert [_state(engine, j) for j in failed] == [("pending", 0), ("pending", 0)]
     assert win.selected_job_ids() == failed  # the refresh after the write kept the selection
-    assert win.model.data(win.model.index(win.model.row_of(failed[0]), 4)) == "pending"
+    assert (
+        win.model.data(win.model.index(win.model.row_of(failed[0]), 4)) == "waiting"
+    )  # the filter's word, not the database's
 
     _select(win.table, [ids[3], *failed])
     win.remove.click()
@@ -262,7 +264,7 @@ def test_window_fits_a_small_screen_and_comes_back_as_it_was_left(ctx, qtbot):
     assert {header.sectionResizeMode(c) for c in range(8) if c not in (FILE, REASON)} == {
         QHeaderView.ResizeMode.ResizeToContents
     }
-    assert win.table.textElideMode() == Qt.TextElideMode.ElideMiddle
+    # how each column elides: test_reasons_elide_at_the_end_and_paths_in_the_middle
 
     win.show()
     qtbot.waitExposed(win)
@@ -395,7 +397,9 @@ def test_the_totals_are_the_one_summarys(tmp_path, qtbot, monkeypatch):
     ctx, win = _totals_window(tmp_path, qtbot, 2, lambda db, ids: db.set_reason(ids[0], no_space("Photos")))
     # 2 x 10 MB in 128 KiB clusters (the drive is away: its unit is not known) + 256 bytes of directory entries
     # each + one 1 MiB reserve (core/space.py) = 21,234,176 bytes, against 19.4 MB free when last seen
-    assert win.totals.text() == ("2 files (20.0 MB) do not fit on Photos: 1.8 MB more space needed")
+    assert win.totals.text() == (
+        "1 file (10.0 MB) does not fit on Photos: 1.8 MB more space needed for all 2 files (20.0 MB) waiting"
+    )
     ctx.tasks.shutdown()
 
 
@@ -463,3 +467,23 @@ def test_the_totals_name_failed_files_too(tmp_path, qtbot):
     )
     assert win.totals.text() == "1 file could not be copied to Photos"
     ctx.tasks.shutdown()
+
+
+def test_reasons_elide_at_the_end_and_paths_in_the_middle(ctx, engine, qtbot):
+    """A walk-through saw reasons cut in the middle ("not enough space on … more needed"): a reason is a
+    sentence whose point is at its end; a path keeps its folder and its file name."""
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    add_job(engine.conn, "a.jpg", queued_at=T0)
+    win = _window(qtbot, ctx)
+    qtbot.waitUntil(lambda: win.model.rowCount() == 1)
+
+    def elide(col: int) -> Qt.TextElideMode:
+        index = win.model.index(0, col)
+        option = QStyleOptionViewItem()
+        win.table.initViewItemOption(option)
+        win.table.itemDelegateForIndex(index).initStyleOption(option, index)
+        return option.textElideMode
+
+    assert elide(REASON) == Qt.TextElideMode.ElideRight
+    assert elide(FILE) == Qt.TextElideMode.ElideMiddle

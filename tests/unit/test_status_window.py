@@ -98,15 +98,19 @@ def test_an_over_full_drive_is_a_full_warning_bar_not_a_blue_one(ctx, qtbot):
     assert row.bar.text == "does not fit: 11.9 MB more needed" and shortfall == 11_926_976
     assert row.bar.warning and row.bar.fraction == 1.0
     assert "30.0 MB waiting of 19.4 MB free" in row.bar.toolTip()
+    assert "keeps 1.0 MB free on every drive" in row.bar.toolTip()  # why more is needed than waiting - free
     warning = tone_color(w.palette(), Tone.WARNING)
     highlight = w.palette().color(QPalette.ColorRole.Highlight)
     # what is drawn: the warning colour across the whole bar, not the highlight
     for fx in (0.05, 0.95):
         assert _near(_pixel(row.bar, fx), warning) and not _near(_pixel(row.bar, fx), highlight)
     assert row.headline.palette().color(QPalette.ColorRole.WindowText) == warning
-    assert "do not fit on Photos" in row.headline.full_text()
+    said = (
+        "1 file (10.0 MB) does not fit on Photos: 11.9 MB more space needed for all 3 files (30.0 MB) waiting"
+    )
+    assert row.headline.full_text() == said
     assert w.headline.full_text() == "Needs your attention"
-    assert "do not fit on Photos: 11.9 MB more space needed" in w.lines.full_text()
+    assert said in w.lines.full_text()
 
     # plugged in with room to spare: an ordinary bar in the highlight colour, nothing in warning colours
     with ctx.db.transaction():

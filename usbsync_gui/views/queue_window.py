@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QTimer, Slot
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -65,6 +67,16 @@ def _write_jobs(state_db: Path, action: str, ids: list[int]) -> int:
         # recorded decision (state 'removed'), not a deletion: scans and configuration changes would queue a
         # deleted job again. It holds until the file's content changes.
         return db.retry_jobs(ids) if action == "retry" else db.remove_jobs(ids)
+
+
+class _ElideMiddle(QStyledItemDelegate):
+    """Draws a column's text elided in the middle (a path: its folder and its file name both stay)."""
+
+    def initStyleOption(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
 class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
@@ -130,7 +142,10 @@ class QueueWindow(LiveWidget):  # refreshed every 2000 ms while shown
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keeps both the folder and the file name
+        # Reasons are sentences whose point is at the end: elided at the right. The File column keeps both the
+        # folder and the file name: elided in the middle.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setItemDelegateForColumn(FILE, _ElideMiddle(self.table))
         vheader = self.table.verticalHeader()
         vheader.setVisible(False)  # no spreadsheet row numbers
         # One line of text per row (the style's default is roomier): more of the queue on a small screen.

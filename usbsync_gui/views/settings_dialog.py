@@ -315,9 +315,15 @@ class SettingsDialog(QDialog):
         kf.addRow("Include (patterns):", self.include)
         kf.addRow("Exclude (patterns):", self.exclude)
         self.stability = self._spin(config.stability_window_s, 0, 3600, " s")
-        self.stability.setToolTip("A file is taken once it has not changed for this long")
+        self.stability.setToolTip(
+            "The stability window: a file still being written is taken once it has not changed for this long"
+        )
         self.rescan = self._spin(config.rescan_interval_s / 60, 1, 24 * 60, " min")
+        self.rescan.setToolTip(
+            "The whole outbox is looked through this often, for anything the watcher missed"
+        )
         self.heartbeat = self._spin(config.heartbeat_interval_s / 60, 0.1, 24 * 60, " min")
+        self.heartbeat.setToolTip("This often, one line of figures (waiting, copied, memory) goes to the log")
         times = QHBoxLayout()
         for label, spin in (
             ("Stability window:", self.stability),
@@ -331,6 +337,12 @@ class SettingsDialog(QDialog):
         al.addWidget(knobs)
         kinds = QGroupBox("Kinds of files: MIME types, and extensions when the content does not tell")
         kl = QVBoxLayout(kinds)
+        what = QLabel(
+            "A MIME type is the file's type as its content shows it (image/jpeg, application/pdf); image/* "
+            "matches every image. The extension is used only when the content does not tell."
+        )
+        what.setWordWrap(True)
+        kl.addWidget(what)
         kl.addWidget(self._with_buttons(self.categories))
         al.addWidget(kinds, 1)
         tabs.addTab(advanced, "Advanced")

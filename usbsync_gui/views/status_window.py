@@ -54,6 +54,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from usbsync_gui.core import space
 from usbsync_gui.core.audit import AUDIT_FILE
 from usbsync_gui.core.state import Job, StateDB
 from usbsync_gui.core.summary import (
@@ -387,7 +388,14 @@ def bar_look(d: DriveSummary) -> BarLook:
     if d.shortfall_bytes > 0 or d.state is DriveState.DOES_NOT_FIT:
         more = d.shortfall_bytes
         text = f"does not fit: {human_bytes(more)} more needed" if more else "does not fit: free up space"
-        return BarLook(1.0, text, True, f"{against}{when}. Free up space on {d.name}, or use a bigger drive.")
+        # Why "more needed" can exceed waiting minus free: the walk-through asked. The rule is core/space.py's.
+        rule = (
+            f"Each file takes whole allocation units on the drive, and usbsync keeps "
+            f"{human_bytes(space.VOLUME_RESERVE)} free on every drive."
+        )
+        return BarLook(
+            1.0, text, True, f"{against}{when}. {rule} Free up space on {d.name}, or use a bigger drive."
+        )
     if not d.waiting_files:
         return BarLook(
             0.0, f"nothing waiting; {human_bytes(free)} free", False, f"{human_bytes(free)} free{when}"
@@ -700,7 +708,7 @@ class StatusWindow(QWidget):
 
         self.problems_box = QGroupBox("Problems")  # shown only when there are some
         el = QVBoxLayout(self.problems_box)
-        self.errors = self._list()
+        self.errors = self._list(Qt.TextElideMode.ElideRight)  # sentences: their reason is at the end
         el.addWidget(self.errors)
         layout.addWidget(self.problems_box, 1)
         self.problems_box.hide()
@@ -724,10 +732,10 @@ class StatusWindow(QWidget):
             self.on_summary(ctx.summary.latest)
 
     @staticmethod
-    def _list() -> QListWidget:
+    def _list(elide: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle) -> QListWidget:
         w = QListWidget()
         w.setMinimumHeight(w.fontMetrics().lineSpacing() * LIST_MIN_LINES + 2 * w.frameWidth() + 4)
-        w.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        w.setTextElideMode(elide)
         w.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         w.setUniformItemSizes(True)
         w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
@@ -885,7 +893,9 @@ class StatusWindow(QWidget):
         self.errors.clear()
         for line, tip in lines:
             item = QListWidgetItem(line)
-            item.setToolTip(tip)
+            item.setToolTip(
+                f"{line}\n{tip}" if tip else line
+            )  # the whole sentence, however narrow the window
             self.errors.addItem(item)
         self.problems_box.setVisible(bool(lines))
 
