@@ -266,15 +266,27 @@ class StallSampler(threading.Thread):
 CONTROL_CODE = """
 import os, sys, time
 out = open(sys.argv[1], "w", buffering=1)
+steal_out = open(sys.argv[2], "w", buffering=1)
 parent = os.getppid()
 last = time.perf_counter()
+stolen = None
 while os.getppid() == parent:
     time.sleep(0.005)
     now = time.perf_counter()
     if now - last > 0.03:
         out.write(f"{last!r} {now!r}\\n")
     last = now
+    try:
+        with open("/proc/stat") as f:
+            s = int(f.readline().split()[8])  # steal, all CPUs, in USER_HZ ticks (proc(5))
+    except (OSError, IndexError, ValueError):
+        continue
+    if s != stolen:
+        steal_out.write(f"{now!r} {s}\\n")
+        stolen = s
 """
+
+USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class Control:
@@ -284,7 +296,25 @@ class Control:
 
     def __init__(self, work: Path):
         self.path = work / "control-gaps.txt"
-        self.proc = subprocess.Popen([sys.executable, "-c", CONTROL_CODE, str(self.path)])
+        self.steal_path = work / "control-steal.txt"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CONTROL_CODE, str(self.path), str(self.steal_path)]
+        )
+
+    def steal_ms(self, lo: float, hi: float) -> tuple[float, float]:
+        """CPU time the hypervisor took from this VM's vCPUs (``steal`` in /proc/stat, summed over the CPUs) from
+        the last reading at or before ``lo`` to the first at or after ``hi``: (ms stolen, ms spanned). The
+        counter moves in ticks of 10 ms and is read every 5 ms, so this is coarse: a diagnosis, not a figure."""
+        try:
+            rows = [tuple(map(float, line.split())) for line in self.steal_path.read_text().splitlines()]
+        except (OSError, ValueError):
+            return (0.0, 0.0)
+        before = [r for r in rows if r[0] <= lo]
+        after = [r for r in rows if r[0] >= hi]
+        if not before or not after:
+            return (0.0, 0.0)
+        (t0, s0), (t1, s1) = before[-1], after[0]
+        return ((s1 - s0) * 1000 / USER_HZ, (t1 - t0) * 1000)
 
     def gaps(self) -> list[tuple[float, float]]:
         try:
@@ -943,6 +973,12 @@ def explain(bench: Bench, start: float, end: float) -> list[str]:
         f"control process (a plain 5 ms sleep loop): longest gap {ctl:.0f} ms meanwhile"
         if ctl
         else "control process (a plain 5 ms sleep loop): ran normally meanwhile (no gap over 30 ms)"
+    )
+    stolen, span = bench.control.steal_ms(start, end)
+    out.append(
+        f"hypervisor steal (/proc/stat, all vCPUs) over the {span:.0f} ms around it: {stolen:.0f} ms"
+        if span
+        else "hypervisor steal: not read"
     )
     for g0, g1, gen, thread in GC.during(start, end):
         out.append(
