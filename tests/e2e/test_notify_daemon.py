@@ -285,6 +285,31 @@ def test_real_daemon_eject_and_set_up_actions_reach_the_qt_signal(dunst, qtbot, 
         notifier.close()
 
 
+def test_a_note_sent_as_the_app_starts_reaches_the_daemon_not_the_balloon(dunst, qtbot):
+    """The welcome after the set-up wizard goes out the moment the tray shows, before the event loop has read
+    the daemon's capabilities; a walk-through saw it as Qt's balloon at the top left with dunst running."""
+    notifier = DesktopNotifier.open(bus=dunst.address)
+    assert notifier is not None
+    balloon = Balloon()
+    center = NotificationCenter(balloon, clock=Clock(), desktop=notifier)
+    try:
+        assert notifier.capabilities is None  # nothing read yet, as at the app's start
+        center.say("welcome", "", "usbsync is running", "Its icon is in the system tray.")
+        qtbot.waitUntil(lambda: int(dunst.run("dunstctl", "count", "displayed")) == 1, timeout=10_000)
+        assert balloon.shown == []
+        qtbot.wait(CALL_TIMEOUT_S * 1000 + 200)  # and it does not go to the balloon later either
+        assert balloon.shown == []
+        center.withdraw("welcome")
+        qtbot.waitUntil(lambda: int(dunst.run("dunstctl", "count", "displayed")) == 0, timeout=10_000)
+        assert _history(dunst)[0] == {
+            "summary": "usbsync is running",
+            "body": "Its icon is in the system tray.",
+            "appname": "usbsync",
+        }
+    finally:
+        notifier.close()
+
+
 FAKE_DAEMON = textwrap.dedent(
     """
     # A notification daemon without the "actions" capability: prints each Notify call as a JSON line.
@@ -352,12 +377,15 @@ def test_no_daemon_a_hung_one_a_slow_one_and_one_without_actions(session, tmp_pa
     notifier = DesktopNotifier.open(bus=session.address)
     assert notifier is not None
     try:
-        # No daemon on the bus at all: nothing is shown there, so the balloon shows it, clickable.
+        # No daemon on the bus at all: nothing is shown there, so the balloon shows it, clickable. Sent the
+        # moment the notifier opened, it waits for the bus's answer that there is no daemon (not for long).
         balloon = Balloon()
         clock = Clock()
         center = NotificationCenter(balloon, clock=clock, desktop=notifier, balloon_clicks=True)
         center.event("safe_to_unplug", "Photos", copied=1)
         center.flush(force=True)
+        qtbot.waitUntil(lambda: len(balloon.shown) == 1, timeout=CALL_TIMEOUT_S * 1000)
+        assert notifier.capabilities is None
         assert balloon.shown == [
             ("Photos is up to date", "1 file copied. Click here to eject it, then unplug it.")
         ]

@@ -531,23 +531,36 @@ class DesktopNotifier(QObject):
         )
         owner.add_arg_condition(0, _BUS_NAME)
         self._call_later(message_bus.AddMatch(owner), lambda _reply: None)
-        self._ask_caps()  # answered while the app starts, long before its first note
+        # Notes sent before the first answer about the daemon (the welcome after the set-up wizard goes out the
+        # moment the tray shows, before the event loop has read anything) wait for it, at most CALL_TIMEOUT_S,
+        # instead of going to the balloon: a walk-through saw the welcome as Qt's balloon with dunst running.
+        self._held: list[Note] = []
+        self._opening = True
+        self._ask_caps()  # answered while the app starts, usually before its first note
+        QTimer.singleShot(int(CALL_TIMEOUT_S * 1000), self, self._opened)
 
     # -- sending ----------------------------------------------------------------------------------------------
 
     def send_note(self, note: Note) -> str | None:
         """Send ``note`` (replacing the one shown for the same kind, drive and mount); the body as sent, or None
-        when it cannot be shown here now (no bus, no daemon, its capabilities not known yet, a daemon that did
-        not answer). With the actions capability the note's action is a button and the body says "Eject it,
-        …"; without it, the body names the menu entry instead. Returns at once: should the daemon refuse it or
-        not answer, :attr:`unshown` says so later."""
+        when it cannot be shown here now (no bus, no daemon, a daemon that did not answer). With the actions
+        capability the note's action is a button and the body says "Eject it, …"; without it, the body names
+        the menu entry instead. Returns at once: should the daemon refuse it or not answer, :attr:`unshown` says
+        so later. A note sent before the first answer about the daemon (at most :data:`CALL_TIMEOUT_S` after
+        :meth:`open`) is held until it comes, and the plain body is returned; after that, a note sent while the
+        capabilities are not known (no daemon when last asked) returns None."""
         from jeepney import new_method_call
 
         if self._conn is None or self._stuck:
             return None
         if self._caps is None:
-            self._ask_caps()  # known for the next note; this one is not held back for it
-            return None
+            self._ask_caps()  # known for the next note
+            if not self._opening:
+                return None  # this one is not held back for it
+            if note.kind:
+                self._held = [n for n in self._held if n.key != note.key]
+            self._held.append(note)
+            return note.body("plain")  # sent as the daemon's capabilities allow, once they are known
         caps = self._caps
         buttons = bool(note.action) and "actions" in caps
         body = note.body("buttons" if buttons else "plain")
@@ -568,6 +581,17 @@ class DesktopNotifier(QObject):
             self._latest[note.key] = serial  # one sent before for the key, still without its id, is now old
         QTimer.singleShot(int(CALL_TIMEOUT_S * 1000), self, lambda: self._no_answer(serial))
         return body
+
+    def _opened(self) -> None:
+        """The first answer about the daemon came, or CALL_TIMEOUT_S passed without one: the notes held until
+        then are sent, or (no daemon, no answer) announced as :attr:`unshown` for the balloon."""
+        if not self._opening:
+            return
+        self._opening = False
+        held, self._held = self._held, []
+        for note in held:
+            if self._caps is None or self.send_note(note) is None:
+                self.unshown.emit(note)
 
     def _current(self, serial: int, call: _Call) -> bool:
         """Whether the note of Notify ``serial`` is still the one to show for its key (not withdrawn, not
@@ -614,6 +638,7 @@ class DesktopNotifier(QObject):
         """Take down the notification shown for ``key`` (kind, drive, mount), without waiting for the daemon;
         one whose id has not come yet is taken down when it comes."""
         self._latest.pop(key, None)
+        self._held = [n for n in self._held if n.key != key]
         nid = self._id_of.pop(key, None)
         if nid is not None:
             self._shown.pop(nid, None)
@@ -632,6 +657,8 @@ class DesktopNotifier(QObject):
         self._notifier.setEnabled(False)
         self._calls.clear()
         self._latest.clear()
+        self._held.clear()
+        self._opening = False
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -680,6 +707,7 @@ class DesktopNotifier(QObject):
                 self._caps = frozenset(reply.body[0])
             else:  # no daemon now (org.freedesktop.DBus.Error.ServiceUnknown): asked again at the next note
                 log.info("no notification daemon: %s", reply.body[0] if reply.body else "error")
+            self._opened()
 
         if self._caps_serial is None and self._conn is not None:
             serial = self._call_later(new_method_call(self._addr, "GetCapabilities"), on_caps)
@@ -768,7 +796,10 @@ class DesktopNotifier(QObject):
         calls, self._calls = self._calls, {}
         unshown = [c.note for serial, c in calls.items() if not c.given_up and self._current(serial, c)]
         self._latest.clear()
-        for note in unshown:  # sent, and now never to be answered
+        unshown += self._held
+        self._held = []
+        self._opening = False
+        for note in unshown:  # sent (or held to be sent), and now never to be answered
             self.unshown.emit(note)
 
 
