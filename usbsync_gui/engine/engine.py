@@ -333,10 +333,20 @@ class Engine(QObject):
             then()
 
     def _reap(self, slot: _Slot, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
-        if hasattr(slot.worker, "close"):
-            QMetaObject.invokeMethod(slot.worker, "close", Qt.ConnectionType.BlockingQueuedConnection)
-        slot.thread.quit()
-        ok = slot.thread.wait(timeout_ms)
+        """End ``slot``'s thread: the worker's ``close`` and then the thread's ``quit`` are queued to run in that
+        thread, in that order, and the thread is waited for up to ``timeout_ms``. Never a blocking call into the
+        thread: one that has already ended (a retired worker whose ``finished`` this thread has not handled
+        yet, because it is busy stopping) would never answer it, and ``stop`` hung there in CI."""
+        worker, thread = slot.worker, slot.thread
+
+        def close_there() -> None:
+            if hasattr(worker, "close"):
+                worker.close()
+            thread.quit()
+
+        if thread.isRunning():
+            QTimer.singleShot(0, worker, close_there)
+        ok = thread.wait(timeout_ms)
         if not ok:
             log.error("thread %s did not stop within %d ms", slot.thread.objectName(), timeout_ms)
         return bool(ok)
