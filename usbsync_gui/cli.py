@@ -509,6 +509,80 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
     return EXIT_OK
 
 
+def cmd_verify(args: argparse.Namespace, paths: AppPaths) -> int:
+    """Re-read from the device every file the drive's manifest lists (core/verify.py). Exit 0 when all match,
+    1 when a file is missing or changed, 2 when the drive is not plugged in or not registered."""
+    from usbsync_gui.core.verify import NotTheDrive, verify_drive
+
+    config = load_config(paths.config_file)
+    drive = config.drive_by_name(args.name)
+    if drive is None:
+        names = ", ".join(d.name for d in config.drives) or "none registered"
+        raise UserError(f"no drive named {args.name!r} (drives: {names})")
+    with StateDB(paths.state_db) as db:
+        cv = next(
+            (c for c in _identify(paths, config, db) if c.drive is not None and c.drive.id == drive.id), None
+        )
+    if cv is None:
+        raise UserError(f"{drive.name} is not plugged in")
+    shown = [0.0]
+    tty = sys.stderr.isatty()
+
+    def progress(files: int, listed: int, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - shown[0] < (0.5 if tty else 5.0) and files < listed:
+            return
+        shown[0] = now
+        line = (
+            f"verifying {drive.name}: {files:,} of {listed:,} files, "
+            f"{human_bytes(done)} of {human_bytes(total)} read from the device"
+        )
+        print(("\r" + line + " " * 8) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    try:
+        report = verify_drive(
+            cv.volume.mountpoint, drive.id, drive.name, drive.folder, None if args.json else progress
+        )
+    except NotTheDrive as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:  # the volume itself (its manifest, its root) could not be read
+        print(f"usbsync: cannot read {drive.name} at {cv.volume.mountpoint}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if tty and not args.json and shown[0]:
+            print(file=sys.stderr)
+    status = EXIT_OK if report.all_match else EXIT_FAILED
+    if args.json:
+        _print_json(report.to_json())
+        return status
+    if report.no_manifest:
+        print(
+            f"{drive.name} has no manifest yet: usbsync lists on the drive what it writes there, and lists the "
+            "copies it knows of the next time the drive is plugged in while usbsync runs (or at 'usbsync "
+            "sync-once')."
+        )
+    print(
+        f"{drive.name} at {report.mountpoint}: {plural(report.listed, 'file')} listed, {report.ok} read back from "
+        f"the device and matching ({human_bytes(report.bytes_read)} in {report.seconds:.1f} s)"
+    )
+    if report.manifest_damaged:
+        print(f"! {plural(report.manifest_damaged, 'line')} of the manifest could not be read")
+    for path in report.missing:
+        print(f"missing: {path}")
+    for c in report.changed:
+        print(f"changed: {c.path} ({c.why})")
+    for path in report.unknown:
+        print(f"unknown (not written by usbsync; not a failure): {path}")
+    if report.all_match:
+        print("all files match")
+    else:
+        print(
+            f"{plural(len(report.missing), 'file')} missing, {plural(len(report.changed), 'file')} changed "
+            "since usbsync wrote them"
+        )
+    return status
+
+
 def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
     config = load_config(paths.config_file)
     problems = []
@@ -592,6 +666,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("name", help="the registered drive's name")
     s.set_defaults(func=cmd_eject)
+    s = sub.add_parser(
+        "verify",
+        help="read back from the device every file the drive's manifest lists: exit 0 when all match, 1 when "
+        "any is missing or changed",
+    )
+    s.add_argument("name", help="the registered drive's name")
+    s.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
+    s.set_defaults(func=cmd_verify)
     return p
 
 

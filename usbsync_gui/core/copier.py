@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from usbsync_gui.core import wait_reasons
+from usbsync_gui.core import manifest, wait_reasons
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import DriveConfig
 from usbsync_gui.core.copy_plan import (
@@ -239,6 +239,9 @@ class DriveSyncer:
         self.fs = DriveFS(self._mount_s, -1, self.drive.name)
         self.plan = Planner(db, self.drive.id, self.drive.folder, self.fs, self._rules)
         self._failed_in_a_row: set[int] = set()  # job ids whose last try failed on the drive, since a success
+        # The drive's manifest as read at its first use in a drain and kept up to date by each append: read
+        # once per drain, not once per batch (core/manifest.py).
+        self._manifest: manifest.Manifest | None = None
 
     # -- the volume -------------------------------------------------------------------------------------------
 
@@ -291,6 +294,74 @@ class DriveSyncer:
                 status,
                 error,
             )
+
+    def _list_on_drive(self, entries: list[manifest.Entry]) -> None:
+        """Add ``entries`` to the drive's manifest (:mod:`usbsync_gui.core.manifest`). A drive that went away
+        raises DriveGone; any other failure is logged and left for the drive's next arrival, where
+        :meth:`reconcile_manifest` lists what the database knows and the manifest lacks: the copies themselves
+        are verified and in place either way."""
+        try:
+            if self._manifest is None:
+                self._manifest = manifest.read(self.fs)
+            manifest.append(self.fs, self.drive.id, entries, self._manifest)
+        except OSError as exc:
+            self._manifest = None  # as it is on the drive now is not known: read again next time
+            self._check_gone(exc)
+            log.warning(
+                "%s: could not update the manifest on the drive (%s); it is brought up to date at the drive's "
+                "next arrival",
+                self.drive.name,
+                _describe(exc),
+            )
+
+    def reconcile_manifest(self) -> tuple[int, int]:
+        """At a drive's arrival, the database and the drive's manifest learn from each other:
+
+        * copies the manifest lists and the database does not (the database was rebuilt after damage, or
+          deleted) are recorded as ours when the file there still has the size and modification time listed:
+          a newer version of the same source then replaces its copy instead of landing beside it as
+          ``name (1).ext``, and an unchanged one is adopted without reading it back;
+        * copies the database records and the manifest lacks or lists with other content (a drive written
+          before manifests existed, or a manifest update that failed) are added to the manifest.
+
+        Returns (copies recorded from the manifest, entries added to it)."""
+        try:
+            m = self._manifest = manifest.read(self.fs)
+            rows = self.db.copies_on(self.drive.id)
+            learned = self._learn_from_manifest(m, {row[0] for row in rows})
+            missing = [
+                manifest.Entry.from_rel(self.drive.folder, dest, size, digest, mtime, source)
+                for dest, source, digest, size, mtime in rows
+                if (e := m.entries.get(dest)) is None or e.blake3 != digest
+            ]
+            if missing:
+                manifest.append(self.fs, self.drive.id, missing, m)
+        except OSError as exc:
+            self._manifest = None
+            self._check_gone(exc)
+            log.warning("%s: could not bring its manifest up to date (%s)", self.drive.name, _describe(exc))
+            return (0, 0)
+        if learned:
+            log.info("%s: %d copies recorded from its manifest", self.drive.name, learned)
+        if missing:
+            log.info("%s: %d copies listed in its manifest from the database", self.drive.name, len(missing))
+        return (learned, len(missing))
+
+    def _learn_from_manifest(self, m: manifest.Manifest, known: set[str]) -> int:
+        learned = 0
+        with self.db.transaction():
+            for rel, e in m.entries.items():
+                if rel in known:
+                    continue
+                st = self.fs.lstat(rel)
+                if st is None or not stat.S_ISREG(st.st_mode) or st.st_size != e.size:
+                    continue
+                if e.mtime_ns is not None and st.st_mtime_ns != e.mtime_ns:
+                    continue  # touched since usbsync wrote it: not taken as ours on the manifest's word
+                source = self.db.path_of_relpath(e.source) or ""
+                self.db.record_copy(self.drive.id, rel, source, e.source, e.blake3, e.size, st.st_mtime_ns)
+                learned += 1
+        return learned
 
     def sweep_temps(self) -> int:
         """Remove every temp file (``.usbsync-*.part``) under the drive's folder. Called at a drive's arrival,
@@ -394,6 +465,11 @@ class DriveSyncer:
         """Content ``job.blake3`` is verified on the drive at ``dest``: the job is done as a duplicate. Returns
         False when the job changed meanwhile (a newer version is pending: another pass takes it)."""
         st = self.fs.lstat(dest) if op == "adopt" else None
+        if op == "adopt":  # a copy of ours whose record was lost: listed on the drive too
+            mtime = st.st_mtime_ns if st is not None else None
+            self._list_on_drive(
+                [manifest.Entry.from_rel(self.drive.folder, dest, job.size, job.blake3, mtime, job.relpath)]
+            )
         with self.db.transaction():
             if op == "adopt":
                 self.db.record_copy(
@@ -480,6 +556,7 @@ class DriveSyncer:
             self.cleanup_temps()
             if self.sweep:
                 self.sweep_temps()
+                self.reconcile_manifest()
             for _ in range(MAX_PASSES):
                 last = self._drain_pass(result)
                 result.again = last.newer > 0
@@ -742,6 +819,7 @@ class DriveSyncer:
         if self._hash_pool is not None:
             self._hash_pool.shutdown(wait=True)
             self._hash_pool = None
+        self._manifest = None  # the next drain reads it again: someone may have changed the drive between
         self.fs.close()
 
     def _remove_quietly(self, rel: str, job_id: int) -> None:
@@ -813,6 +891,14 @@ class DriveSyncer:
         except OSError as exc:
             self._check_gone(exc)
             raise
+        # On the drive first: a copy in place is listed there before the database records it (a crash between
+        # leaves a listed copy the next drain adopts, never an unlisted one the database believes in).
+        self._list_on_drive(
+            [
+                manifest.Entry.from_rel(self.drive.folder, w.dest_rel, w.job.size, w.digest, m, w.job.relpath)
+                for w, m in good
+            ]
+        )
         stale: list[Plan] = []
         with self.db.transaction():
             for w, mtime_ns in good:

@@ -247,6 +247,29 @@ class DriveFS:
             raise
         return fd
 
+    def open_append(self, rel: str) -> int:
+        """Open the existing regular file ``rel`` for appending (``O_APPEND``, never following a link). Returns
+        the descriptor; the caller closes it. Raises LinkOnDrive, NotOnVolume, FileNotFoundError, OSError."""
+        flags = os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
+        if not _AT:
+            fd = os.open(self._checked_path(rel, last=True), flags)
+        else:
+            parent, name = self._at(rel)
+            try:
+                fd = os.open(name, flags, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EMLINK):
+                    raise LinkOnDrive(rel, self.name) from exc
+                raise
+        try:
+            st = self._check_dev(fd, rel)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", rel)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
     def open_read(self, rel: str) -> int:
         """Open the regular file ``rel`` for reading (``O_NOFOLLOW``). Returns the descriptor; the caller closes
         it. Raises LinkOnDrive, NotOnVolume, FileNotFoundError, OSError (EISDIR/EINVAL when not a file)."""

@@ -347,6 +347,14 @@ class StateDB:
         ).fetchone()
         return FileRow.of(row) if row else None
 
+    def path_of_relpath(self, relpath: str) -> str | None:
+        """The absolute source path of the one recorded file at ``relpath`` (relative to its source folder);
+        None when none is, or when several source folders have one there (which one is not known)."""
+        rows = self.conn.execute(
+            "SELECT path FROM files WHERE relpath=? LIMIT 2", (to_db(relpath),)
+        ).fetchall()
+        return from_db(rows[0][0]) if len(rows) == 1 else None
+
     def file_stat(self, path: str) -> tuple[int, int] | None:
         """(size, mtime_ns) recorded for ``path``, the cheap check that skips rehashing unchanged files."""
         row = self.conn.execute("SELECT size, mtime_ns FROM files WHERE path=?", (to_db(path),)).fetchone()
@@ -707,6 +715,17 @@ class StateDB:
                 "SELECT drive_id, dest_relpath, source_path, blake3, size, mtime_ns FROM copies"
                 " WHERE drive_id=? AND blake3=?",
                 (drive_id, blake3),
+            )
+        ]
+
+    def copies_on(self, drive_id: str) -> list[tuple[str, str, str, int, int | None]]:
+        """Every copy recorded on ``drive_id``: (dest path relative to the volume, source path relative to its
+        outbox folder, BLAKE3 hex, size in bytes, mtime_ns on the drive or None)."""
+        return [
+            (from_db(dest), from_db(src), digest, size, mtime)
+            for dest, src, digest, size, mtime in self.conn.execute(
+                "SELECT dest_relpath, source_relpath, blake3, size, mtime_ns FROM copies WHERE drive_id=?",
+                (drive_id,),
             )
         ]
 
