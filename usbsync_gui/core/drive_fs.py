@@ -249,8 +249,15 @@ class DriveFS:
 
     def open_append(self, rel: str) -> int:
         """Open the existing regular file ``rel`` for appending (``O_APPEND``, never following a link). Returns
-        the descriptor; the caller closes it. Raises LinkOnDrive, NotOnVolume, FileNotFoundError, OSError."""
-        flags = os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
+        the descriptor; the caller closes it. Raises as :meth:`open_read`."""
+        return self._open_regular(rel, os.O_WRONLY | os.O_APPEND | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY)
+
+    def open_read(self, rel: str) -> int:
+        """Open the regular file ``rel`` for reading (``O_NOFOLLOW``). Returns the descriptor; the caller closes
+        it. Raises LinkOnDrive, NotOnVolume, FileNotFoundError, OSError (EISDIR/EINVAL when not a file)."""
+        return self._open_regular(rel, _O_READ)
+
+    def _open_regular(self, rel: str, flags: int) -> int:
         if not _AT:
             fd = os.open(self._checked_path(rel, last=True), flags)
         else:
@@ -268,25 +275,6 @@ class DriveFS:
         except BaseException:
             os.close(fd)
             raise
-        return fd
-
-    def open_read(self, rel: str) -> int:
-        """Open the regular file ``rel`` for reading (``O_NOFOLLOW``). Returns the descriptor; the caller closes
-        it. Raises LinkOnDrive, NotOnVolume, FileNotFoundError, OSError (EISDIR/EINVAL when not a file)."""
-        if not _AT:
-            fd = os.open(self._checked_path(rel, last=True), _O_READ)
-        else:
-            parent, name = self._at(rel)
-            try:
-                fd = os.open(name, _O_READ, dir_fd=parent)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.EMLINK):
-                    raise LinkOnDrive(rel, self.name) from exc
-                raise
-        st = self._check_dev(fd, rel)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise OSError(errno.EINVAL, "not a regular file", rel)
         return fd
 
     def hash(self, rel: str, drop_cache: bool = False, cancel: threading.Event | None = None) -> str:
