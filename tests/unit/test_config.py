@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,16 @@ def test_syntax_error_names_file_and_line():
             "rules[0].category: unknown category 'nope'",
         ),
         ('sources = ["/a"]\n[categories.images]\nmime = []\n', "categories.images: needs at least one"),
+        (
+            'sources = ["/a"]\n[metrics]\nenabled = "yes"\n',
+            "/x/config.toml:3: metrics.enabled: must be true or",
+        ),
+        (
+            'sources = ["/a"]\n[metrics]\nport = 70000\n',
+            "metrics.port: must be a port number from 1 to 65535",
+        ),
+        ('sources = ["/a"]\n[metrics]\naddress = "localhost"\n', "metrics.address: must be an IP address"),
+        ('sources = ["/a"]\n[metrics]\npath = "/m"\n', "metrics.path: unknown key (expected enabled"),
     ],
 )
 def test_invalid_configs_are_one_line_with_key(text, expected):
@@ -70,3 +81,16 @@ def test_invalid_configs_are_one_line_with_key(text, expected):
 def test_missing_config_says_how_to_create_one(tmp_path):
     with pytest.raises(ConfigError, match="usbsync init"):
         load_config(tmp_path / "none.toml")
+
+
+def test_metrics_are_off_by_default_and_round_trip(tmp_path):
+    from usbsync_gui.core.config import MetricsConfig
+
+    c = new_config([tmp_path / "out"])
+    assert c.metrics == MetricsConfig(enabled=False, port=9464, address="127.0.0.1")
+    path = tmp_path / "config.toml"
+    save_config(c, path)
+    assert "[metrics]" not in path.read_text()  # the default is not written out
+    on = replace(c, metrics=MetricsConfig(True, 9500, "0.0.0.0"))
+    save_config(on, path)
+    assert load_config(path).metrics == MetricsConfig(True, 9500, "0.0.0.0")

@@ -8,6 +8,7 @@ unknown category 'fotos'``. Front ends print that line and exit with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -174,6 +175,18 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus text format at ``http://ADDRESS:PORT/metrics`` (engine/metrics.py). Off by
+    default; with it off no socket is opened. Only an explicit ``address`` binds beyond this computer."""
+
+    enabled: bool = False
+    port: int = (
+        9464  # the port Prometheus' wiki lists for usbsync's kind of exporter range; any free one works
+    )
+    address: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated configuration. Times are in seconds; ``max_copy_rate_mib_s`` is MiB/s, 0 for unlimited."""
 
@@ -189,6 +202,7 @@ class Config:
     max_copy_rate_mib_s: float = 0.0
     volume_poll_s: float = DEFAULT_VOLUME_POLL_S
     notifications: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(NOTIFICATION_KINDS, True))
+    metrics: MetricsConfig = MetricsConfig()
     path: Path | None = field(default=None, compare=False)
 
     def category(self, name: str) -> Category | None:
@@ -238,6 +252,7 @@ _TOP_KEYS = {
     "max_copy_rate_mib_s",
     "volume_poll_seconds",
     "notifications",
+    "metrics",
     "categories",
     "rules",
     "drives",
@@ -321,6 +336,13 @@ class _Validator:
                 return None
             start = hit
             leaf = parts[2] if len(parts) > 2 else None
+        elif len(parts) >= 2:  # a key of a plain table: [metrics] / [notifications]
+            header = re.compile(rf"^\s*\[\s*{re.escape(parts[0])}\s*\]")
+            hit = next((i for i, line in enumerate(self.lines) if header.match(line)), None)
+            if hit is None:
+                return None
+            start = hit
+            leaf = parts[1]
         else:
             leaf = parts[0] if parts else None
         if leaf is None:
@@ -469,6 +491,8 @@ def parse_config(text: str, path: Path) -> Config:
             raise v.fail(f"notifications.{k}", "must be true or false")
         notifications[k] = on
 
+    metrics = _metrics(v, raw.get("metrics", {}))
+
     return Config(
         sources=sources,
         categories=categories,
@@ -482,8 +506,29 @@ def parse_config(text: str, path: Path) -> Config:
         max_copy_rate_mib_s=v.number(raw, "max_copy_rate_mib_s", 0.0, 0.0),
         volume_poll_s=v.number(raw, "volume_poll_seconds", DEFAULT_VOLUME_POLL_S, 0.2),
         notifications=notifications,
+        metrics=metrics,
         path=path,
     )
+
+
+def _metrics(v: _Validator, raw: object) -> MetricsConfig:
+    if not isinstance(raw, dict):
+        raise v.fail("metrics", "must be a table (enabled, port, address)")
+    for k in raw:
+        if k not in ("enabled", "port", "address"):
+            raise v.fail(f"metrics.{k}", "unknown key (expected enabled, port, address)")
+    enabled = raw.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise v.fail("metrics.enabled", "must be true or false")
+    port = raw.get("port", MetricsConfig.port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise v.fail("metrics.port", f"must be a port number from 1 to 65535, got {port!r}")
+    address = raw.get("address", MetricsConfig.address)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise v.fail("metrics.address", f"must be an IP address such as 127.0.0.1, got {address!r}") from None
+    return MetricsConfig(enabled, port, address)
 
 
 def load_config(path: Path) -> Config:
@@ -518,6 +563,9 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories
         },
     }
+    if config.metrics != MetricsConfig():
+        m = config.metrics
+        doc["metrics"] = {"enabled": m.enabled, "port": m.port, "address": m.address}
     if config.rules:
         doc["rules"] = [{"pattern": r.pattern, "category": r.category} for r in config.rules]
     if config.drives:

@@ -152,6 +152,8 @@ class DrainResult:
         ""  # the drive failed several files in a row while mounted: why (retried at its next arrival)
     )
     reasons: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # failed attempts by wait_reasons.failure_kind
+    verify_s: list[float] = field(default_factory=list)  # seconds each copy took to read back from the device
 
     def merge(self, later: DrainResult) -> None:
         """Add a later pass over the same drive: counts add up; what still waits is the later pass's."""
@@ -167,6 +169,13 @@ class DrainResult:
         self.damaged = self.damaged or later.damaged
         self.failing = later.failing or self.failing
         self.reasons = dict(later.reasons)
+        for kind, n in later.failures.items():
+            self.failures[kind] = self.failures.get(kind, 0) + n
+        self.verify_s += later.verify_s
+
+    def failed_attempt(self, reason: str) -> None:
+        kind = wait_reasons.failure_kind(reason)
+        self.failures[kind] = self.failures.get(kind, 0) + 1
 
     def note(self, reason: str) -> None:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
@@ -443,6 +452,7 @@ class DriveSyncer:
                 return
             state = self.db.retry_or_fail(job.id, reason)
         result.note(reason)
+        result.failed_attempt(reason)
         if state == "failed":
             result.failed += 1
             log.error("%s -> %s failed: %s", job.relpath, self.drive.name, reason)
@@ -458,6 +468,7 @@ class DriveSyncer:
                 return  # a newer version meanwhile: it gets its own chance
         result.failed += 1
         result.note(reason)
+        result.failed_attempt(reason)
         log.error("%s: %s", job.relpath, reason)
         self._audit("copy", job, status="failed", error=reason)
 
@@ -842,10 +853,12 @@ class DriveSyncer:
             out: list[str | OSError] = []
             try:
                 for w in ws:
+                    t0 = time.monotonic()
                     try:
                         out.append(fs.hash(w.temp_rel, drop_cache=True, cancel=self.cancel))
                     except OSError as exc:
                         out.append(exc)
+                    result.verify_s.append(time.monotonic() - t0)  # list.append: safe from two threads
             finally:
                 fs.close()
             return out

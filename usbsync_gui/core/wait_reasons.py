@@ -78,6 +78,24 @@ def read_only(drive_name: str) -> str:
     return f"{drive_name} is mounted read-only (remount it writable, or check its lock switch)"
 
 
+#: A failed attempt's kind, from its reason's words: the ``reason`` label of the copy-failure metric (a few
+#: fixed values, so a label never holds a file name).
+FAILURE_KINDS = ("verification", "too_big", "link_on_drive", "drive_io", "other")
+
+
+def failure_kind(reason: str) -> str:
+    """One of :data:`FAILURE_KINDS` for the reason a copy attempt failed (the copier's own texts)."""
+    if reason.startswith("verification failed"):
+        return "verification"
+    if reason.startswith("too big for "):
+        return "too_big"
+    if "usbsync does not follow links on a drive" in reason or reason.endswith("'s volume"):
+        return "link_on_drive"  # drive_fs.LinkOnDrive, NotOnVolume
+    if reason.startswith("cannot "):
+        return "drive_io"
+    return "other"
+
+
 def lasting_kind(reason: str | None) -> WaitKind | None:
     """The lasting kind a recorded ``reason`` text means (no space, read-only), or None for any other text."""
     if reason:

@@ -23,18 +23,19 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
-from usbsync_gui.core.config import Category, Config, ConfigError, load_config
+from usbsync_gui.core.config import Category, Config, ConfigError, MetricsConfig, load_config
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
-from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, LiveVolume
+from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, LiveVolume, StateSummary
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
+from usbsync_gui.engine.metrics import MetricsServer, MetricsState
 from usbsync_gui.engine.remote import live_fields, volume_fields
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed, compute_summary
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
@@ -138,6 +139,10 @@ class Engine(QObject):
         # were asked for: on the runner's pool a pause and the resume right after it could land the other way.
         self._writes = TaskRunner(max_threads=1, parent=self)
         self.summary = SummaryFeed(paths, self.runner, self._live_state, self)
+        # What /metrics shows ([metrics] in config.toml); kept whether or not it is served (engine/metrics.py).
+        self.metrics = MetricsState()
+        self._metrics_server: MetricsServer | None = None
+        self.summary.changed.connect(self._metrics_summary)
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         # Checked at start: a damaged database is set aside and rebuilt (scan + drives), never a crash loop.
@@ -225,6 +230,37 @@ class Engine(QObject):
             self.paths.control_endpoint, self._on_command, self, snapshot=self._live_fields
         )
         self._publish_events(self._control)
+        self._serve_metrics(self.config.metrics)
+
+    def _serve_metrics(self, config: MetricsConfig) -> None:
+        """Serve /metrics as ``config`` says, or stop serving: with metrics off no socket is open."""
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+        if not config.enabled:
+            return
+        server = MetricsServer(config, self.metrics)
+        try:
+            server.start()
+        except OSError as exc:
+            log.error(
+                "metrics: cannot serve on %s port %d (%s); change [metrics] address or port in %s",
+                config.address,
+                config.port,
+                exc.strerror or exc,
+                self.paths.config_file,
+            )
+            return
+        self._metrics_server = server
+
+    @Slot(object)
+    def _metrics_summary(self, summary: StateSummary) -> None:
+        with self.metrics.lock:
+            self.metrics.summary = summary
+
+    @Slot(object)
+    def _count_events(self, paths: list[str]) -> None:
+        self.metrics.add_events(len(paths))
 
     def _start_ingest(self) -> None:
         ingest = IngestWorker(self.paths, self.config, self.audit)
@@ -255,6 +291,7 @@ class Engine(QObject):
         watcher = SourceWatcher(list(self.config.sources), self.config.stability_window_s)
         self._watch = self._spawn(watcher, "watcher", start=watcher.start)
         watcher.files_ready.connect(self._ingest)
+        watcher.files_ready.connect(self._count_events)
         watcher.rescan_requested.connect(self._scan)
         watcher.watching_incomplete.connect(self._on_watching_incomplete)
         watcher.watching_complete.connect(self._on_watching_complete)
@@ -264,11 +301,13 @@ class Engine(QObject):
     @_recovers_damage
     def _on_watching_incomplete(self, message: str, folders: list[str]) -> None:
         # The watcher logs the warning (once per episode) and rescans those folders itself meanwhile.
+        self.metrics.watcher_up = False
         self._notice(WATCHING_INCOMPLETE, message)
 
     @Slot()
     @_recovers_damage
     def _on_watching_complete(self) -> None:
+        self.metrics.watcher_up = True
         if self._notice(WATCHING_INCOMPLETE, None):
             log.info("every folder of the sources is watched again")
 
@@ -362,6 +401,7 @@ class Engine(QObject):
             t.stop()
         self.monitor.stop()
         self.stop_secret_loader()
+        self._serve_metrics(MetricsConfig())  # off: the socket closed
         for s in self._copy.values():
             s.worker.cancel.set()  # type: ignore[attr-defined]
         self._stop_watcher()
@@ -576,6 +616,11 @@ class Engine(QObject):
         self._bytes_copied += result.bytes_copied
         self.drive_drained.emit(drive_id, result)
         drive = self.config.drive_by_id(drive_id)
+        name = drive.name if drive is not None else drive_id
+        self.metrics.add_drain(name, result.copied, result.bytes_copied, result.failures)
+        if self._metrics_server is not None:
+            for seconds in result.verify_s:
+                self._metrics_server.verify_seconds.observe(seconds)
         if drive is None or result.drive_gone or result.cancelled or result.damaged:
             return
         if result.copied:
@@ -812,6 +857,8 @@ class Engine(QObject):
             self._rescan.start(int(config.rescan_interval_s * 1000))
         if old.heartbeat_interval_s != config.heartbeat_interval_s:
             self._beat.start(int(config.heartbeat_interval_s * 1000))
+        if old.metrics != config.metrics:
+            self._serve_metrics(config.metrics)
         self.summary.invalidate()
 
     def _log_summary(self) -> None:
