@@ -338,14 +338,35 @@ def _is_running(paths: AppPaths) -> bool:
     return held_elsewhere(paths.lock_file, paths.pid_file)
 
 
+def _health(paths: AppPaths, running: bool) -> dict[str, Any] | None:
+    """The engine's figures (``Engine.health``): asked of the running engine, else its last heartbeat's
+    ``health.json`` (with ``"live": false``); None when there is neither."""
+    if running:
+        from PySide6.QtCore import QCoreApplication
+
+        from usbsync_gui.engine.control import send_command
+
+        _app = QCoreApplication.instance() or QCoreApplication([])  # QLocalSocket needs one; CLI process only
+        reply = send_command(paths.control_endpoint, {"cmd": "health"})
+        if reply is not None and isinstance(reply.get("health"), dict):
+            return dict(reply["health"]) | {"live": True}
+    try:
+        data = json.loads((paths.state_dir / "health.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data | {"live": False} if isinstance(data, dict) else None
+
+
 def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
     config, problem = _read_config(paths)
     summary = _summary(paths, config, problem)
     _warn_config(problem)
     with StateDB(paths.state_db) as db:
         removed = db.counts()["removed"]
+    running = _is_running(paths)
     data = summary.to_json() | {
-        "running": _is_running(paths),
+        "health": _health(paths, running),
+        "running": running,
         "removed": removed,
         "sources": [str(s) for s in config.sources] if config else [],
         "config": str(paths.config_file),
@@ -384,6 +405,14 @@ def cmd_status(args: argparse.Namespace, paths: AppPaths) -> int:
         if not u.needs_attention:  # a forgotten drive's files are said above, with the "!" lines
             them = "it" if u.files == 1 else "them"
             print(f"  {u.headline} (register a drive for {u.category} to copy {them})")
+    h = data["health"]
+    if h:
+        when = "now" if h.get("live") else time.strftime("at %Y-%m-%d %H:%M", time.localtime(h.get("at", 0)))
+        print(
+            f"health ({when}): {h.get('events_seen', 0)} events, {h.get('files_queued', 0)} queued, "
+            f"{h.get('files_copied', 0)} copied since start; watcher {h.get('watcher', '?')}; memory "
+            f"{human_bytes(int(h.get('rss_bytes', 0)))}"
+        )
     return EXIT_OK
 
 

@@ -143,10 +143,25 @@ def test_heartbeat_and_sigint(usbsync):
     usbsync.set("heartbeat_interval_seconds", "1")
     proc = usbsync.start()
     wait_for(lambda: usbsync.log().count("heartbeat:") >= 2, timeout=20)
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))  # no drive holds images: recorded, not queued
+    wait_for(
+        lambda: "heartbeat: 0 waiting (0 copying), 0 failed, 0 synced, 1 files seen" in usbsync.log(), 20
+    )
+    live = usbsync.json("status")["health"]
+    assert (
+        live["live"]
+        and live["events_seen"] >= 1
+        and live["files_seen"] == 1
+        and live["watcher"] == "watching"
+    )
+    assert live["rss_bytes"] > 10 << 20 and live["last_scan"]["seen"] == 0  # the start-up scan: empty outbox
     code, out = stop(proc, signal.SIGINT)
     assert code == 0 and "SIGINT received: stopping" in out
-    assert "heartbeat: 0 waiting, 0 copying, 0 failed, 0 synced; 0 files seen; drives connected: none" in out
+    assert "heartbeat: 0 waiting (0 copying), 0 failed, 0 synced, 0 files seen; since start: 0 events" in out
+    assert "watcher watching; last scan " in out and "drives connected: none; memory " in out
     assert "usbsync starting: config" in out  # the startup summary
+    last = usbsync.json("status")["health"]  # no engine now: its last heartbeat's figures
+    assert last["live"] is False and last["files_seen"] == 1 and last["events_seen"] >= 1
 
 
 def test_unmounted_drive_never_receives_files_in_its_bare_mount_point(usbsync, make_drive):

@@ -187,6 +187,15 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """``[alerts]``: when waiting files need attention although nothing failed (a drive not plugged in for too
+    long): more than ``waiting_files`` waiting, or one waiting longer than ``waiting_age_hours``. 0: never."""
+
+    waiting_files: int = 1000
+    waiting_age_hours: float = 72.0
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated configuration. Times are in seconds; ``max_copy_rate_mib_s`` is MiB/s, 0 for unlimited."""
 
@@ -203,6 +212,7 @@ class Config:
     volume_poll_s: float = DEFAULT_VOLUME_POLL_S
     notifications: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(NOTIFICATION_KINDS, True))
     metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
     path: Path | None = field(default=None, compare=False)
 
     def category(self, name: str) -> Category | None:
@@ -253,6 +263,7 @@ _TOP_KEYS = {
     "volume_poll_seconds",
     "notifications",
     "metrics",
+    "alerts",
     "categories",
     "rules",
     "drives",
@@ -492,6 +503,7 @@ def parse_config(text: str, path: Path) -> Config:
         notifications[k] = on
 
     metrics = _metrics(v, raw.get("metrics", {}))
+    alerts = _alerts(v, raw.get("alerts", {}))
 
     return Config(
         sources=sources,
@@ -507,8 +519,24 @@ def parse_config(text: str, path: Path) -> Config:
         volume_poll_s=v.number(raw, "volume_poll_seconds", DEFAULT_VOLUME_POLL_S, 0.2),
         notifications=notifications,
         metrics=metrics,
+        alerts=alerts,
         path=path,
     )
+
+
+def _alerts(v: _Validator, raw: object) -> AlertsConfig:
+    if not isinstance(raw, dict):
+        raise v.fail("alerts", "must be a table (waiting_files, waiting_age_hours)")
+    for k in raw:
+        if k not in ("waiting_files", "waiting_age_hours"):
+            raise v.fail(f"alerts.{k}", "unknown key (expected waiting_files, waiting_age_hours)")
+    files = raw.get("waiting_files", AlertsConfig.waiting_files)
+    if isinstance(files, bool) or not isinstance(files, int) or files < 0:
+        raise v.fail("alerts.waiting_files", f"must be a whole number, 0 for never, got {files!r}")
+    hours = raw.get("waiting_age_hours", AlertsConfig.waiting_age_hours)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or hours < 0:
+        raise v.fail("alerts.waiting_age_hours", f"must be a number of hours, 0 for never, got {hours!r}")
+    return AlertsConfig(files, float(hours))
 
 
 def _metrics(v: _Validator, raw: object) -> MetricsConfig:
@@ -563,6 +591,11 @@ def config_to_dict(config: Config) -> dict[str, Any]:
             c.name: {"mime": list(c.mime), "extensions": list(c.extensions)} for c in config.categories
         },
     }
+    if config.alerts != AlertsConfig():
+        doc["alerts"] = {
+            "waiting_files": config.alerts.waiting_files,
+            "waiting_age_hours": config.alerts.waiting_age_hours,
+        }
     if config.metrics != MetricsConfig():
         m = config.metrics
         doc["metrics"] = {"enabled": m.enabled, "port": m.port, "address": m.address}

@@ -38,7 +38,8 @@ PAUSED = "paused"  # notice kind: raised while syncing is paused (the engine's; 
 KEYRING_LOCKED = "keyring_locked"
 WATCHING_INCOMPLETE = "watching_incomplete"
 #: Notices that keep the tray at "needs attention" while raised; others (a rebuilt database) are told once.
-ATTENTION_NOTICES = (KEYRING_LOCKED, WATCHING_INCOMPLETE)
+WAITING_LONG = "waiting_long"  # notice kind: more files waiting, or for longer, than [alerts] allows
+ATTENTION_NOTICES = (KEYRING_LOCKED, WATCHING_INCOMPLETE, WAITING_LONG)
 
 
 class DriveState(StrEnum):

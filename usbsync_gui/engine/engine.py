@@ -9,6 +9,7 @@ looks up a QApplication and never touches widgets.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import shlex
@@ -29,7 +30,7 @@ from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
-from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, LiveVolume, StateSummary
+from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, WAITING_LONG, LiveVolume, StateSummary
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import Volume
 from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
@@ -143,6 +144,12 @@ class Engine(QObject):
         self.metrics = MetricsState()
         self._metrics_server: MetricsServer | None = None
         self.summary.changed.connect(self._metrics_summary)
+        self._files_queued = 0  # since start (health)
+        self._waiting_alert: str | None = None  # the waiting alert raised now ([alerts])
+        self._alert_timer = QTimer(self)
+        self._alert_timer.setSingleShot(True)
+        self._alert_timer.timeout.connect(self.summary.invalidate)
+        self._last_scan: dict[str, float | int] | None = None  # the last scan's figures (health)
         self.config = config
         self.audit = AuditLog(paths.log_dir / AUDIT_FILE)
         # Checked at start: a damaged database is set aside and rebuilt (scan + drives), never a crash loop.
@@ -257,10 +264,51 @@ class Engine(QObject):
     def _metrics_summary(self, summary: StateSummary) -> None:
         with self.metrics.lock:
             self.metrics.summary = summary
+        self._check_waiting(summary)
+
+    def _check_waiting(self, summary: StateSummary) -> None:
+        """Raise or lower the waiting alert ([alerts] in config.toml): more files waiting than
+        ``waiting_files``, or one waiting longer than ``waiting_age_hours``. The age needs a clock: one
+        single-shot timer, armed for the moment the oldest waiting file comes of age, and only while a file
+        waits (events, not clocks: with nothing waiting no timer runs)."""
+        a = self.config.alerts
+        now = time.time()
+        waits = [(w.oldest, d.name) for d in summary.drives for w in d.waits if w.oldest != float("inf")]
+        oldest, name = min(waits, default=(None, ""))
+        too_many = bool(a.waiting_files) and summary.waiting_files > a.waiting_files
+        age_s = a.waiting_age_hours * 3600
+        too_old = bool(age_s) and oldest is not None and now - oldest >= age_s
+        self._alert_timer.stop()
+        if age_s and oldest is not None and not too_old:
+            self._alert_timer.start(int(min(oldest + age_s - now, 86_400) * 1000) + 1000)
+        if too_many:
+            message = (
+                f"{summary.waiting_files:,} files are waiting (an alert from {a.waiting_files:,}): plug in "
+                "the drives they wait for, or see Pending queue…"
+            )
+        elif too_old:
+            message = f"a file has waited for {name} for over {a.waiting_age_hours:g} h: plug in {name}"
+        else:
+            message = None
+        if message != self._waiting_alert:
+            if message:
+                log.warning("alert: %s", message)
+            elif self._waiting_alert:
+                log.info("alert over: no longer too many files waiting, nor for too long")
+            self._waiting_alert = message
+            self._notice(WAITING_LONG, message)
 
     @Slot(object)
     def _count_events(self, paths: list[str]) -> None:
         self.metrics.add_events(len(paths))
+
+    @Slot(int, int, int)
+    def _on_scan_done(self, seen: int, missed: int, queued: int) -> None:
+        self._last_scan = {"at": round(time.time(), 3), "seen": seen, "missed": missed, "queued": queued}
+
+    @Slot(int)
+    def _on_queued(self, n: int) -> None:
+        self._files_queued += n
 
     def _start_ingest(self) -> None:
         ingest = IngestWorker(self.paths, self.config, self.audit)
@@ -270,6 +318,8 @@ class Engine(QObject):
         self._new_config.connect(ingest.set_config)
         self._reclassify.connect(ingest.reclassify)
         ingest.jobs_queued.connect(self._on_jobs_queued)
+        ingest.scan_done.connect(self._on_scan_done)
+        ingest.queued.connect(self._on_queued)
         ingest.fresh.connect(self._track)
         ingest.database_damaged.connect(self.report_damage)
 
@@ -397,7 +447,7 @@ class Engine(QObject):
             return True
         self._stopped = True
         t0 = time.monotonic()
-        for t in (self._rescan, self._beat, self._config_timer):
+        for t in (self._rescan, self._beat, self._config_timer, self._alert_timer):
             t.stop()
         self.monitor.stop()
         self.stop_secret_loader()
@@ -617,7 +667,9 @@ class Engine(QObject):
         self.drive_drained.emit(drive_id, result)
         drive = self.config.drive_by_id(drive_id)
         name = drive.name if drive is not None else drive_id
-        self.metrics.add_drain(name, result.copied, result.bytes_copied, result.failures)
+        self.metrics.add_drain(
+            name, result.copied, result.bytes_copied, result.failures, len(result.verify_s)
+        )
         if self._metrics_server is not None:
             for seconds in result.verify_s:
                 self._metrics_server.verify_seconds.observe(seconds)
@@ -768,6 +820,9 @@ class Engine(QObject):
             self.sync_now()
             reply({"ok": True, "message": "syncing now"})
             return
+        if cmd == "health":
+            reply({"ok": True, "health": self.health()})
+            return
         if self.command_hook is not None:
             answer = self.command_hook(request)
             if answer is not None:
@@ -889,32 +944,89 @@ class Engine(QObject):
             self.paths.log_dir,
         )
 
-    @Slot()
-    @_recovers_damage
-    def emit_heartbeat(self) -> dict[str, object]:
+    def health(self) -> dict[str, Any]:
+        """The engine's figures now: the heartbeat's log line, ``usbsync status --json``'s ``health`` (asked
+        over the command channel while the engine runs, else the last heartbeat's ``health.json``).
+
+        Keys: ``at`` (Unix seconds), ``uptime_s``; since start: ``events_seen`` (paths the watcher reported),
+        ``files_queued``, ``files_copied``, ``files_verified`` (read back from the device), ``bytes_copied``;
+        now: ``files_seen``, ``pending`` (pending and copying), ``copying``, ``failed``, ``synced``,
+        ``waiting`` (per drive name: ``files``, ``bytes``, ``oldest``: the oldest's queue time, Unix seconds or
+        None), ``drives_connected`` (names), ``rss_bytes`` (this process's resident memory, psutil),
+        ``watcher`` ("watching" or "incomplete"), ``last_scan`` (``at``, files ``seen``, ``missed``: new or
+        changed files the scan found that watching had not brought in, ``queued``; None before the first)."""
+        import psutil
+
         counts = self.db.counts()
-        connected_names = [d.name for d in (self.config.drive_by_id(i) for i in self._copy) if d is not None]
-        data: dict[str, object] = {
+        m = self.metrics
+        with m.lock:
+            events, verified, copied, summary = m.events, m.verified, sum(m.copied.values()), m.summary
+            up = m.watcher_up
+        waiting: dict[str, dict[str, Any]] = {}
+        for d in summary.drives if summary is not None else ():
+            oldest = min((w.oldest for w in d.waits), default=None)
+            waiting[d.name] = {
+                "files": d.waiting_files,
+                "bytes": d.waiting_bytes,
+                "oldest": round(oldest, 3) if oldest not in (None, float("inf")) else None,
+            }
+        return {
+            "at": round(time.time(), 3),
+            "uptime_s": round(time.monotonic() - self._started_at),
+            "events_seen": events,
+            "files_queued": self._files_queued,
+            "files_copied": copied,
+            "files_verified": verified,
+            "bytes_copied": self._bytes_copied,
+            "files_seen": counts["files"],
             "pending": counts["pending"] + counts["copying"],
             "copying": counts["copying"],
             "failed": counts["failed"],
             "synced": counts["done"],
-            "files_seen": counts["files"],
-            "drives_connected": connected_names,
-            "bytes_copied": self._bytes_copied,
-            "uptime_s": round(time.monotonic() - self._started_at),
+            "waiting": waiting,
+            "drives_connected": [d.name for d in (self.config.drive_by_id(i) for i in self._copy) if d],
+            "rss_bytes": psutil.Process().memory_info().rss,
+            "watcher": "watching" if up else "incomplete",
+            "last_scan": dict(self._last_scan) if self._last_scan else None,
         }
+
+    @Slot()
+    @_recovers_damage
+    def emit_heartbeat(self) -> dict[str, object]:
+        """One log line with :meth:`health`'s figures, the same written to ``health.json`` in the state folder
+        (read by ``usbsync status`` when no engine runs), and the :attr:`heartbeat` signal."""
+        data = self.health()
+        scan = data["last_scan"]
         log.info(
-            "heartbeat: %d waiting, %d copying, %d failed, %d synced; %d files seen; drives connected: %s; "
-            "%s copied since start",
+            "heartbeat: %d waiting (%d copying), %d failed, %d synced, %d files seen; since start: %d events, "
+            "%d queued, %d copied (%s), %d read back from the device; watcher %s; last scan %s; drives connected: "
+            "%s; memory %s",
             data["pending"],
             data["copying"],
             data["failed"],
             data["synced"],
             data["files_seen"],
-            ", ".join(connected_names) or "none",
-            human_bytes(self._bytes_copied),
+            data["events_seen"],
+            data["files_queued"],
+            data["files_copied"],
+            human_bytes(data["bytes_copied"]),
+            data["files_verified"],
+            data["watcher"],
+            (
+                f"{time.strftime('%H:%M:%S', time.localtime(scan['at']))}, {scan['missed']} missed by watching"
+                if scan
+                else "none yet"
+            ),
+            ", ".join(data["drives_connected"]) or "none",
+            human_bytes(data["rss_bytes"]),
         )
+        path = self.paths.state_dir / "health.json"
+        try:
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(data, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", path, exc.strerror or exc)
         self.heartbeat.emit(data)
         return data
 

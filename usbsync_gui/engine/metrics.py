@@ -49,9 +49,13 @@ class MetricsState:
     failures: dict[tuple[str, str], int] = field(default_factory=dict)  # (drive name, kind) -> attempts
     events: int = 0
     watcher_up: bool = True
+    verified: int = 0  # copies read back from the device since start
 
-    def add_drain(self, drive: str, copied: int, copied_bytes: int, failures: dict[str, int]) -> None:
+    def add_drain(
+        self, drive: str, copied: int, copied_bytes: int, failures: dict[str, int], verified: int = 0
+    ) -> None:
         with self.lock:
+            self.verified += verified
             self.copied[drive] = self.copied.get(drive, 0) + copied
             self.copied_bytes[drive] = self.copied_bytes.get(drive, 0) + copied_bytes
             for kind, n in failures.items():

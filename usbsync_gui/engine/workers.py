@@ -57,14 +57,15 @@ def _guarded(method: _F) -> _F:
 
 class IngestWorker(QObject):
     """Scans, ingests, and re-routes files after a rule or category change. Signals: ``jobs_queued(list[str]
-    drive ids)``, ``fresh(list[str] paths)``, ``scan_done(int files seen, int queued)``,
-    ``database_damaged(str detail)``."""
+    drive ids)``, ``fresh(list[str] paths)``, ``scan_done(int files seen, int new or changed, int queued)``,
+    ``queued(int files)``, ``database_damaged(str detail)``."""
 
     jobs_queued = Signal(list)
     # Source paths cross threads as Python objects: a list or str argument becomes QString, which drops the
     # undecodable bytes of a name that is not valid UTF-8 (PEP 383 surrogates), and the file is never found.
     fresh = Signal(object)  # list[str] of paths
-    scan_done = Signal(int, int)
+    scan_done = Signal(int, int, int)  # files seen, new or changed (what watching had not brought in), queued
+    queued = Signal(int)  # files queued for drives by a scan, an ingest or a reclassification
     database_damaged = Signal(str)
 
     def __init__(self, paths: AppPaths, config: Config, audit: AuditLog):
@@ -107,7 +108,7 @@ class IngestWorker(QObject):
         if stats.fresh:
             self.fresh.emit([str(p) for p in stats.fresh])
         self.jobs_queued.emit(sorted({d.id for d in self._config.drives}))
-        self.scan_done.emit(stats.seen, stats.jobs_queued)
+        self.scan_done.emit(stats.seen, stats.new_or_changed, stats.jobs_queued)
 
     @Slot(object)
     @_guarded
@@ -123,6 +124,7 @@ class IngestWorker(QObject):
         """The files queued, and for which drives: the same line whether the watcher handed them over or a scan
         found them (which one comes first is a race, at start and after events were lost)."""
         if stats.files_queued:
+            self.queued.emit(stats.files_queued)
             names = [d.name for d in self._config.drives if d.id in stats.drives_with_work]
             log.info("queued %s for %s", plural(stats.files_queued, "file"), ", ".join(names))
 
