@@ -76,10 +76,18 @@ screenshots: $(STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(SHOT_PKGS)"
 	$(PY) scripts/screenshots.py
 
-# A one-folder build of usbsync-gui and usbsync (PyInstaller) in dist/usbsync/.
-dist: $(STAMP)
+# The Linux download: a one-folder build of usbsync-gui and usbsync (PyInstaller, dist/usbsync/) packed with
+# installer/linux/ (install.sh, uninstall.sh, the systemd user unit, the icon at every size) as
+# dist/usbsync-<version>-linux-x86_64.tar.gz. The version is usbsync_gui.__version__, its one definition.
+# The Qt X11 libraries and libmagic's database are installed first: the build bundles what it finds here.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' usbsync_gui/__init__.py)
+TARBALL := dist/usbsync-$(VERSION)-linux-x86_64.tar.gz
+DIST_PKGS := libmagic1 libmagic-mgc libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 desktop-file-utils
+dist: $(RUN_STAMP)
+	@$(MAKE) -s sysdeps PKGS="$(DIST_PKGS)"
 	$(PY) -m pip install -q pyinstaller
 	$(VENV)/bin/pyinstaller -y --log-level WARN pyinstaller.spec
+	QT_QPA_PLATFORM=offscreen sh installer/linux/build_tarball.sh $(PY)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
