@@ -8,7 +8,7 @@ RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
             dbus gnome-keyring xfsprogs passwd btrfs-progs dunst xvfb
 
-.PHONY: run test faults lint bench deps sysdeps clean screenshots dist
+.PHONY: run test faults lint bench deps sysdeps clean screenshots dist dist-test
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -76,10 +76,29 @@ screenshots: $(STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(SHOT_PKGS)"
 	$(PY) scripts/screenshots.py
 
-# A one-folder build of usbsync-gui and usbsync (PyInstaller) in dist/usbsync/.
-dist: $(STAMP)
+# The Linux download: a one-folder build of usbsync-gui and usbsync (PyInstaller, dist/usbsync/) packed with
+# installer/linux/ (install.sh, uninstall.sh, the systemd user unit, the icon at every size) as
+# dist/usbsync-<version>-linux-x86_64.tar.gz. The version is usbsync_gui.__version__, its one definition.
+# The Qt X11 libraries and libmagic's database are installed first: the build bundles what it finds here.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' usbsync_gui/__init__.py)
+TARBALL := dist/usbsync-$(VERSION)-linux-x86_64.tar.gz
+DIST_PKGS := libmagic1 libmagic-mgc libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 desktop-file-utils
+dist: $(RUN_STAMP)
+	@$(MAKE) -s sysdeps PKGS="$(DIST_PKGS)"
 	$(PY) -m pip install -q pyinstaller
 	$(VENV)/bin/pyinstaller -y --log-level WARN pyinstaller.spec
+	QT_QPA_PLATFORM=offscreen sh installer/linux/build_tarball.sh $(PY)
+
+$(TARBALL):
+	$(MAKE) dist
+
+# The tarball's smoke test (as root; not part of `make test`): install into a throwaway HOME, --version, a
+# sync-once onto a loop-mounted ext4 volume, the tray app on Xvfb and quit, uninstall. Builds the tarball if
+# there is none; `make dist dist-test` rebuilds it first.
+DIST_TEST_PKGS := xvfb trayer dbus e2fsprogs util-linux desktop-file-utils
+dist-test: $(TARBALL)
+	@$(MAKE) -s sysdeps PKGS="$(DIST_TEST_PKGS)"
+	bash installer/linux/smoke_test.sh $(TARBALL)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
