@@ -27,6 +27,7 @@ from usbsync_gui.core.config import (
     save_config,
 )
 from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.fs_text import for_display
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
 from usbsync_gui.core.paths import AppPaths, app_paths
@@ -597,11 +598,11 @@ def cmd_verify(args: argparse.Namespace, paths: AppPaths) -> int:
     if report.manifest_damaged:
         print(f"! {plural(report.manifest_damaged, 'line')} of the manifest could not be read")
     for path in report.missing:
-        print(f"missing: {path}")
+        print(f"missing: {for_display(path)}")
     for c in report.changed:
-        print(f"changed: {c.path} ({c.why})")
+        print(f"changed: {for_display(c.path)} ({c.why})")
     for path in report.unknown:
-        print(f"unknown (not written by usbsync; not a failure): {path}")
+        print(f"unknown (not written by usbsync; not a failure): {for_display(path)}")
     if report.all_match:
         print("all files match")
     else:

@@ -690,6 +690,22 @@ class StateDB:
         )
         return cur.rowcount
 
+    def recopy(self, drive_id: str, dest_relpath: str, reason: str) -> int:
+        """The copy at ``dest_relpath`` on ``drive_id`` is missing or changed (``usbsync verify``): forget it and
+        put the done jobs that delivered it back to pending with ``reason``, unless their file already has a job
+        under way for that drive. Returns how many jobs were reopened (0: no recorded job wrote it)."""
+        self.conn.execute(
+            "DELETE FROM copies WHERE drive_id=? AND dest_relpath=?", (drive_id, to_db(dest_relpath))
+        )
+        cur = self.conn.execute(
+            f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, last_error=?, not_before=NULL, updated_at=?"
+            " WHERE drive_id=? AND dest_relpath=? AND state='done'"
+            " AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.file_id=jobs.file_id AND k.drive_id=jobs.drive_id"
+            " AND k.state NOT IN ('done', 'removed'))",
+            (reason, time.time(), drive_id, to_db(dest_relpath)),
+        )
+        return cur.rowcount
+
     def retry_failed(self) -> int:
         cur = self.conn.execute(
             f"UPDATE jobs SET {_TO_PENDING.format(attempts='0')}, not_before=NULL, updated_at=?"

@@ -27,13 +27,14 @@ class NotTheDrive(Exception):
 
 @dataclass(frozen=True)
 class Changed:
-    path: str  # relative to the volume's root
+    path: str  # relative to the volume's root (as the OS names it: may hold undecodable bytes)
     why: str  # "size 1024 bytes, listed 2048", "content differs", "not a regular file", "unreadable: EIO"
 
 
 @dataclass
 class VerifyReport:
-    """What ``verify`` found. Paths are relative to the volume's root, '/'-separated, for display."""
+    """What ``verify`` found. Paths are relative to the volume's root, '/'-separated, as the OS names them
+    (:func:`to_json` and the views show them with :func:`for_display`)."""
 
     drive: str
     mountpoint: str
@@ -55,6 +56,9 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, object]:
         d = asdict(self)
+        d["missing"] = [for_display(p) for p in self.missing]
+        d["unknown"] = [for_display(p) for p in self.unknown]
+        d["changed"] = [{"path": for_display(c.path), "why": c.why} for c in self.changed]
         d["all_match"] = self.all_match
         return d
 
@@ -115,7 +119,7 @@ def verify_drive(
 
 
 def _check(fs: DriveFS, e: manifest.Entry, report: VerifyReport, cancel: threading.Event | None) -> None:
-    shown = for_display(e.rel)
+    shown = e.rel
     try:
         st = fs.lstat(e.rel)
     except OSError as exc:  # a parent that is a link or a file: not what usbsync wrote
@@ -164,5 +168,5 @@ def _unlisted(mountpoint: str, folders: set[str], listed: dict[str, manifest.Ent
                     continue
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if rel not in listed:
-                    out.add(for_display(rel))
+                    out.add(rel)
     return sorted(out)

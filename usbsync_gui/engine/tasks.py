@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Qt, QThreadPool, Signal, Slot
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,11 @@ class TaskResult(Generic[T]):
 
 
 class _Delivery(QObject):
-    """Carries one finished task from the pool thread to the runner's thread (a queued signal)."""
+    """Carries one finished task, or a task's progress, from the pool thread to the runner's thread (queued
+    signals)."""
 
     done = Signal(object)  # (task id, TaskResult)
+    progress = Signal(object)  # (task id, the value the task reported)
 
 
 class TaskRunner(QObject):
@@ -64,7 +67,9 @@ class TaskRunner(QObject):
         self._delivery = _Delivery()
         self._delivery.moveToThread(self.thread())
         self._delivery.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._delivery.progress.connect(self._deliver_progress, Qt.ConnectionType.QueuedConnection)
         self._next: dict[int, tuple[str, Callable[[TaskResult[object]], None] | None]] = {}
+        self._on_progress: dict[int, Callable[[object], None]] = {}
         self._ids = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -80,12 +85,23 @@ class TaskRunner(QObject):
         Without ``next_func`` an exception from ``func`` is logged (one line naming ``name``, details at debug).
         After :meth:`shutdown`, nothing starts and nothing is delivered.
         """
+        self._run(self._new_id(), func, next_func, name)
+
+    def _new_id(self) -> int:
+        with self._lock:
+            self._ids += 1
+            return self._ids
+
+    def _run(
+        self,
+        task_id: int,
+        func: Callable[[], T],
+        next_func: Callable[[TaskResult[T]], None] | None,
+        name: str,
+    ) -> None:
         if self._closed:
             log.debug("task %s not started: shutting down", name or func)
             return
-        with self._lock:
-            self._ids += 1
-            task_id = self._ids
         self._next[task_id] = (name or getattr(func, "__name__", "task"), next_func)  # type: ignore[assignment]
         delivery = self._delivery
 
@@ -97,6 +113,39 @@ class TaskRunner(QObject):
             delivery.done.emit((task_id, result))
 
         self._pool.start(body)
+
+    def run_reporting(
+        self,
+        func: Callable[[Callable[[P], None]], T],
+        on_progress: Callable[[P], None],
+        next_func: Callable[[TaskResult[T]], None] | None = None,
+        name: str = "",
+    ) -> None:
+        """As :meth:`run`, for a long task that says how far it got: ``func(report)`` calls ``report(value)``
+        on the pool thread, and ``on_progress(value)`` follows on this runner's thread, in order, before
+        ``next_func``. Reports come as often as the task makes them: a task reporting per item should thin
+        them out itself (each is one queued signal)."""
+        delivery = self._delivery
+        task_id = self._new_id()
+        # Registered before the task starts; its reports are queued to this thread, so none comes before.
+        self._on_progress[task_id] = on_progress  # type: ignore[assignment]
+
+        def report(value: P) -> None:
+            delivery.progress.emit((task_id, value))
+
+        def done(result: TaskResult[T]) -> None:
+            self._on_progress.pop(task_id, None)
+            if next_func is not None:
+                next_func(result)
+
+        self._run(task_id, lambda: func(report), done, name)
+
+    @Slot(object)
+    def _deliver_progress(self, item: tuple[int, object]) -> None:
+        task_id, value = item
+        on_progress = self._on_progress.get(task_id)
+        if on_progress is not None and not self._closed:
+            on_progress(value)
 
     @Slot(object)
     def _deliver(self, item: tuple[int, TaskResult[object]]) -> None:
@@ -121,4 +170,5 @@ class TaskRunner(QObject):
         self._pool.clear()
         done = bool(self._pool.waitForDone(timeout_ms))
         self._next.clear()
+        self._on_progress.clear()
         return done

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
@@ -27,6 +28,7 @@ from usbsync_gui.views.resources import state_icon
 from usbsync_gui.views.settings_dialog import SettingsDialog
 from usbsync_gui.views.status_window import StatusWindow
 from usbsync_gui.views.tray_state import CopyProgress, TrayLook, tray_look
+from usbsync_gui.views.verify_window import VerifyWindow
 
 NOTICE_GRACE_S = 300.0
 
@@ -59,6 +61,7 @@ class TrayController(QObject):
         self.app = app
         self.status = StatusWindow(ctx)
         self.queue: QueueWindow | None = None
+        self._verify_windows: list[VerifyWindow] = []  # open ones (each deletes itself when closed)
         self.tray = QSystemTrayIcon(state_icon("idle"))
         self.menu = self._build_menu()
         self.tray.setContextMenu(self.menu)
@@ -109,6 +112,8 @@ class TrayController(QObject):
         m.addAction("Drives…", self.show_drives)
         self.eject_menu = m.addMenu("Eject")
         self.eject_menu.aboutToShow.connect(self._fill_eject_menu)
+        self.verify_menu = m.addMenu("Verify drive")
+        self.verify_menu.aboutToShow.connect(self._fill_verify_menu)
         m.addSeparator()
         self.act_pause = QAction("Pause syncing", m)
         self.act_pause.triggered.connect(self.toggle_pause)
@@ -269,6 +274,31 @@ class TrayController(QObject):
             self.eject_menu.addAction("No drive plugged in").setEnabled(False)
         for name in sorted(drives):
             self.eject_menu.addAction(name, functools.partial(self.eject, name))
+
+    def _fill_verify_menu(self) -> None:
+        self.verify_menu.clear()
+        engine = self.ctx.engine
+        plugged = [cv for cv in engine.monitor.connected() if cv.drive] if engine else []
+        if not plugged:
+            self.verify_menu.addAction("No drive plugged in").setEnabled(False)
+        for cv in sorted(plugged, key=lambda c: c.drive.name if c.drive else ""):
+            assert cv.drive is not None
+            self.verify_menu.addAction(
+                f"{cv.drive.name}…", functools.partial(self.verify, cv.drive.name, cv.volume.mountpoint)
+            )
+
+    def verify(self, name: str, mountpoint: str) -> None:
+        """Open a Verify window for the drive ``name`` plugged in at ``mountpoint`` and start reading."""
+        drive = self.ctx.config.drive_by_name(name)
+        if drive is None:
+            return
+        win = VerifyWindow(self.ctx, drive, mountpoint)
+        win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._verify_windows = [w for w in getattr(self, "_verify_windows", []) if shiboken6.isValid(w)] + [
+            win
+        ]
+        win.show()
+        win.start()
 
     def eject(self, name: str) -> None:
         """Eject a drive through the engine, without waiting for it; the result is a notification, or an
