@@ -173,12 +173,16 @@ def test_tray_eject_menu_without_drives(paths, qtbot, qapp):
         tray._fill_eject_menu()
         [only] = tray.eject_menu.actions()
         assert only.text() == "No drive plugged in" and not only.isEnabled()
+        tray._fill_verify_menu()
+        [only] = tray.verify_menu.actions()
+        assert only.text() == "No drive plugged in" and not only.isEnabled()
         labels = [a.text() for a in tray.menu.actions() if a.text()]
         assert labels == [
             "Status…",
             "Pending queue…",
             "Drives…",
             "Eject",
+            "Verify drive",
             "Pause syncing",
             "Sync now",
             "Open log folder",

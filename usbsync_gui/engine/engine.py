@@ -345,6 +345,10 @@ class Engine(QObject):
         watcher.rescan_requested.connect(self._scan)
         watcher.watching_incomplete.connect(self._on_watching_incomplete)
         watcher.watching_complete.connect(self._on_watching_complete)
+        # "source folder missing" is the summary's (it looks at the folders): recomputed when one goes or comes.
+        watcher.source_missing.connect(self.summary.invalidate)
+        watcher.source_restored.connect(self.summary.invalidate)
+        watcher.watcher_restarted.connect(self.summary.invalidate)
         self._track.connect(watcher.track)
 
     @Slot(str, object)

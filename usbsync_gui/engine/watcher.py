@@ -29,6 +29,7 @@ sources afresh; ``watching_complete`` when every folder is watched.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
@@ -41,6 +42,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from watchdog.events import (
     DirCreatedEvent,
+    DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
@@ -200,6 +202,14 @@ class _Handler(FileSystemEventHandler):
         self.owner = owner
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if (
+            isinstance(event, DirDeletedEvent | DirMovedEvent)
+            and os.fsdecode(event.src_path) in self.owner._roots
+        ):
+            self.owner._root_gone(os.fsdecode(event.src_path))  # the source folder itself deleted or renamed
+            return
+        if isinstance(event, DirDeletedEvent):
+            return  # a folder inside: nothing to copy
         if isinstance(event, FileMovedEvent | DirMovedEvent):
             if not event.dest_path:
                 return  # renamed out of the sources: nothing new here
@@ -210,6 +220,23 @@ class _Handler(FileSystemEventHandler):
         self.owner._note(path, closed=complete, synthetic=event.is_synthetic)
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             self.owner._folder_appeared(path)
+
+
+class _AboveHandler(FileSystemEventHandler):
+    """On the folder above each source folder (or, while that is gone too, the nearest one that exists), not
+    recursive: the source folder itself renamed away or deleted (inotify reports a rename of a watched folder
+    only to the folder above it: watchdog gives no event on the folder's own watch), and folders created or
+    renamed in, which may be a missing source folder back."""
+
+    def __init__(self, owner: SourceWatcher):
+        self.owner = owner
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        src = os.fsdecode(event.src_path)
+        if isinstance(event, DirDeletedEvent | DirMovedEvent) and src in self.owner._roots:
+            self.owner._root_gone(src)
+        if isinstance(event, DirCreatedEvent | DirMovedEvent):
+            self.owner._gone_changed.set()
 
 
 class _OverflowDetector(logging.Handler):
@@ -237,7 +264,14 @@ class SourceWatcher(QObject):
             watches are in place, for the files closed before (they gave no event); when that is before a
             receiver is connected, the engine's own scan, which it requests after connecting, comes after the
             watch and sees them.
-        source_missing(str): a source folder that does not exist or cannot be watched.
+        source_missing(str): a source folder that does not exist or cannot be watched; also when it is deleted
+            or renamed away while watched. Its return (created again, renamed back, mounted) is then watched
+            for on the nearest folder above it that exists, and the watch is restarted when it comes:
+            ``source_restored``.
+        source_restored(str): a source folder that was missing is watched again; its files are handed over
+            (``files_ready``) as a folder to scan whole.
+        watcher_restarted(str): watchdog's observer thread had died (why, in words): a new one watches every
+            source folder again, and a rescan is requested for what the gap missed.
         watching_incomplete(str, list[str]): some folders have no inotify watch (the watch limit is reached):
             a one-line message for the user (with the fix) and the unwatched folders (absolute, outermost
             only). Emitted when this is found (at start or when new folders appear) and again whenever the set
@@ -249,6 +283,8 @@ class SourceWatcher(QObject):
     files_ready = Signal(object)  # list[str]: not list, whose QString conversion drops undecodable bytes
     rescan_requested = Signal()
     source_missing = Signal(str)
+    source_restored = Signal(str)
+    watcher_restarted = Signal(str)
     watching_incomplete = Signal(str, object)
     watching_complete = Signal()
 
@@ -276,6 +312,14 @@ class SourceWatcher(QObject):
         self._unwatched: set[str] = set()
         self._retry_s = WATCH_RETRY_S
         self._retry: QTimer | None = None
+        # Source folders gone while watched (watchdog's thread adds them) and those still gone; the folder above
+        # each source folder that is watched for it (see _AboveHandler), and the watches on those folders.
+        self._gone_now: set[str] = set()
+        self._gone: set[str] = set()
+        self._gone_changed = threading.Event()
+        self._above_handler = _AboveHandler(self)
+        self._above: dict[str, str] = {}
+        self._above_watches: dict[str, ObservedWatch] = {}
 
     def _note(self, path: str, closed: bool, synthetic: bool = False) -> None:
         """Record an event on ``path``. ``synthetic``: watchdog's own walk of a folder that just arrived."""
@@ -320,6 +364,7 @@ class SourceWatcher(QObject):
             FileMovedEvent,
             DirCreatedEvent,
             DirMovedEvent,
+            DirDeletedEvent,  # the source folder itself going away (folders inside are ignored)
         ]
         if not sys.platform.startswith("linux"):
             events.append(
@@ -334,9 +379,11 @@ class SourceWatcher(QObject):
         self._observer.start()
         watched = False
         for s in self._sources:
+            self._watch_above(str(s))
             if not s.is_dir():
-                log.warning("source folder missing: %s (not watched until it exists and usbsync restarts)", s)
+                log.warning("source folder missing: %s (watched for; its files go once it exists)", s)
                 self.source_missing.emit(str(s))
+                self._gone.add(str(s))
                 continue
             watched = self._schedule(str(s)) or watched
         self._timer = QTimer(self)
@@ -371,6 +418,92 @@ class SourceWatcher(QObject):
             self.source_missing.emit(source)
             return False
         return True
+
+    # -- source folders that go away and come back ------------------------------------------------------------
+
+    def _root_gone(self, source: str) -> None:
+        """watchdog's thread: ``source`` itself was deleted or renamed away."""
+        with self._lock:
+            self._gone_now.add(source)
+
+    def _watch_above(self, source: str) -> None:
+        """Watch the nearest existing folder above ``source`` (not recursively; see :class:`_AboveHandler`), and
+        stop watching the one watched for it before when no other source folder needs that one."""
+        assert self._observer is not None
+        above = os.path.dirname(source)
+        while not os.path.isdir(above) and os.path.dirname(above) != above:
+            above = os.path.dirname(above)
+        before = self._above.get(source)
+        if before == above and above in self._above_watches:
+            return
+        self._above[source] = above
+        if before is not None and before not in self._above.values():
+            watch = self._above_watches.pop(before, None)
+            if watch is not None:
+                with contextlib.suppress(KeyError):
+                    self._observer.unschedule(watch)
+        if above in self._above_watches:
+            return
+        try:
+            self._above_watches[above] = self._observer.schedule(
+                self._above_handler,
+                above,
+                recursive=False,
+                event_filter=[DirCreatedEvent, DirMovedEvent, DirDeletedEvent],
+            )
+        except OSError as exc:
+            log.error("cannot watch %s for %s: %s", above, for_display(source), exc.strerror)
+
+    def _check_sources(self) -> None:
+        """Each tick: source folders that went away, and those that came back."""
+        with self._lock:
+            now_gone, self._gone_now = self._gone_now, set()
+        assert self._observer is not None
+        for source in sorted(now_gone - self._gone):
+            watch = self._watches.pop(source, None)
+            if watch is not None:
+                with contextlib.suppress(KeyError):  # watchdog may have dropped a deleted folder's watch
+                    self._observer.unschedule(watch)
+            log.warning(
+                "source folder missing: %s (deleted or renamed while watched); watching for it", source
+            )
+            self._gone.add(source)
+            self.source_missing.emit(source)
+            self._watch_above(source)
+        if not (self._gone and (now_gone or self._gone_changed.is_set())):
+            return
+        self._gone_changed.clear()
+        for source in sorted(self._gone):
+            if not os.path.isdir(source):
+                self._watch_above(source)  # a folder on the way may exist now: watch closer
+                continue
+            self._gone.discard(source)
+            self._watch_above(source)  # back to the folder right above it
+            if self._schedule(source):
+                log.warning("source folder %s is back: watch restarted on %s", source, source)
+                self.source_restored.emit(source)
+                self.files_ready.emit([source])  # whatever came with it, scanned whole
+
+    def _check_observer(self) -> None:
+        """Each tick: a dead observer thread (an exception in watchdog's emitter) is replaced, every source folder
+        watched again and rescanned."""
+        if self._observer is None or self._observer.is_alive():
+            return
+        why = "watchdog's observer thread ended unexpectedly"
+        log.warning("%s: watch restarted on every source folder, and a rescan for what the gap missed", why)
+        self._watches.clear()
+        self._above_watches.clear()
+        self._above.clear()
+        self._observer = _new_observer()
+        self._observer.start()
+        for s in self._sources:
+            self._watch_above(str(s))
+            if str(s) in self._gone or not s.is_dir():
+                self._gone.add(str(s))
+            else:
+                self._schedule(str(s))
+        self.watcher_restarted.emit(why)
+        self.rescan_requested.emit()
 
     # -- the watch limit --------------------------------------------------------------------------------------
 
@@ -492,6 +625,8 @@ class SourceWatcher(QObject):
 
     @Slot()
     def _tick(self) -> None:
+        self._check_observer()
+        self._check_sources()
         self._check_appeared()
         if self._overflow.is_set():
             self._overflow.clear()
