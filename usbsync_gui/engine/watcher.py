@@ -320,6 +320,7 @@ class SourceWatcher(QObject):
         self._above_handler = _AboveHandler(self)
         self._above: dict[str, str] = {}
         self._above_watches: dict[str, ObservedWatch] = {}
+        self._devs: dict[str, int] = {}  # source folder -> the st_dev it had when its watch was added
 
     def _note(self, path: str, closed: bool, synthetic: bool = False) -> None:
         """Record an event on ``path``. ``synthetic``: watchdog's own walk of a folder that just arrived."""
@@ -408,6 +409,7 @@ class SourceWatcher(QObject):
         limit (then it counts as unwatched, and is tried again) or another error (``source_missing``)."""
         assert self._observer is not None
         try:
+            self._devs[source] = os.stat(source).st_dev
             self._watches[source] = self._observer.schedule(
                 self._handler, source, recursive=True, event_filter=self._events
             )
@@ -483,6 +485,32 @@ class SourceWatcher(QObject):
                 log.warning("source folder %s is back: watch restarted on %s", source, source)
                 self.source_restored.emit(source)
                 self.files_ready.emit([source])  # whatever came with it, scanned whole
+
+    def _check_mounts(self) -> None:
+        """Each tick: a source folder that is now another filesystem (a volume mounted over it, or one that was
+        mounted there and is gone) gives no events through the watch on what was there before: watch it afresh
+        and scan it whole. One stat per source folder."""
+        assert self._observer is not None
+        for source, dev in list(self._devs.items()):
+            if source not in self._watches:
+                continue
+            try:
+                now = os.stat(source).st_dev
+            except OSError:
+                continue  # gone: the folder above reports it
+            if now == dev:
+                continue
+            watch = self._watches.pop(source)
+            with contextlib.suppress(KeyError):
+                self._observer.unschedule(watch)
+            if self._schedule(source):
+                log.warning(
+                    "source folder %s is now on another filesystem (a mount): watch restarted on %s",
+                    source,
+                    source,
+                )
+                self.source_restored.emit(source)
+                self.files_ready.emit([source])
 
     def _check_observer(self) -> None:
         """Each tick: a dead observer thread (an exception in watchdog's emitter) is replaced, every source folder
@@ -627,6 +655,7 @@ class SourceWatcher(QObject):
     def _tick(self) -> None:
         self._check_observer()
         self._check_sources()
+        self._check_mounts()
         self._check_appeared()
         if self._overflow.is_set():
             self._overflow.clear()
