@@ -324,3 +324,31 @@ def test_a_source_folder_renamed_away_and_back_is_watched_again(watcher, qtbot, 
     assert str(src) in ready  # scanned whole: x.png came with it
     (src / "y.png").write_bytes(png_bytes(5))
     qtbot.waitUntil(lambda: any(p.endswith("y.png") for p in ready), timeout=5000)
+
+
+def test_a_watcher_restart_is_an_alert_until_the_next_heartbeat(tmp_path, qtbot, qapp):
+    """The engine says the watch healed itself: a notice (status and the tray's notification) that goes at the
+    next heartbeat."""
+    paths = app_paths({"USBSYNC_HOME": str(tmp_path / "home")})
+    paths.ensure()
+    src = tmp_path / "out"
+    src.mkdir()
+    engine = Engine(paths, replace(new_config([src]), stability_window_s=0.3), qapp)
+    engine.start()
+    state = StateDB(paths.state_db)
+    try:
+        qtbot.waitUntil(lambda: engine._watch is not None and engine._watch.worker._observer is not None)
+        observer = engine._watch.worker._observer
+        observer.stop()  # as an uncaught exception in watchdog's emitter would end it
+        observer.join(5)
+        qtbot.waitUntil(lambda: any(n.kind == "watcher_restarted" for n in state.notices()), timeout=10_000)
+        [n] = [n for n in state.notices() if n.kind == "watcher_restarted"]
+        assert n.message.startswith("watchdog's observer thread ended unexpectedly at ")
+        assert "watching restarted and rescanned" in n.message
+        (src / "after.png").write_bytes(png_bytes(6))
+        qtbot.waitUntil(lambda: state.counts()["files"] == 1, timeout=10_000)  # watched again
+        engine.emit_heartbeat()
+        assert not any(n.kind == "watcher_restarted" for n in state.notices())
+    finally:
+        state.close()
+        assert engine.stop()

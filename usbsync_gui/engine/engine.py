@@ -49,6 +49,8 @@ from usbsync_gui.platform.thread_priority import lower_this_thread
 log = logging.getLogger(__name__)
 
 CONFIG_POLL_MS = 2000
+# notice kind: the file watcher died and was restarted (shown until the next heartbeat)
+WATCHER_RESTARTED = "watcher_restarted"
 WATCHING_INCOMPLETE = "watching_incomplete"  # notice kind: the inotify watch limit left folders unwatched
 STOP_TIMEOUT_MS = 10_000
 
@@ -145,6 +147,7 @@ class Engine(QObject):
         self._metrics_server: MetricsServer | None = None
         self.summary.changed.connect(self._metrics_summary)
         self._files_queued = 0  # since start (health)
+        self._restart_noticed = False  # the watcher-restarted notice is up (lowered at the next heartbeat)
         self._waiting_alert: str | None = None  # the waiting alert raised now ([alerts])
         self._alert_timer = QTimer(self)
         self._alert_timer.setSingleShot(True)
@@ -302,6 +305,16 @@ class Engine(QObject):
     def _count_events(self, paths: list[str]) -> None:
         self.metrics.add_events(len(paths))
 
+    @Slot(str)
+    @_recovers_damage
+    def _on_watcher_restarted(self, why: str) -> None:
+        """An alert in status and the tray (a notice, notified once), lowered at the next heartbeat: the watch
+        healed itself, so it informs rather than asks for anything."""
+        self._restart_noticed = True
+        self._notice(
+            WATCHER_RESTARTED, f"{why} at {time.strftime('%H:%M')}: watching restarted and rescanned"
+        )
+
     @Slot(int, int, int)
     def _on_scan_done(self, seen: int, missed: int, queued: int) -> None:
         self._last_scan = {"at": round(time.time(), 3), "seen": seen, "missed": missed, "queued": queued}
@@ -348,7 +361,7 @@ class Engine(QObject):
         # "source folder missing" is the summary's (it looks at the folders): recomputed when one goes or comes.
         watcher.source_missing.connect(self.summary.invalidate)
         watcher.source_restored.connect(self.summary.invalidate)
-        watcher.watcher_restarted.connect(self.summary.invalidate)
+        watcher.watcher_restarted.connect(self._on_watcher_restarted)
         self._track.connect(watcher.track)
 
     @Slot(str, object)
@@ -1000,6 +1013,9 @@ class Engine(QObject):
         """One log line with :meth:`health`'s figures, the same written to ``health.json`` in the state folder
         (read by ``usbsync status`` when no engine runs), and the :attr:`heartbeat` signal."""
         data = self.health()
+        if self._restart_noticed:  # a restart is news until the next heartbeat
+            self._restart_noticed = False
+            self._notice(WATCHER_RESTARTED, None)
         scan = data["last_scan"]
         log.info(
             "heartbeat: %d waiting (%d copying), %d failed, %d synced, %d files seen; since start: %d events, "
