@@ -8,7 +8,7 @@ RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
             dbus gnome-keyring xfsprogs passwd btrfs-progs dunst xvfb
 
-.PHONY: run test faults lint bench deps sysdeps clean screenshots dist
+.PHONY: run test test-windows faults lint bench deps sysdeps clean screenshots dist
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -46,6 +46,11 @@ test: sysdeps $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --platform win32 $(WIN_MODULES)
 	QT_QPA_PLATFORM=offscreen USBSYNC_FAULTS=subset $(PY) -m pytest -q
+
+# The unit suite under the official Windows CPython in Wine (installs Wine as root, fetches into build/windows/).
+# Arguments for pytest: make test-windows ARGS="tests/unit/test_windows.py -x".
+test-windows:
+	scripts/windows/test-windows.sh $(ARGS)
 
 # The fault-injection suite at full counts (tests/faults; `make test` runs a seeded subset of it), then
 # docs/reliability.md from its results. Replay one run: USBSYNC_FAULT_SEED=<seed> pytest tests/faults -k <fault>.
