@@ -33,8 +33,13 @@ FONTS=/usr/share/fonts/truetype/dejavu
 export WINEQT_QPA_FONTDIR='F:\'
 unset DISPLAY WAYLAND_DISPLAY
 
+xvfb_pid=
+
 started_wine=0
-cleanup() { if [ "$started_wine" = 1 ]; then wineserver -k 2>/dev/null || true; fi; }
+cleanup() {
+  if [ "$started_wine" = 1 ]; then wineserver -k 2>/dev/null || true; fi
+  if [ -n "$xvfb_pid" ]; then kill "$xvfb_pid" 2>/dev/null || true; fi
+}
 trap cleanup EXIT
 
 # A Windows program's stdout must be a pipe, not a file (a file makes CPython die at start with WinError 6).
@@ -45,7 +50,7 @@ step() { printf '== %s\n' "$*"; }
 cd "$W"  # (any folder Windows can see would do; this one keeps Wine from complaining about the cwd)
 
 # 1. Wine, from Debian (as root, only what is missing).
-missing=$(for p in wine wine64 fonts-dejavu-core; do
+missing=$(for p in wine wine64 fonts-dejavu-core xvfb; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done | tr '\n' ' ')
 if [ -n "${missing// /}" ]; then
   if [ "$(id -u)" != 0 ]; then echo "test-windows: needs Debian packages $missing (run as root)" >&2; exit 2; fi
@@ -54,6 +59,17 @@ if [ -n "${missing// /}" ]; then
 fi
 WINE=$(command -v wine64 || command -v wine)
 [ -x /usr/lib/wine/wine64 ] && WINE=/usr/lib/wine/wine64
+
+# Windows always has a display; Wine's needs an X server for any window (Qt itself stays offscreen), such as
+# the hidden window that receives WM_DEVICECHANGE. A private Xvfb, on the first free display number.
+for n in $(seq 90 120); do
+  [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] && continue
+  Xvfb ":$n" -screen 0 1024x768x24 -nolisten tcp >/dev/null 2>&1 &
+  xvfb_pid=$!
+  for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.1; done
+  export DISPLAY=":$n"
+  break
+done
 
 # 2. A Linux venv for pip (fetching Windows wheels, building ours).
 HOSTPY=$W/hostvenv/bin/python
