@@ -39,7 +39,7 @@ run: $(RUN_STAMP)
 	$(VENV)/bin/usbsync-gui
 
 WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py \
-               usbsync_gui/core/space.py usbsync_gui/platform/thread_priority.py
+               usbsync_gui/core/space.py usbsync_gui/platform/thread_priority.py usbsync_gui/core/identity.py
 
 test: sysdeps $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
