@@ -100,7 +100,15 @@ class SourceFolders:
 
     @staticmethod
     def _under(s: str, root: str) -> bool:
+        """``s`` is ``root`` or inside it. Compared as the OS compares names: on Windows without regard to case
+        (``C:\\Users\\Me\\Outbox`` and ``c:\\users\\me\\outbox`` are one folder), on POSIX exactly."""
+        s, root = os.path.normcase(s), os.path.normcase(root)
         return s == root or s.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+    @staticmethod
+    def _rest(s: str, root: str) -> str:
+        """The part of ``s`` (inside ``root``, :meth:`_under`) below ``root``, as ``s`` spells it."""
+        return s[len(root) :].lstrip(os.sep)
 
     def locate(self, path: Path | str) -> SourceFile | None:
         """Where ``path`` (absolute) stands in the sources, by its name: under a configured source folder, or,
@@ -109,11 +117,10 @@ class SourceFolders:
         :meth:`real_path`."""
         s = os.path.abspath(os.fspath(path))
         for root, root_s in zip(self.roots, self._root_strs, strict=True):
-            if self._under(s, root_s) and s != root_s:
-                return SourceFile(s, root, s[len(root_s) :].lstrip(os.sep).replace(os.sep, "/"))
+            if self._under(s, root_s) and (rel := self._rest(s, root_s)):
+                return SourceFile(os.path.join(root_s, rel), root, rel.replace(os.sep, "/"))
         for root, real_s in zip(self.roots, self._real_strs, strict=True):
-            if self._under(s, real_s) and s != real_s:
-                rel = s[len(real_s) :].lstrip(os.sep)
+            if self._under(s, real_s) and (rel := self._rest(s, real_s)):
                 return SourceFile(os.path.join(str(root), rel), root, rel.replace(os.sep, "/"))
         return None
 
