@@ -1,4 +1,5 @@
 import os
+import sys
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -342,4 +343,17 @@ def test_files_no_drive_takes_are_logged_once_per_batch_not_once_per_file(tmp_pa
         svc.ingestor.ingest_file(src / "late.pdf", IngestStats(), forced=True, recheck=True)
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert said == ["late.pdf: documents, but no drive holds that category yet"]
+    svc.close()
+
+
+def test_a_manifest_line_that_is_not_utf8_is_passed_over_alone(tmp_path):
+    """On POSIX such a line may name a file (none here: missing); on Windows no file name can be it (refused).
+    Either way the other lines go, and the manifest is no error (Windows' strict decoding made it one)."""
+    svc, src, _ = make_service(tmp_path)
+    (src / "a.png").write_bytes(png_bytes(1))
+    (src / "x.lst").write_bytes(b"caf\xe9.png\na.png\n")
+    s = svc.scan()
+    assert "a.png" in _queued(svc)
+    assert s.errors == 0 and s.refused + s.missing == 1
+    assert (s.refused if sys.platform == "win32" else s.missing) == 1
     svc.close()
