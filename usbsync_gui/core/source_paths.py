@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,12 @@ class SourceFolders:
         if _O_PATH:
             return self._open_by_handle(s)
         real = self.real_path(s)
-        fd = os.open(real, _O_READ)
+        if sys.platform == "win32":  # shared for deleting too: the user may still move or delete it meanwhile
+            from usbsync_gui.platform.windows import open_shared_read
+
+            fd = open_shared_read(real)
+        else:
+            fd = os.open(real, _O_READ)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

@@ -17,6 +17,7 @@ faked at the ctypes boundary. Not run on Windows in this project's CI.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from ctypes import wintypes as w
 from typing import Any
@@ -436,3 +437,32 @@ def file_dacl(path: str) -> str:
         return str(text.value)
     finally:
         k32.LocalFree(text)
+
+
+FILE_SHARE_DELETE = 0x4
+FILE_ATTRIBUTE_NORMAL = 0x80
+
+
+def open_shared_read(path: str) -> int:
+    """A read-only, binary file descriptor for ``path`` that lets others rename and delete the file while it is
+    open (``FILE_SHARE_DELETE``), as on POSIX. ``os.open`` shares reading and writing only: a file being copied
+    could not be moved or deleted from the outbox meanwhile. Raises OSError (FileNotFoundError, ...)."""
+    if sys.platform != "win32":
+        raise OSError("the Win32 API exists only on Windows")
+    import msvcrt
+
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    create = k32.CreateFileW
+    create.argtypes = PROTOTYPES["CreateFileW"][2]
+    create.restype = w.HANDLE
+    share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE
+    h = create(path, GENERIC_READ, share, None, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, None)
+    if h in (None, INVALID_HANDLE_VALUE):
+        err = ctypes.get_last_error()
+        raise OSError(None, ctypes.FormatError(err), path, err)
+    try:
+        return msvcrt.open_osfhandle(h, os.O_RDONLY | os.O_BINARY)
+    except BaseException:
+        k32.CloseHandle.argtypes = [w.HANDLE]
+        k32.CloseHandle(h)
+        raise
