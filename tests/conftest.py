@@ -129,3 +129,22 @@ byte_names = pytest.mark.skipif(
 needs_fifos = pytest.mark.skipif(
     not hasattr(os, "mkfifo"), reason="no FIFOs or Unix sockets in this OS's filesystem (Windows)"
 )
+
+
+def _under_wine() -> bool:
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    try:
+        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+    except OSError:
+        return False
+
+
+# Wine keeps a file deleted while open under its name until the last handle closes (it still exists, and a new
+# file made under that name is the same file); Windows' POSIX delete semantics (NTFS, Windows 10 1809+) free
+# the name at once, as POSIX does.
+wine_keeps_deleted_names = pytest.mark.skipif(
+    _under_wine(), reason="Wine keeps a file deleted while open under its name until it is closed"
+)

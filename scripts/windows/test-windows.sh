@@ -51,7 +51,7 @@ step() { printf '== %s\n' "$*"; }
 cd "$W"  # (any folder Windows can see would do; this one keeps Wine from complaining about the cwd)
 
 # 1. Wine, from Debian (as root, only what is missing).
-missing=$(for p in wine wine64 fonts-dejavu-core xvfb; do
+missing=$(for p in wine wine64 fonts-dejavu-core xvfb python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || echo "$p"; done | tr '\n' ' ')
 if [ -n "${missing// /}" ]; then
   if [ "$(id -u)" != 0 ]; then echo "test-windows: needs Debian packages $missing (run as root)" >&2; exit 2; fi

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.conftest import needs_symlinks, png_bytes
+from tests.conftest import needs_symlinks, png_bytes, wine_keeps_deleted_names
 from tests.unit.helpers import make_service
 from usbsync_gui.core.hashing import hash_file
 
@@ -388,6 +388,7 @@ def _audit_text(svc):
     return (svc.paths.log_dir / "file_operations.csv").read_text()
 
 
+@wine_keeps_deleted_names
 def test_source_deleted_mid_copy_is_dropped_as_removed_not_a_drive_error(tmp_path):
     # Item 5: deleted after the first chunk; the open descriptor still reads to the end, the path is gone.
     svc, src, target = make_service(tmp_path)
