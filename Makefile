@@ -8,7 +8,7 @@ RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
             dbus gnome-keyring xfsprogs passwd btrfs-progs dunst xvfb
 
-.PHONY: run test faults lint bench deps sysdeps clean screenshots dist dist-test
+.PHONY: run test test-windows faults lint bench deps sysdeps clean screenshots dist dist-test
 
 # The app and its runtime dependencies (make run), plus the test tools (make test), into .venv.
 $(RUN_STAMP): pyproject.toml
@@ -39,13 +39,18 @@ run: $(RUN_STAMP)
 	$(VENV)/bin/usbsync-gui
 
 WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py \
-               usbsync_gui/core/space.py usbsync_gui/platform/thread_priority.py
+               usbsync_gui/core/space.py usbsync_gui/platform/thread_priority.py usbsync_gui/core/identity.py
 
 test: sysdeps $(STAMP)
 	$(VENV)/bin/ruff check usbsync_gui tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --platform win32 $(WIN_MODULES)
 	QT_QPA_PLATFORM=offscreen USBSYNC_FAULTS=subset $(PY) -m pytest -q
+
+# The unit suite under the official Windows CPython in Wine (installs Wine as root, fetches into build/windows/).
+# Arguments for pytest: make test-windows ARGS="tests/unit/test_windows.py -x".
+test-windows:
+	scripts/windows/test-windows.sh $(ARGS)
 
 # The fault-injection suite at full counts (tests/faults; `make test` runs a seeded subset of it), then
 # docs/reliability.md from its results. Replay one run: USBSYNC_FAULT_SEED=<seed> pytest tests/faults -k <fault>.

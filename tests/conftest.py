@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -99,3 +101,50 @@ def pdf_bytes(text: str = "hello") -> bytes:
 def mp3_bytes() -> bytes:
     # An ID3v2 header is what libmagic keys on for audio/mpeg.
     return b"ID3\x03\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10 + b"\xff\xfb\x90\x64" + b"\x00" * 400
+
+
+def _symlinks_work() -> bool:
+    """Whether this process can make a symbolic link that reads back as one. Windows needs Developer Mode or
+    a privilege for it; Wine 8's CreateSymbolicLinkW reports success and makes nothing."""
+    with tempfile.TemporaryDirectory() as d:
+        target, link = os.path.join(d, "target"), os.path.join(d, "link")
+        open(target, "w").close()
+        try:
+            os.symlink(target, link)
+        except (OSError, NotImplementedError):
+            return False
+        return os.path.islink(link)
+
+
+needs_symlinks = pytest.mark.skipif(
+    not _symlinks_work(),
+    reason="this system cannot make symbolic links (Windows without the privilege, Wine)",
+)
+# POSIX names are bytes: a name that is not valid UTF-8 exists there (and reaches Python as surrogate escapes).
+# Windows names are UTF-16 text: such a name cannot be made or met.
+byte_names = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="Windows file names are UTF-16 text: no name that is not valid UTF-8 exists",
+)
+needs_fifos = pytest.mark.skipif(
+    not hasattr(os, "mkfifo"), reason="no FIFOs or Unix sockets in this OS's filesystem (Windows)"
+)
+
+
+def _under_wine() -> bool:
+    if sys.platform != "win32":
+        return False
+    import ctypes
+
+    try:
+        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
+    except OSError:
+        return False
+
+
+# Wine keeps a file deleted while open under its name until the last handle closes (it still exists, and a new
+# file made under that name is the same file); Windows' POSIX delete semantics (NTFS, Windows 10 1809+) free
+# the name at once, as POSIX does.
+wine_keeps_deleted_names = pytest.mark.skipif(
+    _under_wine(), reason="Wine keeps a file deleted while open under its name until it is closed"
+)

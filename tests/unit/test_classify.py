@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import mp3_bytes, pdf_bytes, png_bytes
+from tests.conftest import mp3_bytes, pdf_bytes, png_bytes, wine_keeps_deleted_names
 from usbsync_gui.core.classify import Classifier, magic_available
 from usbsync_gui.core.config import DEFAULT_CATEGORIES, Rule
 
@@ -60,12 +60,15 @@ def test_empty_file_falls_back_to_extension(tmp_path, clf):
     assert clf.classify(p).category == "documents"
 
 
+@wine_keeps_deleted_names
 def test_classify_from_a_descriptor_reads_the_opened_file_not_the_name(tmp_path, clf):
     import os
 
+    from usbsync_gui.core.source_paths import SourceFolders
+
     p = tmp_path / "x.bin"
     p.write_bytes(pdf_bytes() + random.Random(4).randbytes(3 << 20))  # large: not read into memory
-    fd = os.open(p, os.O_RDONLY)
+    fd = SourceFolders([tmp_path]).open(p)  # as ingest opens it (on Windows, shared for deleting)
     try:
         p.unlink()
         p.write_bytes(png_bytes())  # the name now holds something else

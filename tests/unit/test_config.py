@@ -1,3 +1,4 @@
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +15,16 @@ from usbsync_gui.core.config import (
 )
 
 P = Path("/x/config.toml")
+# An absolute folder on this OS, as TOML text: on Windows one needs a drive ("/a" is relative to the current one).
+A = "C:/a" if sys.platform == "win32" else "/a"
+
+
+def _on_this_os(text: str) -> str:
+    return text.replace('"/a"', f'"{A}"').replace('"/data/out"', f'"{A}/data/out"')
 
 
 def test_defaults_ship_the_five_categories():
-    c = parse_config('sources = ["/data/out"]\n', P)
+    c = parse_config(_on_this_os('sources = ["/data/out"]\n'), P)
     assert [k.name for k in c.categories] == ["images", "videos", "audio", "documents", "archives"]
     assert c.rescan_interval_s == DEFAULT_RESCAN_INTERVAL_S == 7200
     assert c.heartbeat_interval_s == 300
@@ -34,8 +41,8 @@ def test_round_trip(tmp_path):
 
 def test_syntax_error_names_file_and_line():
     with pytest.raises(ConfigError) as e:
-        parse_config('sources = ["/a"]\n\nstability_window_seconds = = 3\n', P)
-    assert str(e.value).startswith("/x/config.toml:3: TOML syntax error")
+        parse_config(_on_this_os('sources = ["/a"]\n\nstability_window_seconds = = 3\n'), P)
+    assert str(e.value).startswith(f"{P}:3: TOML syntax error")
     assert "\n" not in str(e.value)
 
 
@@ -73,8 +80,8 @@ def test_syntax_error_names_file_and_line():
 )
 def test_invalid_configs_are_one_line_with_key(text, expected):
     with pytest.raises(ConfigError) as e:
-        parse_config(text, P)
-    assert expected in str(e.value)
+        parse_config(_on_this_os(text), P)
+    assert expected.replace("/x/config.toml", str(P)) in str(e.value)
     assert "\n" not in str(e.value)
 
 

@@ -1,11 +1,12 @@
 """The copier on a real filesystem folder standing in for a drive (the e2e tests use mounted volumes)."""
 
 import os
+import sys
 import threading
 
 import pytest
 
-from tests.conftest import png_bytes
+from tests.conftest import needs_symlinks, png_bytes, wine_keeps_deleted_names
 from tests.unit.helpers import make_service
 from usbsync_gui.core.hashing import hash_file
 
@@ -22,23 +23,29 @@ def fixed_temp_token(monkeypatch):
 
 def _files(root):
     return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".usbsync" not in p.parts
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and ".usbsync" not in p.parts
     )
 
 
 def test_copy_is_verified_recorded_and_not_repeated(tmp_path):
     svc, src, target = make_service(tmp_path)
     (src / "a b").mkdir()
-    (src / "a b" / "p:1.png").write_bytes(png_bytes(1))
+    # A name a FAT drive cannot hold, made safe on the way; Windows cannot hold it either (p:1 would be file p's
+    # stream "1.png"), so there the name goes as it is.
+    name, safe = ("p 1.png", "p 1.png") if sys.platform == "win32" else ("p:1.png", "p_1.png")
+    (src / "a b" / name).write_bytes(png_bytes(1))
     svc.scan()
     r = svc.drain(target)
     assert (r.copied, r.failed) == (1, 0)
-    dest = target.mountpoint / "USBSync" / "a b" / "p_1.png"
+    dest = target.mountpoint / "USBSync" / "a b" / safe
     assert dest.read_bytes() == png_bytes(1)
-    assert _files(target.mountpoint) == ["USBSync/a b/p_1.png"]  # no temp file left
-    assert os.stat(dest).st_mtime_ns == os.stat(src / "a b" / "p:1.png").st_mtime_ns
-    c = svc.db.copy_at(target.drive.id, "USBSync/a b/p_1.png")
-    assert c.source_path.endswith("p:1.png") and c.blake3 == hash_file(dest)
+    assert _files(target.mountpoint) == [f"USBSync/a b/{safe}"]  # no temp file left
+    assert os.stat(dest).st_mtime_ns == os.stat(src / "a b" / name).st_mtime_ns
+    # Recorded with '/' on every OS: a drive written on Windows is recognised on Linux and the reverse.
+    c = svc.db.copy_at(target.drive.id, f"USBSync/a b/{safe}")
+    assert c.source_path.endswith(name) and c.blake3 == hash_file(dest)
+    recorded = [row[0] for row in svc.db.conn.execute("SELECT dest_relpath FROM copies")]
+    assert recorded == [f"USBSync/a b/{safe}"]
     svc.scan()
     assert svc.drain(target).copied == 0
     svc.close()
@@ -306,6 +313,7 @@ def _outside(tmp_path):
     return victim
 
 
+@needs_symlinks
 def test_planted_temp_link_is_not_followed(tmp_path, fixed_temp_token):
     # Item 3: USBSync/.usbsync-1-00000000.part -> a file outside the drive: never truncated or written.
     svc, src, target = make_service(tmp_path)
@@ -327,6 +335,7 @@ def test_planted_temp_link_is_not_followed(tmp_path, fixed_temp_token):
     svc.close()
 
 
+@needs_symlinks
 def test_drive_folder_and_sub_folder_links_are_not_followed(tmp_path):
     svc, src, target = make_service(tmp_path)
     outside = tmp_path / "elsewhere"
@@ -353,6 +362,7 @@ def test_drive_folder_and_sub_folder_links_are_not_followed(tmp_path):
     svc.close()
 
 
+@needs_symlinks
 def test_destination_link_is_not_followed_and_ends_failed_with_its_reason(tmp_path):
     from usbsync_gui.core.state import MAX_ATTEMPTS
 
@@ -378,6 +388,7 @@ def _audit_text(svc):
     return (svc.paths.log_dir / "file_operations.csv").read_text()
 
 
+@wine_keeps_deleted_names
 def test_source_deleted_mid_copy_is_dropped_as_removed_not_a_drive_error(tmp_path):
     # Item 5: deleted after the first chunk; the open descriptor still reads to the end, the path is gone.
     svc, src, target = make_service(tmp_path)
@@ -415,6 +426,7 @@ def test_source_moved_out_mid_copy_is_dropped(tmp_path):
     svc.close()
 
 
+@needs_symlinks
 def test_source_swapped_for_a_link_leading_out_is_refused_and_never_read(tmp_path):
     svc, src, target = make_service(tmp_path)
     secret = tmp_path / "secret.png"
@@ -525,6 +537,7 @@ def test_user_edited_own_copy_of_the_same_size_is_kept_and_forgotten(tmp_path):
     svc.close()
 
 
+@needs_symlinks
 def test_worker_arms_a_retry_timer_only_while_a_job_backs_off(tmp_path, qtbot):
     import time
 

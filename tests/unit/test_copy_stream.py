@@ -34,8 +34,9 @@ def test_stream_copies_and_hashes_in_syscalls_of_at_most_one_mib(tmp_path, monke
     monkeypatch.setattr(copy_stream.os, "read", read)
     if real_readv is not None:
         monkeypatch.setattr(copy_stream.os, "readv", readv)
-    src = os.open(tmp_path / "src", os.O_RDONLY)
-    dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT)
+    binary = getattr(os, "O_BINARY", 0)  # Windows: no newline translation (as the copier opens its files)
+    src = os.open(tmp_path / "src", os.O_RDONLY | binary)
+    dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT | binary)
     pool = ThreadPoolExecutor(1)
     try:
         digest = copy_stream.stream(src, dst, size, threading.Event(), lambda: pool)

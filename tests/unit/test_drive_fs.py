@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tests.conftest import needs_symlinks
 from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive, NotOnVolume
 
 
@@ -31,6 +32,7 @@ def test_create_new_makes_folders_and_never_opens_what_exists(fs, tmp_path):
         fs.create_new("USBSync/a b/.usbsync-1.part")
 
 
+@needs_symlinks
 def test_links_are_refused_at_every_level(fs, tmp_path):
     victim = _victim(tmp_path)
     root = tmp_path / "drive"

@@ -1,5 +1,6 @@
 """The tray app's widgets under pytest-qt (offscreen): wizard, settings, drives dialog, tray, status window."""
 
+import sys
 from dataclasses import replace
 
 import pytest
@@ -50,7 +51,13 @@ def test_wizard_complete_writes_config_rules_and_autostart(paths, qtbot, tmp_pat
     config = load_config(paths.config_file)
     assert config.sources == (paths.default_outbox,) and paths.default_outbox.is_dir()
     assert [(r.pattern, r.category) for r in config.rules] == [("scans/*", "documents")]
-    assert (tmp_path / "xdg" / "autostart" / "usbsync.desktop").exists()
+    if sys.platform == "win32":  # the Run key, in this user's real registry
+        from usbsync_gui.platform import autostart
+
+        assert autostart.is_enabled()
+        autostart.set_enabled(False)
+    else:
+        assert (tmp_path / "xdg" / "autostart" / "usbsync.desktop").exists()
 
 
 def test_wizard_refuses_an_unknown_kind_in_a_rule(paths, qtbot, monkeypatch):

@@ -119,6 +119,9 @@ def test_qt_options_reach_qt(tmp_path):
     assert r.stdout.strip() == "offscreen RightToLeft []"  # Qt took both options out of the argument list
 
 
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="Windows always has a display: no terminal fallback to take"
+)
 def test_home_option_is_usbsync_home_for_the_whole_app(tmp_path, monkeypatch):
     """--home DIR puts everything under DIR, here on the path without a display where the engine runs in the
     terminal (its entry point replaced by a probe of where it would keep its files)."""

@@ -1,5 +1,6 @@
 import logging
 import stat
+import sys
 
 from usbsync_gui.core.identity import SecretStore, make_token, token_matches
 
@@ -20,7 +21,26 @@ def test_fallback_file_is_private_stable_and_warned_once_per_installation(tmp_pa
     a = SecretStore(tmp_path, use_keyring=False)
     first = a.secret()
     assert len(first) == 32
-    assert stat.S_IMODE(a.fallback_file.stat().st_mode) == 0o600
+    if sys.platform == "win32":  # the mode means nothing there: the DACL must let no one but the user in
+        import re
+
+        from usbsync_gui.platform.windows import file_dacl, private_dacl
+
+        user = private_dacl().rsplit(";", 1)[1].rstrip(")")
+        assert user.startswith("S-1-")
+
+        def trustees(path):  # the SIDs the DACL's entries allow in ("SY" is the OS itself)
+            dacl = file_dacl(str(path))
+            assert dacl.startswith("D:") and "(D;" not in dacl, dacl
+            return set(re.findall(r"\(A;[^;]*;[^;]*;[^;]*;[^;]*;([^)]*)\)", dacl))
+
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        assert trustees(plain) - {user, "SY"}, "a new file here lets others in: the check would prove nothing"
+        # Real Windows keeps the protected one-entry DACL; Wine 8 keeps mode bits and reads back SY + the user.
+        assert trustees(a.fallback_file) - {"SY"} == {user}
+    else:
+        assert stat.S_IMODE(a.fallback_file.stat().st_mode) == 0o600
     assert SecretStore(tmp_path, use_keyring=False).secret() == first
     warnings = [r for r in caplog.records if "no OS keyring" in r.getMessage()]
     assert len(warnings) == 1 and str(a.fallback_file) in warnings[0].getMessage()

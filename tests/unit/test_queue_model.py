@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtWidgets import QTableView
 
+from tests.conftest import byte_names
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.wait_reasons import ReasonFacts
 from usbsync_gui.engine.tasks import TaskRunner
@@ -417,6 +418,7 @@ def test_default_order_is_stable_for_equal_queue_times(dbs, qtbot, make_model):
     assert _listed(model) == [a2, a1, b, c]
 
 
+@byte_names
 def test_file_column_is_the_path_inside_the_outbox(tmp_path, qtbot):
     from PySide6.QtCore import Qt
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import pdf_bytes, png_bytes
+from tests.conftest import byte_names, pdf_bytes, png_bytes
 from tests.unit.helpers import make_service
 from usbsync_gui.core.audit import AUDIT_FILE
 from usbsync_gui.core.classify import Classifier
@@ -303,6 +303,7 @@ def test_the_audit_log_records_each_reclassified_file(s):
     assert rows[0]["error"] == "images -> documents (by rule); withdrawn from Photos"
 
 
+@byte_names
 def test_a_non_utf8_name_is_reclassified(s):
     name = b"caf\xe9.png".decode("utf-8", "surrogateescape")
     (s.src / name).write_bytes(png_bytes(1))

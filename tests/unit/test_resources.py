@@ -151,6 +151,10 @@ def test_the_wheel_carries_the_icons_and_the_desktop_entry(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
+    if not (root / "usbsync_gui").is_dir():
+        # make test-windows runs a copy of tests/ against the installed wheel, whose own icons
+        # test_the_files_are_where_the_app_looks finds (or not).
+        pytest.skip("not run from a source checkout: the installed package is what is tested")
     out = tmp_path / "wheel"
     subprocess.run(
         [

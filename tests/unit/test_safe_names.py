@@ -40,6 +40,7 @@ def test_any_name_becomes_safe(name):
     assert safe_component(s) == s  # idempotent: a safe name stays as it is
 
 
+from tests.conftest import byte_names  # noqa: E402
 from usbsync_gui.core.safe_names import POSIX_FAMILY, WINDOWS_FAMILY, rules_for  # noqa: E402
 
 
@@ -93,6 +94,7 @@ def test_names_that_are_not_utf8_become_valid_unicode_on_every_filesystem(name):
         assert safe_relpath(f"dir/{name}", rules).encode("utf-8")
 
 
+@byte_names
 def test_undecodable_bytes_become_underscores():
     import os
 

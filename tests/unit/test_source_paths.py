@@ -1,14 +1,17 @@
 """SourceFolders: the one rule for reading from the outbox, on a real filesystem."""
 
 import os
+import sys
 import time
 
 import pytest
 
+from tests.conftest import byte_names, needs_fifos, needs_symlinks
 from usbsync_gui.core import source_paths
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
 
 
+@needs_symlinks
 def test_locate_by_name_and_through_the_real_path(tmp_path):
     real = tmp_path / "var" / "home" / "out"
     real.mkdir(parents=True)
@@ -23,6 +26,8 @@ def test_locate_by_name_and_through_the_real_path(tmp_path):
     assert sf.real_path(src / "c.png") == str(real / "c.png")
 
 
+@needs_symlinks
+@byte_names
 def test_open_refuses_links_that_leave_and_reads_links_that_stay(tmp_path):
     src = tmp_path / "out"
     src.mkdir()
@@ -50,6 +55,7 @@ def test_open_refuses_links_that_leave_and_reads_links_that_stay(tmp_path):
         sf.open(secret)
 
 
+@needs_fifos
 def test_open_never_blocks_on_a_fifo(tmp_path):
     src = tmp_path / "out"
     src.mkdir()
@@ -71,6 +77,7 @@ def _mine_and_outside(tmp_path):
     return src, outside
 
 
+@needs_symlinks
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs Linux's /proc/self/fd")
 def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(tmp_path, monkeypatch):
     src, outside = _mine_and_outside(tmp_path)
@@ -91,6 +98,7 @@ def test_a_folder_swapped_for_a_link_between_the_check_and_the_open_is_refused(t
     assert "leads outside the source folders" in info.value.reason
 
 
+@needs_symlinks
 @pytest.mark.skipif(not getattr(source_paths, "_O_PATH", 0), reason="needs Linux's O_PATH and /proc/self/fd")
 def test_what_is_read_is_the_file_that_was_checked_even_if_swapped_at_once(tmp_path, monkeypatch):
     """Linux: open() checks the very file it then reads (an O_PATH handle), so a folder swapped for a link
@@ -116,3 +124,19 @@ def test_what_is_read_is_the_file_that_was_checked_even_if_swapped_at_once(tmp_p
     # And a path that leads outside from the start is refused before anything is opened for reading.
     with pytest.raises(Refused, match="leads outside"):
         SourceFolders([src]).open(src / "sub" / "f.txt")
+
+
+def test_outbox_paths_compare_as_the_os_compares_names(tmp_path):
+    """Windows names are case-insensitive: a path spelt in another case (a manifest entry, an event from
+    another API) is in the outbox. POSIX names are case-sensitive: there it is another folder."""
+    src = tmp_path / "Outbox"
+    (src / "Holiday").mkdir(parents=True)
+    sf = SourceFolders([src])
+    other = os.path.join(str(src).upper(), "Holiday", "IMG.png")
+    got = sf.locate(other)
+    if sys.platform == "win32":
+        assert got is not None and (got.root, got.relpath) == (src, "Holiday/IMG.png")
+        assert got.path == str(src / "Holiday" / "IMG.png")  # the outbox as configured, the rest as given
+        assert sf.inside(os.path.join(str(src).lower(), "x.png"))
+    else:
+        assert got is None and not sf.inside(os.path.join(str(src).upper(), "x.png"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import byte_names
 from tests.unit.test_summary import _setup
 from usbsync_gui.core.summary import LiveVolume, summarize
 from usbsync_gui.platform import autostart
@@ -230,6 +231,7 @@ def test_windows_run_key_starts_the_windowed_python_with_its_home(tmp_path, monk
     monkeypatch.setattr(sys, "executable", str(folder / "python.exe"))
     monkeypatch.setenv("USBSYNC_HOME", str(tmp_path / "my home"))
     # No usbsync-gui.exe in this installation's file list: the module, under pythonw (no console window).
+    monkeypatch.setattr(autostart, "_installed_launcher", lambda: None)
     assert autostart.launch_command() == [
         str(folder / "pythonw.exe"),
         "-m",
@@ -241,8 +243,28 @@ def test_windows_run_key_starts_the_windowed_python_with_its_home(tmp_path, monk
     assert autostart.run_value().startswith(f'"{folder / "pythonw.exe"}" -m usbsync_gui.gui --home "')
 
 
+@byte_names
 def test_a_path_a_desktop_entry_cannot_hold_is_an_oserror_and_no_entry(xdg, tmp_path, monkeypatch):
     monkeypatch.setenv("USBSYNC_HOME", os.fsdecode(bytes(tmp_path) + b"/\xff"))  # not UTF-8
     with pytest.raises(OSError, match="not valid UTF-8"):
         autostart.set_enabled(True)
     assert not autostart.is_enabled() and not xdg.parent.exists()
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="the Run key is Windows' (make test-windows)")
+def test_the_real_run_key_starts_the_windowed_launcher_never_python_exe(monkeypatch):
+    import winreg
+
+    monkeypatch.delenv("USBSYNC_HOME", raising=False)
+    was = autostart.is_enabled()
+    autostart.set_enabled(True)
+    try:
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, autostart.RUN_KEY) as key:
+            value, kind = winreg.QueryValueEx(key, autostart.VALUE_NAME)
+        assert kind == winreg.REG_SZ and autostart.is_enabled()
+        exe = value.split('"')[1] if value.startswith('"') else value.split(" ")[0]
+        # The gui-scripts launcher pip made (a windowed .exe), or pythonw: no console window at login.
+        assert os.path.basename(exe).lower() in ("usbsync-gui.exe", "pythonw.exe"), value
+        assert os.path.isfile(exe)
+    finally:
+        autostart.set_enabled(was)

@@ -1,6 +1,7 @@
 """The watcher and the engine's ingest path with real watchdog on a real folder."""
 
 import os
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -15,6 +16,14 @@ from usbsync_gui.core.state import StateDB
 from usbsync_gui.engine import watcher as watcher_mod
 from usbsync_gui.engine.engine import Engine
 from usbsync_gui.engine.watcher import SourceWatcher
+
+TICK_WAIT_MS = 3 * watcher_mod.TICK_MS
+# inotify tells a file closed after writing (IN_CLOSE_WRITE) and a rename into the folder (IN_MOVED_TO) at once.
+# ReadDirectoryChangesW has neither (a file renamed in from outside is "added"): there the stability window decides.
+inotify_events = pytest.mark.skipif(
+    not sys.platform.startswith("linux"),
+    reason="needs inotify's close-after-write and rename-in events; elsewhere the stability window decides",
+)
 
 
 @pytest.fixture
@@ -118,10 +127,10 @@ def test_file_closed_after_the_startup_scan_and_before_the_watch_is_ingested(
         finally:
             scanned.set()
 
-    def observer_after_the_scan():  # in the watcher's thread, before its watch is added
+    def observer_after_the_scan(on_overflow):  # in the watcher's thread, before its watch is added
         scanned.wait(10)  # the startup scan has listed the (empty) folder ...
         (src / "late.png").write_bytes(png_bytes(3))  # ... then a file is written and closed, unwatched
-        return real_observer()
+        return real_observer(on_overflow)
 
     monkeypatch.setattr(SyncService, "scan", scan)
     monkeypatch.setattr(watcher_mod, "_new_observer", observer_after_the_scan)
@@ -164,6 +173,7 @@ print(json.dumps({**seen, "still": sorted(still)}))
 """
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify's per-user watch limit is Linux'")
 def test_watch_limit_detected_rescanned_and_healed(tmp_path):
     """A real lowered inotify limit, in a user namespace of its own (the machine's limit is not touched)."""
     import json
@@ -216,6 +226,7 @@ def long_window(tmp_path, qtbot):
     w.stop()
 
 
+@inotify_events
 def test_file_renamed_in_goes_at_once_while_an_open_one_waits_its_window(long_window, qtbot):
     w, src, staging, ready = long_window
     writing = open(src / "growing.bin", "wb")  # noqa: SIM115 - held open across the test on purpose
@@ -237,6 +248,7 @@ def test_file_renamed_in_goes_at_once_while_an_open_one_waits_its_window(long_wi
     qtbot.waitUntil(lambda: str(src / "growing.bin") in ready, timeout=AT_ONCE_MS)
 
 
+@inotify_events
 def test_folder_renamed_in_is_scanned_at_once_and_its_files_are_not_handed_over_again(long_window, qtbot):
     w, src, staging, ready = long_window
     album = staging / "album"
@@ -278,6 +290,7 @@ def test_folder_renamed_within_the_source_goes_at_once(tmp_path, qtbot):
         w.stop()
 
 
+@inotify_events
 def test_renamed_out_of_the_source_is_not_a_new_file(long_window, qtbot, tmp_path):
     w, src, staging, ready = long_window
     (src / "keep").mkdir()
@@ -352,3 +365,30 @@ def test_a_watcher_restart_is_an_alert_until_the_next_heartbeat(tmp_path, qtbot,
     finally:
         state.close()
         assert engine.stop()
+
+
+def test_overflow_queue_reports_every_empty_read_after_the_start_marker():
+    lost = []
+    q = watcher_mod._OverflowQueue(lambda: lost.append(1))
+    q.put((b"", False))  # the reader thread's "started"
+    q.put((b"\x01", True))
+    assert lost == []
+    q.put((b"", True))  # ReadDirectoryChangesW returned 0 bytes: its buffer overflowed
+    assert lost == [1] and q.qsize() == 3
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="watchdog's ReadDirectoryChangesW reader is Windows'")
+def test_windows_overflow_requests_a_rescan(tmp_path, qtbot):
+    src = tmp_path / "out"
+    src.mkdir()
+    w = SourceWatcher([src], stability_window_s=0.5)
+    w.start()
+    try:
+        (emitter,) = w._observer.emitters
+        qtbot.waitUntil(lambda: emitter._reader is not None, timeout=5000)
+        assert isinstance(emitter._reader._buf_queue, watcher_mod._OverflowQueue)
+        qtbot.wait(TICK_WAIT_MS)  # the start's own rescan request goes first
+        with qtbot.waitSignal(w.rescan_requested, timeout=5000):
+            emitter._reader._buf_queue.put((b"", True))  # what a read of 0 bytes puts there
+    finally:
+        w.stop()

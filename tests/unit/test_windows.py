@@ -2,6 +2,8 @@
 ctypes buffers and byref() out-parameters Windows would, and fill them as the Win32 documentation says."""
 
 import ctypes
+import re
+import sys
 from ctypes import wintypes as w
 from typing import ClassVar
 
@@ -180,3 +182,73 @@ def test_eject_retries_a_passing_veto_then_reports_a_lasting_one():
 def test_eject_of_an_unknown_volume_says_so():
     with pytest.raises(EjectError, match="cannot open"):
         eject_volume("Q:\\", "Q:", FakeWindows().api())
+
+
+# The real Win32 API: these run under Windows CPython (make test-windows runs them under Wine).
+real_win32 = pytest.mark.skipif(
+    sys.platform != "win32", reason="calls the real Win32 API (make test-windows)"
+)
+
+
+@real_win32
+def test_real_api_probes_a_volume_without_looking_up_the_eject_functions():
+    from usbsync_gui.platform import windows
+
+    api = windows._real_api()
+    info = probe_volume("C:", "C:\\", "", api)
+    assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}", info.uuid) and info.fs_type
+    # Looked up when used: a Windows (or Wine) without an eject function still probes volumes.
+    assert "CM_Request_Device_EjectW" not in vars(api) and "SetupDiGetClassDevsW" not in vars(api)
+
+
+@real_win32
+def test_real_functions_take_64_bit_handles():
+    from usbsync_gui.platform.windows import CR_SUCCESS, INVALID_HANDLE_VALUE, PROTOTYPES, _real_api
+
+    api = _real_api()
+    for name in PROTOTYPES:
+        try:
+            fn = getattr(api, name)
+        except AttributeError:
+            continue  # missing here (Wine's cfgmgr32 has no CM_Request_Device_EjectW)
+        assert fn.argtypes is not None and fn.restype is not None, name
+    bogus = 0x7FFF_FFFF_0000  # above 32 bits: without argtypes, ctypes raises ArgumentError
+    assert not api.CloseHandle(bogus)
+    assert not api.SetupDiDestroyDeviceInfoList(INVALID_HANDLE_VALUE)
+    parent = w.DWORD()
+    assert api.CM_Get_Parent(ctypes.byref(parent), 0xFFFF_FFF0, 0) != CR_SUCCESS
+
+
+@real_win32
+def test_real_eject_of_a_volume_it_cannot_eject_is_an_eject_error():
+    from usbsync_gui.platform.windows import _real_api
+
+    with pytest.raises(EjectError):
+        eject_volume("C:", "C:", _real_api(), attempts=1)
+
+
+def test_a_missing_eject_function_is_an_eject_error_not_an_attribute_error():
+    class Lacking(Win32):
+        def __getattr__(self, name):
+            raise AttributeError(f"Win32 function {name} not available")
+
+    with pytest.raises(EjectError, match="not available"):
+        eject_volume("E:", "E:", Lacking(), attempts=1)
+
+
+@real_win32
+def test_hidden_window_receives_wm_devicechange(qapp):
+    from usbsync_gui.platform.windows_events import _HiddenWindow
+
+    seen = []
+    window = _HiddenWindow(seen.append)
+    try:
+        assert window.hwnd
+        user32 = ctypes.WinDLL("user32")
+        user32.SendMessageW.argtypes = [w.HWND, w.UINT, w.WPARAM, w.LPARAM]
+        user32.SendMessageW.restype = ctypes.c_ssize_t
+        vol = _volume_broadcast(1 << 4)
+        user32.SendMessageW(window.hwnd, WM_DEVICECHANGE, DBT_DEVICEARRIVAL, ctypes.addressof(vol))
+        assert seen == [("arrival", ["E"])]
+    finally:
+        window.destroy()

@@ -431,7 +431,9 @@ def test_the_drives_table_fits_the_wizard_and_every_word_can_be_read(paths, stic
     theirs = sticks.plug("PHOTOS", "5E6F-7A8B", folder="PHOTOS1")
     other_installations_marker(theirs, "5E6F-7A8B", name="Fotos vom Familienurlaub")
     new = sticks.plug("DATA", "3a1f0c5e-9b7d-4c2a-8e61-0f2b4d6c8a90")
-    assert str(photos).endswith("/media/anna/PHOTOS") and str(theirs).endswith("/media/anna/PHOTOS1")
+    assert photos.as_posix().endswith("/media/anna/PHOTOS") and theirs.as_posix().endswith(
+        "/media/anna/PHOTOS1"
+    )
     wiz = open_wizard(qtbot, paths, sticks, existing=load_config(paths.config_file))
     assert (wiz.width(), wiz.height()) == WIZARD_SIZE
     page, table = wiz.drives_page, wiz.drives_page.table

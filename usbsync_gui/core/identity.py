@@ -7,7 +7,8 @@ UUID/serial under a per-installation secret.
 
 The secret (32 random bytes) lives in the OS keyring through :mod:`keyring` (Secret Service on Linux, the
 Credential Manager on Windows). Where no keyring backend works (headless Linux), it is kept in a file readable
-only by the user (mode 0600) in the state folder, and a warning says so once.
+only by the user in the state folder (mode 0600; on Windows, which ignores the mode, a protected DACL with one
+entry for the user), and a warning says so once.
 
 A keyring that exists but cannot be read now is not a missing one: a locked Secret Service collection, or a
 session with gnome-keyring but no default keyring, raises :class:`KeyringLocked`. Nothing is created then (no
@@ -25,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
@@ -193,9 +195,14 @@ class SecretStore:
         path = self.fallback_file
         self.where = str(path)
         try:
-            return self._decode(path, path.read_text())
+            secret = self._decode(path, path.read_text())
         except FileNotFoundError:
             pass
+        else:
+            if sys.platform == "win32":
+                with suppress(OSError):  # one made by an earlier version may still have the folder's ACL
+                    _make_private(path)
+            return secret
         record = self.state_dir / KEYRING_RECORD
         if record.exists():
             where = record.read_text().strip() or "a keyring"
@@ -210,6 +217,12 @@ class SecretStore:
         # Unique per thread too: the wizard's volume scan and its Finish can both make it at once.
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _make_private(tmp)  # before the secret is in it
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
             fh.flush()
@@ -227,6 +240,15 @@ class SecretStore:
             path,
         )
         return base64.b64decode(value)
+
+
+def _make_private(path: Path) -> None:
+    """Readable by the user only. POSIX: the 0600 mode it was made with. Windows ignores the mode (a new file
+    inherits the folder's ACL, which may let other users read it): replace its DACL with the user's alone."""
+    if sys.platform == "win32":
+        from usbsync_gui.platform.windows import make_private
+
+        make_private(str(path))
 
 
 def _system_backend(backend: Any) -> Any | None:

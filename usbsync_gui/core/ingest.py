@@ -38,6 +38,7 @@ import os
 import re
 import sqlite3
 import stat
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -59,6 +60,8 @@ from usbsync_gui.core.units import plural
 from usbsync_gui.platform.thread_priority import pool_initializer
 
 log = logging.getLogger(__name__)
+# A byte that was not UTF-8, as surrogateescape holds it (PEP 383).
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 MANIFEST_SUFFIX = ".lst"
 SMALL_FILE = 1 << 20  # files up to 1 MiB are read once into memory for classification and hashing
@@ -639,7 +642,9 @@ class Ingestor:
             data = data[:MAX_MANIFEST]
         out = []
         for lineno, raw in enumerate(data.split(b"\n"), 1):
-            line = os.fsdecode(raw.rstrip(b"\r"))
+            # As file names are (os.fsdecode: PEP 383 on POSIX). Windows' is strict UTF-8, and one line that
+            # is not must not cost the whole manifest: kept with surrogate escapes, refused by _manifest_entry.
+            line = raw.rstrip(b"\r").decode("utf-8", "surrogateescape")
             if line.strip() and not line.strip().startswith("#"):
                 out.append((lineno, line))
         return out
@@ -651,6 +656,12 @@ class Ingestor:
             stats.refused += 1
             self._manifest_problem(
                 "refused", lst, lineno, entry.replace("\0", "\\0"), "", "a NUL byte in the name"
+            )
+            return None
+        if sys.platform == "win32" and _UNDECODED.search(entry):
+            stats.refused += 1
+            self._manifest_problem(
+                "refused", lst, lineno, entry, "", "not valid UTF-8 (no Windows file name can be that)"
             )
             return None
         target = os.path.expanduser(entry)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,15 @@ class SourceFolders:
 
     @staticmethod
     def _under(s: str, root: str) -> bool:
+        """``s`` is ``root`` or inside it. Compared as the OS compares names: on Windows without regard to case
+        (``C:\\Users\\Me\\Outbox`` and ``c:\\users\\me\\outbox`` are one folder), on POSIX exactly."""
+        s, root = os.path.normcase(s), os.path.normcase(root)
         return s == root or s.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+    @staticmethod
+    def _rest(s: str, root: str) -> str:
+        """The part of ``s`` (inside ``root``, :meth:`_under`) below ``root``, as ``s`` spells it."""
+        return s[len(root) :].lstrip(os.sep)
 
     def locate(self, path: Path | str) -> SourceFile | None:
         """Where ``path`` (absolute) stands in the sources, by its name: under a configured source folder, or,
@@ -109,11 +118,10 @@ class SourceFolders:
         :meth:`real_path`."""
         s = os.path.abspath(os.fspath(path))
         for root, root_s in zip(self.roots, self._root_strs, strict=True):
-            if self._under(s, root_s) and s != root_s:
-                return SourceFile(s, root, s[len(root_s) :].lstrip(os.sep).replace(os.sep, "/"))
+            if self._under(s, root_s) and (rel := self._rest(s, root_s)):
+                return SourceFile(os.path.join(root_s, rel), root, rel.replace(os.sep, "/"))
         for root, real_s in zip(self.roots, self._real_strs, strict=True):
-            if self._under(s, real_s) and s != real_s:
-                rel = s[len(real_s) :].lstrip(os.sep)
+            if self._under(s, real_s) and (rel := self._rest(s, real_s)):
                 return SourceFile(os.path.join(str(root), rel), root, rel.replace(os.sep, "/"))
         return None
 
@@ -145,7 +153,12 @@ class SourceFolders:
         if _O_PATH:
             return self._open_by_handle(s)
         real = self.real_path(s)
-        fd = os.open(real, _O_READ)
+        if sys.platform == "win32":  # shared for deleting too: the user may still move or delete it meanwhile
+            from usbsync_gui.platform.windows import open_shared_read
+
+            fd = open_shared_read(real)
+        else:
+            fd = os.open(real, _O_READ)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

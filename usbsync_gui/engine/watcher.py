@@ -13,7 +13,10 @@ in no set order with the watch; so once the watches are in place the watcher req
 
 Event loss: with watchdog's default handler a 20,000-file burst overflowed the inotify queue
 (``max_queued_events`` 16384) and lost over half the files, with only a log warning. So we subscribe to the
-few event types we need (``event_filter``), and when watchdog reports an overflow we request a rescan. The
+few event types we need (``event_filter``), and when events were lost we request a rescan. On Linux watchdog
+says so only in a log warning (``Inotify queue overflowed``), which :class:`_OverflowDetector` catches. On
+Windows ``ReadDirectoryChangesW`` reports an overflow as a read of 0 bytes ("enumerate the directory"), which
+watchdog drops without a word: :class:`_OverflowQueue` in its reader catches that. The
 candidate set is bounded (:data:`MAX_CANDIDATES`): past it, candidates are dropped and a rescan requested,
 so memory does not grow without bound whatever arrives.
 
@@ -34,10 +37,13 @@ import ctypes
 import errno
 import logging
 import os
+import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from watchdog.events import (
@@ -168,11 +174,66 @@ def _topmost(folders: list[str]) -> list[str]:
     return out
 
 
-def _new_observer() -> BaseObserver:
+class _OverflowQueue(queue.Queue[Any]):
+    """The queue between watchdog's ``ReadDirectoryChangesW`` thread and its emitter (Windows). Each item is
+    ``(buffer, extended)``; the first empty buffer says the thread started, and any later one is a read that
+    returned 0 bytes: the system's buffer overflowed and events were lost. Calls ``on_overflow`` for those."""
+
+    def __init__(self, on_overflow: Callable[[], None]):
+        super().__init__()
+        self._on_overflow = on_overflow
+        self._started = False
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if not item[0]:
+            if self._started:
+                self._on_overflow()
+            self._started = True
+        super().put(item, block, timeout)
+
+
+def _windows_observer(on_overflow: Callable[[], None]) -> BaseObserver | None:
+    """watchdog's Windows observer with an :class:`_OverflowQueue` in each reader; None if this watchdog is
+    not built the way this relies on (then overflows go unnoticed until the periodic rescan)."""
+    try:
+        from watchdog.observers import read_directory_changes as rdc
+        from watchdog.observers import winapi
+    except ImportError:
+        return None
+    base_reader = getattr(winapi, "DirectoryChangeReader", None)
+    if base_reader is None or not hasattr(rdc.WindowsApiEmitter, "on_thread_start"):
+        log.debug("watchdog %s: no overflow detection on Windows", getattr(winapi, "__name__", "?"))
+        return None
+
+    class Reader(base_reader):  # type: ignore[misc,valid-type]
+        def __init__(self, path: str, *, recursive: bool) -> None:
+            super().__init__(path, recursive=recursive)
+            self._buf_queue = _OverflowQueue(on_overflow)
+
+    class Emitter(rdc.WindowsApiEmitter):
+        def on_thread_start(self) -> None:
+            with self._lock:
+                reader = Reader(self.watch.path, recursive=self.watch.is_recursive)
+                self._reader = reader
+            reader.start()
+
+    class WindowsObserver(BaseObserver):
+        def __init__(self) -> None:
+            super().__init__(Emitter)
+
+    return WindowsObserver()
+
+
+def _new_observer(on_overflow: Callable[[], None]) -> BaseObserver:
     """A watchdog observer. On Linux, one that reports a rename from outside the watched folders as a move
     (``src_path`` empty) and a rename out of them as a move (``dest_path`` empty): by default watchdog turns
     the first into a *created* event, which cannot be told from a file just opened for writing, so a file
-    dropped in by a file manager would wait the whole stability window."""
+    dropped in by a file manager would wait the whole stability window. On Windows, one that calls
+    ``on_overflow`` when events were lost."""
+    if sys.platform == "win32":
+        observer = _windows_observer(on_overflow)
+        if observer is not None:
+            return observer
     if sys.platform.startswith("linux"):
         try:
             from watchdog.observers.inotify import InotifyObserver
@@ -240,7 +301,8 @@ class _AboveHandler(FileSystemEventHandler):
 
 
 class _OverflowDetector(logging.Handler):
-    """watchdog reports an inotify queue overflow only as a log warning; turn it into a rescan request."""
+    """watchdog reports an inotify queue overflow (Linux) only as a log warning; turn it into a rescan
+    request."""
 
     def __init__(self, flag: threading.Event):
         super().__init__(logging.WARNING)
@@ -374,7 +436,7 @@ class SourceWatcher(QObject):
         logging.getLogger("watchdog").addHandler(self._detector)
         self._events = events
         self._baseline_fds = _inotify_fds()
-        self._observer = _new_observer()
+        self._observer = _new_observer(self._overflow.set)
         # Started first, so that each schedule() below adds its watches at once and raises when the source
         # folder itself cannot be watched (scheduled before start, the error would come out of start()).
         self._observer.start()
@@ -522,7 +584,7 @@ class SourceWatcher(QObject):
         self._watches.clear()
         self._above_watches.clear()
         self._above.clear()
-        self._observer = _new_observer()
+        self._observer = _new_observer(self._overflow.set)
         self._observer.start()
         for s in self._sources:
             self._watch_above(str(s))

@@ -17,6 +17,7 @@ faked at the ctypes boundary. Not run on Windows in this project's CI.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 from ctypes import wintypes as w
 from typing import Any
@@ -35,6 +36,11 @@ INVALID_HANDLE_VALUE = ctypes.c_void_p(-1).value
 IOCTL_STORAGE_GET_DEVICE_NUMBER = 0x002D1080
 DIGCF_PRESENT, DIGCF_DEVICEINTERFACE = 0x2, 0x10
 CR_SUCCESS = 0
+TOKEN_QUERY = 0x0008
+TOKEN_USER_CLASS = 1  # TOKEN_INFORMATION_CLASS.TokenUser
+SDDL_REVISION_1 = 1
+DACL_SECURITY_INFORMATION = 0x00000004
+PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
 MAX_PATH = 260
 # PNP_VETO_TYPE (cfgmgr32.h): why Windows refused an eject.
 VETO_REASONS = {
@@ -131,32 +137,73 @@ class Win32:
         raise AttributeError(f"Win32 function {name} not available")
 
 
+_P = ctypes.POINTER
+# Every function used, with its DLL and prototype (restype, argtypes). Without argtypes ctypes passes a Python
+# int as a C int: a 64-bit handle (HDEVINFO, HANDLE, INVALID_HANDLE_VALUE) raises ArgumentError.
+PROTOTYPES: dict[str, tuple[str, Any, list[Any]]] = {
+    "GetVolumeInformationW": (
+        "kernel32",
+        w.BOOL,
+        [w.LPCWSTR, w.LPWSTR, w.DWORD, _P(w.DWORD), _P(w.DWORD), _P(w.DWORD), w.LPWSTR, w.DWORD],
+    ),
+    "GetDriveTypeW": ("kernel32", w.UINT, [w.LPCWSTR]),
+    "CreateFileW": (
+        "kernel32",
+        w.HANDLE,
+        [w.LPCWSTR, w.DWORD, w.DWORD, ctypes.c_void_p, w.DWORD, w.DWORD, w.HANDLE],
+    ),
+    "DeviceIoControl": (
+        "kernel32",
+        w.BOOL,
+        [w.HANDLE, w.DWORD, ctypes.c_void_p, w.DWORD, ctypes.c_void_p, w.DWORD, _P(w.DWORD), ctypes.c_void_p],
+    ),
+    "FlushFileBuffers": ("kernel32", w.BOOL, [w.HANDLE]),
+    "CloseHandle": ("kernel32", w.BOOL, [w.HANDLE]),
+    "SetupDiGetClassDevsW": ("setupapi", w.HANDLE, [_P(GUID), w.LPCWSTR, w.HWND, w.DWORD]),
+    "SetupDiEnumDeviceInterfaces": (
+        "setupapi",
+        w.BOOL,
+        [w.HANDLE, _P(SP_DEVINFO_DATA), _P(GUID), w.DWORD, _P(SP_DEVICE_INTERFACE_DATA)],
+    ),
+    "SetupDiGetDeviceInterfaceDetailW": (
+        "setupapi",
+        w.BOOL,
+        [w.HANDLE, _P(SP_DEVICE_INTERFACE_DATA), ctypes.c_void_p, w.DWORD, _P(w.DWORD), _P(SP_DEVINFO_DATA)],
+    ),
+    "SetupDiDestroyDeviceInfoList": ("setupapi", w.BOOL, [w.HANDLE]),
+    "CM_Get_Parent": ("cfgmgr32", w.DWORD, [_P(w.DWORD), w.DWORD, w.ULONG]),
+    "CM_Request_Device_EjectW": (
+        "cfgmgr32",
+        w.DWORD,
+        [w.DWORD, _P(ctypes.c_int), w.LPWSTR, w.ULONG, w.ULONG],
+    ),
+}
+
+
+class _RealWin32(Win32):
+    """The real functions, each looked up when first used: a function this Windows (or Wine) lacks fails only
+    the operation that needs it (eject), not volume probing."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            dll, restype, argtypes = PROTOTYPES[name]
+        except KeyError:
+            raise AttributeError(f"Win32 function {name} not available") from None
+        if sys.platform != "win32":
+            raise AttributeError(f"Win32 function {name}: not on Windows")
+        try:
+            fn = getattr(ctypes.WinDLL(dll, use_last_error=True), name)
+        except (OSError, AttributeError) as exc:
+            raise AttributeError(f"Win32 function {name} not available ({exc})") from exc
+        fn.restype, fn.argtypes = restype, argtypes
+        self.__dict__[name] = fn
+        return fn
+
+
 def _real_api() -> Win32:
     if sys.platform != "win32":
         raise OSError("the Win32 API exists only on Windows")
-    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
-    setup = ctypes.WinDLL("setupapi", use_last_error=True)
-    cfg = ctypes.WinDLL("cfgmgr32", use_last_error=True)
-    k32.CreateFileW.restype = w.HANDLE
-    setup.SetupDiGetClassDevsW.restype = w.HANDLE
-    names = {
-        k32: (
-            "GetVolumeInformationW",
-            "GetDriveTypeW",
-            "CreateFileW",
-            "DeviceIoControl",
-            "FlushFileBuffers",
-            "CloseHandle",
-        ),
-        setup: (
-            "SetupDiGetClassDevsW",
-            "SetupDiEnumDeviceInterfaces",
-            "SetupDiGetDeviceInterfaceDetailW",
-            "SetupDiDestroyDeviceInfoList",
-        ),
-        cfg: ("CM_Get_Parent", "CM_Request_Device_EjectW"),
-    }
-    return Win32(**{n: getattr(dll, n) for dll, fns in names.items() for n in fns})
+    return _RealWin32()
 
 
 _api: Win32 | None = None
@@ -255,6 +302,13 @@ def eject_volume(device: str, mountpoint: str, win: Win32 | None = None, attempt
     """Flush ``E:`` and ask Windows to eject its USB device. Returns "ejected". Raises EjectError with the
     reason Windows gave (veto type and the vetoing device or program)."""
     win = win or api()
+    try:
+        return _eject(win, mountpoint, attempts)
+    except AttributeError as exc:  # a function this Windows lacks (Wine has no CM_Request_Device_EjectW)
+        raise EjectError(f"cannot eject {mountpoint} here: {exc}") from exc
+
+
+def _eject(win: Win32, mountpoint: str, attempts: int) -> str:
     volume = "\\\\.\\" + mountpoint.rstrip("\\")
     h = win.CreateFileW(
         volume, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, None, OPEN_EXISTING, 0, None
@@ -283,3 +337,132 @@ def eject_volume(device: str, mountpoint: str, win: Win32 | None = None, attempt
             return "ejected"
     why = VETO_REASONS.get(veto.value, f"veto type {veto.value}")
     raise EjectError(f"Windows refused: {why}" + (f" ({name.value})" if name.value else ""))
+
+
+def _current_user_sid() -> str:
+    """The SID of the user this process runs as (``S-1-5-21-...``), from its access token."""
+    if sys.platform != "win32":
+        raise OSError("the Win32 API exists only on Windows")
+    advapi = ctypes.WinDLL("advapi32", use_last_error=True)
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.GetCurrentProcess.restype = w.HANDLE
+    k32.GetCurrentProcess.argtypes = []
+    k32.CloseHandle.argtypes = [w.HANDLE]
+    k32.LocalFree.argtypes = [ctypes.c_void_p]
+    advapi.OpenProcessToken.argtypes = [w.HANDLE, w.DWORD, _P(w.HANDLE)]
+    advapi.GetTokenInformation.argtypes = [w.HANDLE, ctypes.c_int, ctypes.c_void_p, w.DWORD, _P(w.DWORD)]
+    advapi.ConvertSidToStringSidW.argtypes = [ctypes.c_void_p, _P(w.LPWSTR)]
+    token = w.HANDLE()
+    if not advapi.OpenProcessToken(k32.GetCurrentProcess(), TOKEN_QUERY, ctypes.byref(token)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    try:
+        size = w.DWORD()
+        advapi.GetTokenInformation(token, TOKEN_USER_CLASS, None, 0, ctypes.byref(size))
+        buf = ctypes.create_string_buffer(size.value)
+        if not advapi.GetTokenInformation(token, TOKEN_USER_CLASS, buf, size, ctypes.byref(size)):
+            raise ctypes.WinError(ctypes.get_last_error())
+        sid = ctypes.c_void_p.from_buffer(buf).value  # TOKEN_USER.User.Sid: the first field
+        text = w.LPWSTR()
+        if not advapi.ConvertSidToStringSidW(sid, ctypes.byref(text)):
+            raise ctypes.WinError(ctypes.get_last_error())
+        try:
+            return str(text.value)
+        finally:
+            k32.LocalFree(text)
+    finally:
+        k32.CloseHandle(token)
+
+
+def private_dacl() -> str:
+    """The SDDL of a DACL that lets only the current user in: protected (nothing inherited from the folder, so
+    neither Users nor Everyone nor an administrator's group), one full-control entry for the user."""
+    return f"D:P(A;;FA;;;{_current_user_sid()})"
+
+
+def make_private(path: str) -> None:
+    """Make ``path`` readable and writable by the current user only (what ``chmod 0600`` means on POSIX, which
+    Windows ignores). Raises OSError."""
+    if sys.platform != "win32":
+        raise OSError("the Win32 API exists only on Windows")
+    advapi = ctypes.WinDLL("advapi32", use_last_error=True)
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.LocalFree.argtypes = [ctypes.c_void_p]
+    advapi.ConvertStringSecurityDescriptorToSecurityDescriptorW.argtypes = [
+        w.LPCWSTR,
+        w.DWORD,
+        _P(ctypes.c_void_p),
+        _P(w.ULONG),
+    ]
+    advapi.SetFileSecurityW.argtypes = [w.LPCWSTR, w.DWORD, ctypes.c_void_p]
+    sd = ctypes.c_void_p()
+    if not advapi.ConvertStringSecurityDescriptorToSecurityDescriptorW(
+        private_dacl(), SDDL_REVISION_1, ctypes.byref(sd), None
+    ):
+        raise ctypes.WinError(ctypes.get_last_error())
+    try:
+        if not advapi.SetFileSecurityW(
+            path, DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, sd
+        ):
+            raise ctypes.WinError(ctypes.get_last_error())
+    finally:
+        k32.LocalFree(sd)
+
+
+def file_dacl(path: str) -> str:
+    """The SDDL of ``path``'s DACL (``D:P(A;;FA;;;S-1-5-...)``). Raises OSError."""
+    if sys.platform != "win32":
+        raise OSError("the Win32 API exists only on Windows")
+    advapi = ctypes.WinDLL("advapi32", use_last_error=True)
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    k32.LocalFree.argtypes = [ctypes.c_void_p]
+    advapi.GetFileSecurityW.argtypes = [w.LPCWSTR, w.DWORD, ctypes.c_void_p, w.DWORD, _P(w.DWORD)]
+    advapi.ConvertSecurityDescriptorToStringSecurityDescriptorW.argtypes = [
+        ctypes.c_void_p,
+        w.DWORD,
+        w.DWORD,
+        _P(w.LPWSTR),
+        _P(w.ULONG),
+    ]
+    need = w.DWORD()
+    advapi.GetFileSecurityW(path, DACL_SECURITY_INFORMATION, None, 0, ctypes.byref(need))
+    buf = ctypes.create_string_buffer(max(need.value, 1))
+    if not advapi.GetFileSecurityW(path, DACL_SECURITY_INFORMATION, buf, need, ctypes.byref(need)):
+        raise ctypes.WinError(ctypes.get_last_error())
+    text = w.LPWSTR()
+    if not advapi.ConvertSecurityDescriptorToStringSecurityDescriptorW(
+        buf, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, ctypes.byref(text), None
+    ):
+        raise ctypes.WinError(ctypes.get_last_error())
+    try:
+        return str(text.value)
+    finally:
+        k32.LocalFree(text)
+
+
+FILE_SHARE_DELETE = 0x4
+FILE_ATTRIBUTE_NORMAL = 0x80
+
+
+def open_shared_read(path: str) -> int:
+    """A read-only, binary file descriptor for ``path`` that lets others rename and delete the file while it is
+    open (``FILE_SHARE_DELETE``), as on POSIX. ``os.open`` shares reading and writing only: a file being copied
+    could not be moved or deleted from the outbox meanwhile. Raises OSError (FileNotFoundError, ...)."""
+    if sys.platform != "win32":
+        raise OSError("the Win32 API exists only on Windows")
+    import msvcrt
+
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    create = k32.CreateFileW
+    create.argtypes = PROTOTYPES["CreateFileW"][2]
+    create.restype = w.HANDLE
+    share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE
+    h = create(path, GENERIC_READ, share, None, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, None)
+    if h in (None, INVALID_HANDLE_VALUE):
+        err = ctypes.get_last_error()
+        raise OSError(None, ctypes.FormatError(err), path, err)
+    try:
+        return msvcrt.open_osfhandle(h, os.O_RDONLY | os.O_BINARY)
+    except BaseException:
+        k32.CloseHandle.argtypes = [w.HANDLE]
+        k32.CloseHandle(h)
+        raise

@@ -53,6 +53,10 @@ class _HiddenWindow:
 
     def __init__(self, handler: Handler):
         self.hwnd = None
+        self._user32: Any = None
+        self._hinst: Any = None
+        self._class = ""
+        self._registered = False
         if sys.platform != "win32":
             return
         user32 = ctypes.WinDLL("user32", use_last_error=True)
@@ -84,14 +88,33 @@ class _HiddenWindow:
                 ("lpszClassName", w.LPCWSTR),
             ]
 
-        hinst = kernel32.GetModuleHandleW(None)
-        cls = WNDCLASSW(lpfnWndProc=self._proc, hInstance=hinst, lpszClassName="usbsync-device-events")
-        user32.RegisterClassW(ctypes.byref(cls))
+        # Prototypes for all: a module handle or HWND is 64 bits, and ctypes' default int return would cut it.
+        kernel32.GetModuleHandleW.argtypes = [w.LPCWSTR]
+        kernel32.GetModuleHandleW.restype = w.HMODULE
+        user32.RegisterClassW.argtypes = [ctypes.c_void_p]
+        user32.RegisterClassW.restype = w.ATOM
+        user32.CreateWindowExW.argtypes = [
+            w.DWORD, w.LPCWSTR, w.LPCWSTR, w.DWORD, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+            w.HWND, w.HMENU, w.HINSTANCE, w.LPVOID,
+        ]  # fmt: skip
         user32.CreateWindowExW.restype = w.HWND
+        user32.DestroyWindow.argtypes = [w.HWND]
+        user32.DestroyWindow.restype = w.BOOL
+        user32.UnregisterClassW.argtypes = [w.LPCWSTR, w.HINSTANCE]
+        user32.UnregisterClassW.restype = w.BOOL
         self._user32 = user32
-        self.hwnd = user32.CreateWindowExW(
-            0, "usbsync-device-events", "usbsync", 0, 0, 0, 0, 0, None, None, hinst, None
-        )
+        self._hinst = hinst = kernel32.GetModuleHandleW(None)
+        # A class of its own per window, unregistered with it: the class holds this window's procedure, and a
+        # second window (an engine restarted in the same process) must not get the first one's, freed by then.
+        self._class = f"usbsync-device-events-{id(self):x}"
+        cls = WNDCLASSW(lpfnWndProc=self._proc, hInstance=hinst, lpszClassName=self._class)
+        self._registered = bool(user32.RegisterClassW(ctypes.byref(cls)))
+        if not self._registered:
+            log.warning(
+                "could not register the device-notification window (error %d)", ctypes.get_last_error()
+            )
+            return
+        self.hwnd = user32.CreateWindowExW(0, self._class, "usbsync", 0, 0, 0, 0, 0, None, None, hinst, None)
         if not self.hwnd:
             log.warning("could not create the device-notification window (error %d)", ctypes.get_last_error())
 
@@ -99,6 +122,9 @@ class _HiddenWindow:
         if self.hwnd:
             self._user32.DestroyWindow(self.hwnd)
             self.hwnd = None
+        if self._registered:
+            self._user32.UnregisterClassW(self._class, self._hinst)
+            self._registered = False
 
 
 class WindowsVolumeEvents(VolumeEvents):
