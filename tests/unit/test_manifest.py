@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.conftest import needs_symlinks
 from usbsync_gui.core import manifest
 from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive
 
@@ -55,7 +56,7 @@ def test_a_block_whose_hash_does_not_match_is_not_believed(tmp_path):
     manifest.append(fs, "d1", [_entry(0)])
     manifest.append(fs, "d1", [_entry(1)])
     path = tmp_path / manifest.MANIFEST
-    path.write_text(path.read_text().replace('"f1.jpg","size":1', '"f1.jpg","size":9'))
+    path.write_bytes(path.read_bytes().replace(b'"f1.jpg","size":1', b'"f1.jpg","size":9'))
     m = manifest.read(fs)
     assert sorted(m.entries) == ["USBSync/f0.jpg"] and m.damaged == 1
     fs.close()
@@ -81,6 +82,7 @@ def test_a_name_that_is_not_utf8_survives(tmp_path):
     fs.close()
 
 
+@needs_symlinks
 def test_a_link_planted_for_the_manifest_is_not_followed(tmp_path):
     outside = tmp_path / "outside"
     outside.write_text("not usbsync's\n")
@@ -94,4 +96,17 @@ def test_a_link_planted_for_the_manifest_is_not_followed(tmp_path):
     with pytest.raises(LinkOnDrive):
         manifest.append(fs, "d1", [_entry(1)], m)  # an append opens the file: refused, not followed
     assert outside.read_text() == "not usbsync's\n"
+    fs.close()
+
+
+def test_a_manifest_whose_line_ends_became_crlf_still_reads(tmp_path):
+    """A copy through a tool that turns line ends into CR LF (a Windows editor, a text-mode transfer) changes no
+    entry: the blocks still verify, nothing is lost or rewritten away."""
+    fs = _fs(tmp_path)
+    manifest.append(fs, "d1", [_entry(0)])
+    manifest.append(fs, "d1", [_entry(1)])
+    path = tmp_path / manifest.MANIFEST
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    m = manifest.read(fs)
+    assert sorted(m.entries) == ["USBSync/f0.jpg", "USBSync/f1.jpg"] and m.damaged == 0
     fs.close()

@@ -140,7 +140,7 @@ def read(fs: DriveFS) -> Manifest:
     with os.fdopen(fd, "rb") as f:
         data = f.read()
     m.ends_cleanly = data.endswith(b"\n") or not data
-    raw = data.split(b"\n")
+    raw = [line.rstrip(b"\r") for line in data.split(b"\n")]  # CR LF from a text-mode copy: the same lines
     if raw and raw[-1] == b"":
         raw.pop()
     if not raw:

@@ -581,6 +581,10 @@ class SourceWatcher(QObject):
             return
         why = "watchdog's observer thread ended unexpectedly"
         log.warning("%s: watch restarted on every source folder, and a rescan for what the gap missed", why)
+        dead = self._observer
+        with contextlib.suppress(Exception):  # its emitters (threads of their own) may still run: stop them
+            dead.stop()
+            dead.join(timeout=1)
         self._watches.clear()
         self._above_watches.clear()
         self._above.clear()
