@@ -14,7 +14,7 @@ import usbsync_gui
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(
-    not (REPO / "pyproject.toml").exists(),
+    not (REPO / "usbsync_gui" / "__init__.py").exists() or not (REPO / "Makefile").exists(),
     reason="the tests run from a copy without the source tree (make test-windows tests the installed wheel)",
 )
 
