@@ -339,16 +339,21 @@ def _is_running(paths: AppPaths) -> bool:
     return held_elsewhere(paths.lock_file, paths.pid_file)
 
 
+def _ask_engine(paths: AppPaths, request: dict[str, Any]) -> dict[str, Any] | None:
+    """One command to the running engine over its channel (engine/control.py); None when none answers."""
+    from PySide6.QtCore import QCoreApplication
+
+    from usbsync_gui.engine.control import send_command
+
+    _app = QCoreApplication.instance() or QCoreApplication([])  # QLocalSocket needs one; CLI process only
+    return send_command(paths.control_endpoint, request)
+
+
 def _health(paths: AppPaths, running: bool) -> dict[str, Any] | None:
     """The engine's figures (``Engine.health``): asked of the running engine, else its last heartbeat's
     ``health.json`` (with ``"live": false``); None when there is neither."""
     if running:
-        from PySide6.QtCore import QCoreApplication
-
-        from usbsync_gui.engine.control import send_command
-
-        _app = QCoreApplication.instance() or QCoreApplication([])  # QLocalSocket needs one; CLI process only
-        reply = send_command(paths.control_endpoint, {"cmd": "health"})
+        reply = _ask_engine(paths, {"cmd": "health"})
         if reply is not None and isinstance(reply.get("health"), dict):
             return dict(reply["health"]) | {"live": True}
     try:
@@ -499,12 +504,7 @@ def cmd_eject(args: argparse.Namespace, paths: AppPaths) -> int:
         lock.acquire()
     except AlreadyRunning:
         # The engine runs: it must stop writing first, so it does the eject.
-        from PySide6.QtCore import QCoreApplication
-
-        from usbsync_gui.engine.control import send_command
-
-        _app = QCoreApplication.instance() or QCoreApplication([])  # QLocalSocket needs one; CLI process only
-        reply = send_command(paths.control_endpoint, {"cmd": "eject", "drive": drive.name})
+        reply = _ask_engine(paths, {"cmd": "eject", "drive": drive.name})
         if reply is None:
             raise UserError("usbsync is running but did not answer; try again, or stop it first") from None
         print(reply.get("message", ""))

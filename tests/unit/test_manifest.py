@@ -51,13 +51,18 @@ def test_an_append_cut_short_is_passed_over_and_the_next_one_heals_the_file(tmp_
     fs.close()
 
 
-def test_a_block_whose_hash_does_not_match_is_not_believed(tmp_path):
+def _two_blocks_edited(tmp_path, old: bytes, new: bytes) -> tuple[DriveFS, manifest.Manifest]:
+    """A manifest of two appended blocks (f0, f1) whose bytes are then edited (``old`` -> ``new``), read back."""
     fs = _fs(tmp_path)
     manifest.append(fs, "d1", [_entry(0)])
     manifest.append(fs, "d1", [_entry(1)])
     path = tmp_path / manifest.MANIFEST
-    path.write_bytes(path.read_bytes().replace(b'"f1.jpg","size":1', b'"f1.jpg","size":9'))
-    m = manifest.read(fs)
+    path.write_bytes(path.read_bytes().replace(old, new))
+    return fs, manifest.read(fs)
+
+
+def test_a_block_whose_hash_does_not_match_is_not_believed(tmp_path):
+    fs, m = _two_blocks_edited(tmp_path, b'"f1.jpg","size":1', b'"f1.jpg","size":9')
     assert sorted(m.entries) == ["USBSync/f0.jpg"] and m.damaged == 1
     fs.close()
 
@@ -102,11 +107,6 @@ def test_a_link_planted_for_the_manifest_is_not_followed(tmp_path):
 def test_a_manifest_whose_line_ends_became_crlf_still_reads(tmp_path):
     """A copy through a tool that turns line ends into CR LF (a Windows editor, a text-mode transfer) changes no
     entry: the blocks still verify, nothing is lost or rewritten away."""
-    fs = _fs(tmp_path)
-    manifest.append(fs, "d1", [_entry(0)])
-    manifest.append(fs, "d1", [_entry(1)])
-    path = tmp_path / manifest.MANIFEST
-    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
-    m = manifest.read(fs)
+    fs, m = _two_blocks_edited(tmp_path, b"\n", b"\r\n")
     assert sorted(m.entries) == ["USBSync/f0.jpg", "USBSync/f1.jpg"] and m.damaged == 0
     fs.close()

@@ -266,26 +266,27 @@ class TrayController(QObject):
             self.show_drives()  # lists the new volume with its path, ID and a Register… button
 
     @Slot()
+    def _plugged(self) -> list[tuple[str, str]]:
+        """(name, mount point) of each registered drive plugged in now, by name: the Eject and Verify menus."""
+        engine = self.ctx.engine
+        cvs = engine.monitor.connected() if engine else []
+        return sorted((cv.drive.name, cv.volume.mountpoint) for cv in cvs if cv.drive)
+
     def _fill_eject_menu(self) -> None:
         self.eject_menu.clear()
-        engine = self.ctx.engine
-        drives = [cv.drive.name for cv in engine.monitor.connected() if cv.drive] if engine else []
-        if not drives:
+        plugged = self._plugged()
+        if not plugged:
             self.eject_menu.addAction("No drive plugged in").setEnabled(False)
-        for name in sorted(drives):
+        for name, _mount in plugged:
             self.eject_menu.addAction(name, functools.partial(self.eject, name))
 
     def _fill_verify_menu(self) -> None:
         self.verify_menu.clear()
-        engine = self.ctx.engine
-        plugged = [cv for cv in engine.monitor.connected() if cv.drive] if engine else []
+        plugged = self._plugged()
         if not plugged:
             self.verify_menu.addAction("No drive plugged in").setEnabled(False)
-        for cv in sorted(plugged, key=lambda c: c.drive.name if c.drive else ""):
-            assert cv.drive is not None
-            self.verify_menu.addAction(
-                f"{cv.drive.name}…", functools.partial(self.verify, cv.drive.name, cv.volume.mountpoint)
-            )
+        for name, mount in plugged:
+            self.verify_menu.addAction(f"{name}…", functools.partial(self.verify, name, mount))
 
     def verify(self, name: str, mountpoint: str) -> None:
         """Open a Verify window for the drive ``name`` plugged in at ``mountpoint`` and start reading."""
