@@ -17,7 +17,6 @@ from usbsync_gui.engine import watcher as watcher_mod
 from usbsync_gui.engine.engine import Engine
 from usbsync_gui.engine.watcher import SourceWatcher
 
-TICK_WAIT_MS = 3 * watcher_mod.TICK_MS
 # inotify tells a file closed after writing (IN_CLOSE_WRITE) and a rename into the folder (IN_MOVED_TO) at once.
 # ReadDirectoryChangesW has neither (a file renamed in from outside is "added"): there the stability window decides.
 inotify_events = pytest.mark.skipif(
@@ -48,14 +47,19 @@ def test_closed_file_and_rename_into_folder_become_ready(watcher, qtbot, tmp_pat
     assert w.pending_count() == 0
 
 
-def test_debounce_repeated_events_give_one_ready(watcher, qtbot):
+def test_a_file_rewritten_over_and_over_is_handed_over_at_once_then_once_more_when_quiet(watcher, qtbot):
+    """A closed file goes at once; closed again within the debounce of its hand-over, it is being rewritten:
+    it waits until quiet and goes once more, not once per save."""
     _, src, ready = watcher
     p = src / "c.txt"
-    for i in range(20):
-        p.write_text(f"version {i}")
+    p.write_text("version 0")
     qtbot.waitUntil(lambda: str(p) in ready, timeout=5000)
-    time.sleep(0.5)
-    assert ready.count(str(p)) == 1
+    for i in range(1, 20):
+        p.write_text(f"version {i}")
+        time.sleep(0.01)
+    qtbot.waitUntil(lambda: ready.count(str(p)) == 2, timeout=5000)
+    qtbot.wait(int(watcher_mod.DEBOUNCE_S * 1000) + 300)
+    assert ready.count(str(p)) == 2
 
 
 def test_candidate_cap_requests_a_rescan(tmp_path, qtbot, monkeypatch):
@@ -387,8 +391,41 @@ def test_windows_overflow_requests_a_rescan(tmp_path, qtbot):
         (emitter,) = w._observer.emitters
         qtbot.waitUntil(lambda: emitter._reader is not None, timeout=5000)
         assert isinstance(emitter._reader._buf_queue, watcher_mod._OverflowQueue)
-        qtbot.wait(TICK_WAIT_MS)  # the start's own rescan request goes first
+        qtbot.wait(200)  # the start's own rescan request goes first
         with qtbot.waitSignal(w.rescan_requested, timeout=5000):
             emitter._reader._buf_queue.put((b"", True))  # what a read of 0 bytes puts there
     finally:
         w.stop()
+
+
+# -- events, not clocks ----------------------------------------------------------------------------------------
+
+
+def _active_timers(w: SourceWatcher) -> list[int]:
+    from PySide6.QtCore import QTimer
+
+    return [t.remainingTime() for t in w.findChildren(QTimer) if t.isActive()]
+
+
+@inotify_events
+def test_no_timer_runs_while_nothing_waits_and_one_only_for_a_file_still_open(long_window, qtbot):
+    """Idle means asleep: with nothing waiting the watcher has no active timer at all; a file still open arms the
+    one timer for its stability window (30 s here), and a closed file goes on its event, not on that timer."""
+    w, src, _, ready = long_window
+    assert _active_timers(w) == []
+    writing = open(src / "growing.bin", "wb")  # noqa: SIM115 - held open across the test on purpose
+    try:
+        writing.write(b"part")
+        writing.flush()
+        qtbot.waitUntil(lambda: w.pending_count() == 1, timeout=AT_ONCE_MS)
+        qtbot.waitUntil(lambda: len(_active_timers(w)) == 1, timeout=AT_ONCE_MS)
+        (remaining,) = _active_timers(w)
+        # (a coarse timer, as QTimer's are by default, may fire up to 5% late: the OS can batch its wake-ups)
+        assert LONG_WINDOW_S * 1000 - 5000 < remaining <= LONG_WINDOW_S * 1050 + 1
+        (src / "photo.png").write_bytes(png_bytes())
+        qtbot.waitUntil(lambda: str(src / "photo.png") in ready, timeout=AT_ONCE_MS)
+        assert len(_active_timers(w)) == 1  # still only the open file's
+    finally:
+        writing.close()
+    qtbot.waitUntil(lambda: str(src / "growing.bin") in ready, timeout=AT_ONCE_MS)
+    qtbot.waitUntil(lambda: _active_timers(w) == [], timeout=AT_ONCE_MS)

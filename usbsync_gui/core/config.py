@@ -34,7 +34,9 @@ NOTIFICATION_KINDS = (
     "problems",
     "new_drive",
 )
-DEFAULT_VOLUME_POLL_S = 5.0  # safety net only: OS signals report mounts within milliseconds
+# Safety net only, so slow: OS signals (mountinfo on Linux, WM_DEVICECHANGE on Windows) report mounts within
+# milliseconds, and each poll wakes the engine. Where those signals are not available the poll is 1 s.
+DEFAULT_VOLUME_POLL_S = 60.0
 
 # Partial downloads, editor lock files and OS litter: copying them would ship half-files and junk.
 DEFAULT_EXCLUDE = (

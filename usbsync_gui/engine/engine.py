@@ -21,18 +21,30 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QCoreApplication, QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
+import shiboken6
+from PySide6.QtCore import (
+    QCoreApplication,
+    QFileSystemWatcher,
+    QMetaObject,
+    QObject,
+    Qt,
+    QThread,
+    QTimer,
+    Signal,
+    Slot,
+)
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.config import Category, Config, ConfigError, MetricsConfig, load_config
 from usbsync_gui.core.copier import DrainResult
+from usbsync_gui.core.identify import inspect_volumes
 from usbsync_gui.core.identity import KeyringLocked, SecretStore, UnlockWaiter
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume, inspect_volumes, target_for
+from usbsync_gui.core.service import target_for
 from usbsync_gui.core.state import StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import KEYRING_LOCKED, PAUSED, WAITING_LONG, LiveVolume, StateSummary
 from usbsync_gui.core.units import human_bytes, plural
-from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.volumes import ConnectedVolume, Volume
 from usbsync_gui.core.wait_reasons import PAUSE_ROLLED_BACK
 from usbsync_gui.engine.control import ControlServer
 from usbsync_gui.engine.drive_monitor import DriveMonitor
@@ -48,7 +60,7 @@ from usbsync_gui.platform.thread_priority import lower_this_thread
 
 log = logging.getLogger(__name__)
 
-CONFIG_POLL_MS = 2000
+CONFIG_SETTLE_MS = 200
 # notice kind: the file watcher died and was restarted (shown until the next heartbeat)
 WATCHER_RESTARTED = "watcher_restarted"
 WATCHING_INCOMPLETE = "watching_incomplete"  # notice kind: the inotify watch limit left folders unwatched
@@ -193,8 +205,17 @@ class Engine(QObject):
         self._rescan.timeout.connect(self._scan)
         self._beat = QTimer(self)
         self._beat.timeout.connect(self.emit_heartbeat)
-        self._config_timer = QTimer(self)
-        self._config_timer.timeout.connect(self._check_config)
+        # config.toml edited by hand or by the tray's Settings: applied when the OS says the file or its folder
+        # changed (an editor's save may replace the file by a rename, which only the folder's watch sees).
+        # Read once the writes have paused for CONFIG_SETTLE_MS (an editor writing in place gives several events, the
+        # first of them on a truncated file), on a single-shot timer that runs only after such an event.
+        self._config_watch = QFileSystemWatcher(self)
+        self._config_settle = QTimer(self)
+        self._config_settle.setSingleShot(True)
+        self._config_settle.setInterval(CONFIG_SETTLE_MS)
+        self._config_settle.timeout.connect(self._check_config)
+        self._config_watch.fileChanged.connect(self._config_changed)
+        self._config_watch.directoryChanged.connect(self._config_changed)
         self.monitor.volume_added.connect(self._on_volume_added)
         self.monitor.volume_removed.connect(self._on_volume_removed)
         self.monitor.mounts_changed.connect(self._on_mounts_changed)
@@ -235,7 +256,7 @@ class Engine(QObject):
         self.monitor.start()
         self._rescan.start(int(self.config.rescan_interval_s * 1000))
         self._beat.start(int(self.config.heartbeat_interval_s * 1000))
-        self._config_timer.start(CONFIG_POLL_MS)
+        self._watch_config()
         self._control = ControlServer(
             self.paths.control_endpoint, self._on_command, self, snapshot=self._live_fields
         )
@@ -464,8 +485,12 @@ class Engine(QObject):
             return True
         self._stopped = True
         t0 = time.monotonic()
-        for t in (self._rescan, self._beat, self._config_timer, self._alert_timer):
+        for t in (self._rescan, self._beat, self._alert_timer, self._config_settle):
             t.stop()
+        # Deleted here, on this thread: left to the engine's destruction, which Python's garbage collector may run
+        # on any thread, its inotify notifier would be torn down from the wrong one (Qt warns, and polls a closed
+        # descriptor).
+        shiboken6.delete(self._config_watch)
         self.monitor.stop()
         self.stop_secret_loader()
         self._serve_metrics(MetricsConfig())  # off: the socket closed
@@ -658,6 +683,8 @@ class Engine(QObject):
 
     @Slot()
     def _on_mounts_changed(self) -> None:
+        if self._watch is not None:  # a volume mounted over a source folder, or unmounted from it
+            QMetaObject.invokeMethod(self._watch.worker, "check_mounts", Qt.ConnectionType.QueuedConnection)
         # Each drive re-checks its own volume (marker, device) at its next drain: cheap when nothing waits.
         for drive_id, slot in list(self._copy.items()):
             slot.worker.reconsider()  # type: ignore[attr-defined]
@@ -883,8 +910,25 @@ class Engine(QObject):
         except OSError:
             return 0.0
 
+    @Slot(str)
+    def _config_changed(self, _path: str) -> None:
+        self._config_settle.start()
+
+    def _watch_config(self) -> None:
+        """Watch config.toml and its folder (again: a file replaced by a rename drops out of the watch)."""
+        if not shiboken6.isValid(self._config_watch):
+            return  # stopped
+        folder, file = str(self.paths.config_file.parent), str(self.paths.config_file)
+        if folder not in self._config_watch.directories() and os.path.isdir(folder):
+            self._config_watch.addPath(folder)
+        if file not in self._config_watch.files() and os.path.exists(file):
+            self._config_watch.addPath(file)
+
     @Slot()
     def _check_config(self) -> None:
+        if self._stopped:
+            return
+        self._watch_config()
         m = self._mtime()
         if m == self._config_mtime:
             return

@@ -1,11 +1,24 @@
 """Watch the source folders with watchdog and hand over files once they are complete.
 
-A file is *ready* when, after its last event, it has been quiet for the debounce interval and either is
-complete (closed after writing, Linux ``IN_CLOSE_WRITE``, or renamed into place) or has kept its size and
-mtime for the stability window. A rename is atomic, so what it brings in is whole: a file or folder renamed
-into the sources, from outside them or from elsewhere inside them, goes at once like a closed file, and a
-folder's scan covers everything that came with it. Renames out of the sources are not new files. A directory
-created or moved in is scanned.
+Events, not clocks. A file is *ready* when it is complete: closed after writing (Linux ``IN_CLOSE_WRITE``)
+or renamed into place. It is handed over the moment its event is handled, with no delay. A rename is atomic,
+so what it brings in is whole: a file or folder renamed into the sources, from outside them or from elsewhere
+inside them, goes at once like a closed file, and a folder's scan covers everything that came with it. Renames
+out of the sources are not new files. A directory created or moved in is scanned.
+
+Only what is not known to be complete waits, on one single-shot timer armed for the earliest of them: a file
+created or modified but not closed (everywhere on Windows, which has no close event) until it has kept its
+size and mtime for the stability window; a folder renamed in until watchdog's walk of it has been quiet for
+:data:`DEBOUNCE_S` (then it is scanned once, after its last file is known); and a file closed again within
+:data:`DEBOUNCE_S` of its hand-over (rewritten over and over) until it is quiet for that long, so a file
+saved twenty times in a row is handed over twice, not twenty times. With nothing waiting there is no timer.
+
+Each event wakes the watcher's thread through a queued signal, at most one in flight: events that come while
+it works are handled together on the next wake, so a flood is taken in batches as big as the backlog and a
+single file alone. The checks that used to run on a clock are events too: a source folder deleted, renamed
+or recreated (watchdog's events on it and on the folder above); a volume mounted over a source folder
+(:meth:`SourceWatcher.check_mounts`, called by the engine when the mount table changes); watchdog's observer
+thread ending (its ``run`` wakes the watcher as it returns); lost events (a log record or an empty read).
 
 Start: a file closed before the watch is added gives no event, and the engine's scan runs on another thread
 in no set order with the watch; so once the watches are in place the watcher requests a rescan
@@ -41,11 +54,12 @@ import queue
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
@@ -65,8 +79,9 @@ from usbsync_gui.core.fs_text import for_display
 
 log = logging.getLogger(__name__)
 
+# How long a folder renamed in, or a file closed again soon after its hand-over, must be quiet before it goes
+# (seconds). Not applied to a file closed once: that goes at once.
 DEBOUNCE_S = 0.3
-TICK_MS = 200
 MAX_CANDIDATES = 100_000
 READY_CHUNK = 1000
 # While watching is incomplete: how often the unwatched folders are rescanned and watches tried again.
@@ -246,13 +261,16 @@ def _new_observer(on_overflow: Callable[[], None]) -> BaseObserver:
 
 
 class _Candidate:
-    __slots__ = ("closed", "last_event", "stat")
+    __slots__ = ("closed", "last_event", "quiet_first", "stat")
 
     def __init__(self, now: float):
         self.last_event = now
-        # Complete: closed after writing, or renamed into place. Released after the debounce alone; a writer
-        # that renames and then keeps writing (rare) is caught by the ingest's re-check and the copier's.
+        # Complete: closed after writing, or renamed into place. Released at once; a writer that renames and
+        # then keeps writing (rare) is caught by the ingest's re-check and the copier's.
         self.closed = False
+        # Released only after DEBOUNCE_S without events: a folder renamed in (watchdog is still walking it),
+        # or a file closed again soon after it was handed over (being rewritten over and over).
+        self.quiet_first = False
         self.stat: tuple[int, int] | None = None
 
 
@@ -278,9 +296,11 @@ class _Handler(FileSystemEventHandler):
             path, complete = os.fsdecode(event.dest_path), True
         else:
             path, complete = os.fsdecode(event.src_path), isinstance(event, FileClosedEvent)
-        self.owner._note(path, closed=complete, synthetic=event.is_synthetic)
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             self.owner._folder_appeared(path)
+        self.owner._note(
+            path, closed=complete, synthetic=event.is_synthetic, folder=isinstance(event, DirMovedEvent)
+        )
 
 
 class _AboveHandler(FileSystemEventHandler):
@@ -298,19 +318,20 @@ class _AboveHandler(FileSystemEventHandler):
             self.owner._root_gone(src)
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
             self.owner._gone_changed.set()
+            self.owner._wake_up()
 
 
 class _OverflowDetector(logging.Handler):
     """watchdog reports an inotify queue overflow (Linux) only as a log warning; turn it into a rescan
-    request."""
+    request (``on_overflow``, called on watchdog's thread)."""
 
-    def __init__(self, flag: threading.Event):
+    def __init__(self, on_overflow: Callable[[], None]):
         super().__init__(logging.WARNING)
-        self.flag = flag
+        self.on_overflow = on_overflow
 
     def emit(self, record: logging.LogRecord) -> None:
         if "overflow" in record.getMessage().lower():
-            self.flag.set()
+            self.on_overflow()
 
 
 class SourceWatcher(QObject):
@@ -349,6 +370,9 @@ class SourceWatcher(QObject):
     watcher_restarted = Signal(str)
     watching_incomplete = Signal(str, object)
     watching_complete = Signal()
+    # Emitted by any thread (watchdog's mostly) to have :meth:`_process` run on this object's thread; at most one
+    # in flight (``_wake_pending``), so a burst of events costs one wake.
+    _wake = Signal()
 
     def __init__(self, sources: list[Path], stability_window_s: float, parent: QObject | None = None):
         super().__init__(parent)
@@ -359,8 +383,17 @@ class SourceWatcher(QObject):
         self._candidates: dict[str, _Candidate] = {}
         self._overflow = threading.Event()
         self._observer: Observer | None = None  # type: ignore[valid-type]
+        # The one timer: armed (single-shot) for the earliest candidate that must wait, stopped when none does.
         self._timer: QTimer | None = None
-        self._detector = _OverflowDetector(self._overflow)
+        self._wake_pending = False  # under _lock
+        self._stopped = False
+        self._observer_ended: BaseObserver | None = (
+            None  # set by an observer's thread as it ends (under _lock)
+        )
+        # Files handed over in the last DEBOUNCE_S (path -> when): one closed again that soon waits to be quiet.
+        self._released: OrderedDict[str, float] = OrderedDict()
+        self._detector = _OverflowDetector(self._lost_events)
+        self._wake.connect(self._process, Qt.ConnectionType.QueuedConnection)
         self.dropped = 0
         self._events: list[type[FileSystemEvent]] = []
         self._handler = _Handler(self)
@@ -384,8 +417,22 @@ class SourceWatcher(QObject):
         self._above_watches: dict[str, ObservedWatch] = {}
         self._devs: dict[str, int] = {}  # source folder -> the st_dev it had when its watch was added
 
-    def _note(self, path: str, closed: bool, synthetic: bool = False) -> None:
-        """Record an event on ``path``. ``synthetic``: watchdog's own walk of a folder that just arrived."""
+    def _wake_up(self) -> None:
+        """Any thread: have :meth:`_process` run on this object's thread soon (once for many calls)."""
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake.emit()
+
+    def _lost_events(self) -> None:
+        """Any thread: events were lost (a queue overflowed); a rescan is requested at the next wake."""
+        self._overflow.set()
+        self._wake_up()
+
+    def _note(self, path: str, closed: bool, synthetic: bool = False, folder: bool = False) -> None:
+        """Record an event on ``path`` and wake the watcher. ``synthetic``: watchdog's own walk of a folder that
+        just arrived; ``folder``: a folder renamed in (scanned whole once watchdog's walk of it is quiet)."""
         now = time.monotonic()
         with self._lock:
             if synthetic and (whole := self._whole_folder_above(path)) is not None:
@@ -400,10 +447,19 @@ class SourceWatcher(QObject):
                 if len(self._candidates) >= MAX_CANDIDATES:
                     self.dropped += 1
                     self._overflow.set()
-                    return
-                c = self._candidates[path] = _Candidate(now)
-            c.last_event = now
-            c.closed = c.closed or closed
+                else:
+                    c = self._candidates[path] = _Candidate(now)
+            if c is not None:
+                c.last_event = now
+                c.closed = c.closed or closed
+                released = self._released.get(path)
+                c.quiet_first = (
+                    c.quiet_first or folder or (released is not None and now - released < DEBOUNCE_S)
+                )
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake.emit()
 
     def _whole_folder_above(self, path: str) -> _Candidate | None:
         """The waiting candidate of a folder above ``path`` (up to its source folder) that was renamed in
@@ -436,10 +492,10 @@ class SourceWatcher(QObject):
         logging.getLogger("watchdog").addHandler(self._detector)
         self._events = events
         self._baseline_fds = _inotify_fds()
-        self._observer = _new_observer(self._overflow.set)
+        self._stopped = False
         # Started first, so that each schedule() below adds its watches at once and raises when the source
         # folder itself cannot be watched (scheduled before start, the error would come out of start()).
-        self._observer.start()
+        self._start_observer()
         watched = False
         for s in self._sources:
             self._watch_above(str(s))
@@ -450,8 +506,8 @@ class SourceWatcher(QObject):
                 continue
             watched = self._schedule(str(s)) or watched
         self._timer = QTimer(self)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start(TICK_MS)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._process)
         self._retry = QTimer(self)
         self._retry.timeout.connect(self._retry_watches)
         log.info("watching %s", ", ".join(str(s) for s in self._sources))
@@ -465,6 +521,24 @@ class SourceWatcher(QObject):
         found = self._unwatched_in([str(s) for s in self._sources if s.is_dir()])
         if found is not None:
             self._set_unwatched(found, at_start=True)
+
+    def _start_observer(self) -> None:
+        """A new watchdog observer, started, whose thread wakes the watcher when it ends for any reason (an
+        exception in watchdog, or stop()): :meth:`_check_observer` then tells which, with no clock."""
+        observer = _new_observer(self._lost_events)
+        run = observer.run
+
+        def run_then_wake() -> None:
+            try:
+                run()
+            finally:
+                with self._lock:
+                    self._observer_ended = observer
+                self._wake_up()
+
+        observer.run = run_then_wake  # type: ignore[method-assign]
+        self._observer = observer
+        observer.start()
 
     def _schedule(self, source: str) -> bool:
         """Watch ``source`` recursively. False when even the folder itself cannot be watched: the watch
@@ -489,6 +563,7 @@ class SourceWatcher(QObject):
         """watchdog's thread: ``source`` itself was deleted or renamed away."""
         with self._lock:
             self._gone_now.add(source)
+        self._wake_up()
 
     def _watch_above(self, source: str) -> None:
         """Watch the nearest existing folder above ``source`` (not recursively; see :class:`_AboveHandler`), and
@@ -519,7 +594,7 @@ class SourceWatcher(QObject):
             log.error("cannot watch %s for %s: %s", above, for_display(source), exc.strerror)
 
     def _check_sources(self) -> None:
-        """Each tick: source folders that went away, and those that came back."""
+        """At each wake: source folders that went away, and those that came back."""
         with self._lock:
             now_gone, self._gone_now = self._gone_now, set()
         assert self._observer is not None
@@ -548,11 +623,14 @@ class SourceWatcher(QObject):
                 self.source_restored.emit(source)
                 self.files_ready.emit([source])  # whatever came with it, scanned whole
 
-    def _check_mounts(self) -> None:
-        """Each tick: a source folder that is now another filesystem (a volume mounted over it, or one that was
-        mounted there and is gone) gives no events through the watch on what was there before: watch it afresh
-        and scan it whole. One stat per source folder."""
-        assert self._observer is not None
+    @Slot()
+    def check_mounts(self) -> None:
+        """The mount table changed (the engine calls this on its drive monitor's ``mounts_changed``): a source
+        folder that is now another filesystem (a volume mounted over it, or one that was mounted there and is
+        gone) gives no events through the watch on what was there before: watch it afresh and scan it whole.
+        One stat per source folder."""
+        if self._observer is None:
+            return
         for source, dev in list(self._devs.items()):
             if source not in self._watches:
                 continue
@@ -575,10 +653,14 @@ class SourceWatcher(QObject):
                 self.files_ready.emit([source])
 
     def _check_observer(self) -> None:
-        """Each tick: a dead observer thread (an exception in watchdog's emitter) is replaced, every source folder
-        watched again and rescanned."""
-        if self._observer is None or self._observer.is_alive():
+        """At each wake: a dead observer thread (an exception in watchdog's emitter) is replaced, every source
+        folder watched again and rescanned. Its thread wakes us as it ends, but may still be finishing: joined
+        briefly first."""
+        with self._lock:
+            ended, self._observer_ended = self._observer_ended, None
+        if self._observer is None or self._stopped or ended is not self._observer:
             return
+        self._observer.join(timeout=1)  # it said so on its way out: its last lines run now
         why = "watchdog's observer thread ended unexpectedly"
         log.warning("%s: watch restarted on every source folder, and a rescan for what the gap missed", why)
         dead = self._observer
@@ -588,8 +670,7 @@ class SourceWatcher(QObject):
         self._watches.clear()
         self._above_watches.clear()
         self._above.clear()
-        self._observer = _new_observer(self._overflow.set)
-        self._observer.start()
+        self._start_observer()
         for s in self._sources:
             self._watch_above(str(s))
             if str(s) in self._gone or not s.is_dir():
@@ -697,6 +778,7 @@ class SourceWatcher(QObject):
 
     @Slot()
     def stop(self) -> None:
+        self._stopped = True
         if self._timer is not None:
             self._timer.stop()
         if self._retry is not None:
@@ -718,10 +800,16 @@ class SourceWatcher(QObject):
             return len(self._candidates)
 
     @Slot()
-    def _tick(self) -> None:
+    def _process(self) -> None:
+        """Handle what the events since the last wake brought: the checks they ask for, then every candidate
+        that is ready is handed over (``files_ready``), and the timer is armed for the earliest one still
+        waiting (or stopped). Runs on this object's thread, on a wake or when the timer fires."""
+        with self._lock:
+            self._wake_pending = False
+        if self._stopped:
+            return
         self._check_observer()
         self._check_sources()
-        self._check_mounts()
         self._check_appeared()
         if self._overflow.is_set():
             self._overflow.clear()
@@ -729,34 +817,62 @@ class SourceWatcher(QObject):
             self.rescan_requested.emit()
         now = time.monotonic()
         ready: list[str] = []
+        due: list[tuple[str, _Candidate, float]] = []  # (path, candidate, its last event as judged)
+        next_at = float("inf")
         with self._lock:
-            items = list(self._candidates.items())
-        for path, c in items:
-            quiet = now - c.last_event
-            if quiet < DEBOUNCE_S:
-                continue
+            for path, c in list(self._candidates.items()):
+                if c.closed and not c.quiet_first:
+                    del self._candidates[path]
+                    ready.append(path)
+                    continue
+                at = c.last_event + (DEBOUNCE_S if c.closed else self._window)
+                if at <= now:
+                    due.append((path, c, c.last_event))
+                else:
+                    next_at = min(next_at, at)
+        settled: list[tuple[str, float]] = []
+        for path, c, seen in due:
             if c.closed:
-                ready.append(path)
-                continue
-            if quiet < self._window:
+                settled.append((path, seen))
                 continue
             try:
                 st = os.stat(path)
                 sig = (st.st_size, st.st_mtime_ns)
             except OSError:
-                ready.append(path)  # gone: let ingest ignore it
+                settled.append((path, seen))  # gone: let ingest ignore it
                 continue
             if os.path.isdir(path) or c.stat == sig:
-                ready.append(path)
+                settled.append((path, seen))
             else:
                 c.stat = sig
-                c.last_event = now  # changed: wait another window
-        if not ready:
-            return
+                with self._lock:
+                    c.last_event = max(c.last_event, now)  # changed: wait another window
+                next_at = min(next_at, c.last_event + self._window)
         with self._lock:
-            for p in ready:
-                still = self._candidates.get(p)
-                if still is not None and now - still.last_event >= DEBOUNCE_S:
-                    del self._candidates[p]
+            for path, seen in settled:
+                still = self._candidates.get(path)
+                if still is not None and still.last_event == seen:
+                    del self._candidates[path]
+                    ready.append(path)
+                elif still is not None:  # an event came meanwhile: it waits again, from that event
+                    next_at = min(next_at, still.last_event + (DEBOUNCE_S if still.closed else self._window))
+            # Remembered for DEBOUNCE_S: a file closed again that soon is being rewritten and waits to be quiet.
+            # In hand-over order, so the expired ones are at the front.
+            while self._released and now - next(iter(self._released.values())) >= DEBOUNCE_S:
+                self._released.popitem(last=False)
+            for path in ready:
+                self._released[path] = now
+                self._released.move_to_end(path)
+        self._arm(next_at, now)
         for i in range(0, len(ready), READY_CHUNK):
             self.files_ready.emit(ready[i : i + READY_CHUNK])
+
+    def _arm(self, at: float, now: float) -> None:
+        """Arm the timer for monotonic time ``at`` (seconds), or stop it when ``at`` is infinite (nothing waits).
+        A millisecond late rather than early: the candidate is due when it fires."""
+        if self._timer is None:
+            return
+        if at == float("inf"):
+            self._timer.stop()
+            return
+        self._timer.start(max(0, int((at - now) * 1000) + 1))

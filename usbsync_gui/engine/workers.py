@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
 
 from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
@@ -74,6 +74,8 @@ class IngestWorker(QObject):
         self._config = config
         self._audit = audit
         self._svc: SyncService | None = None
+        self._waiting: list[str] = []  # handed over, not yet ingested (the next batch)
+        self._flush_queued = False
 
     def _service(self) -> SyncService:
         if self._svc is None:
@@ -111,8 +113,22 @@ class IngestWorker(QObject):
         self.scan_done.emit(stats.seen, stats.new_or_changed, stats.jobs_queued)
 
     @Slot(object)
-    @_guarded
     def ingest(self, paths: list[str]) -> None:
+        """Take ``paths`` (files and folders ready to ingest) into the next batch. A file alone goes at once; files
+        handed over while a batch is being recorded all go in the batch after it (the flush is queued behind the
+        hand-overs already waiting): batches are as big as the backlog, with no delay of their own."""
+        self._waiting.extend(paths)
+        if not self._flush_queued:
+            self._flush_queued = True
+            QMetaObject.invokeMethod(self, "_flush", Qt.ConnectionType.QueuedConnection)
+
+    @Slot()
+    @_guarded
+    def _flush(self) -> None:
+        self._flush_queued = False
+        paths, self._waiting = self._waiting, []
+        if not paths:
+            return
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
         self._log_queued(stats)
         if stats.fresh:
