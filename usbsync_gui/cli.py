@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from usbsync_gui import __version__
+from usbsync_gui import __version__, restore_builtin_import
 from usbsync_gui.core.audit import setup_logging
 from usbsync_gui.core.config import (
     DEFAULT_DRIVE_FOLDER,
@@ -28,15 +28,17 @@ from usbsync_gui.core.config import (
 )
 from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.fs_text import for_display
+from usbsync_gui.core.identify import identify_volumes, inspect_volumes
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.registration import RegistrationError, register_volume
-from usbsync_gui.core.service import ConnectedVolume, SyncService, identify_volumes, inspect_volumes
+from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.space import allocation_unit
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
 from usbsync_gui.core.summary import DriveSummary, LiveVolume, StateSummary, summarize
 from usbsync_gui.core.units import human_bytes, plural
+from usbsync_gui.core.volumes import ConnectedVolume
 from usbsync_gui.core.wait_reasons import no_drive
 from usbsync_gui.platform import EjectError, eject_volume
 
@@ -328,6 +330,9 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
     setup_logging(paths.log_dir, level=logging.DEBUG if args.verbose else logging.INFO, console=True)
     lock = _lock(paths)
     try:
+        import PySide6.QtCore  # noqa: F401  # first, so that its import hook can go before the engine's modules load
+
+        restore_builtin_import()
         from usbsync_gui.engine.headless import run_headless
 
         return run_headless(paths, config, with_parent=args.with_parent)

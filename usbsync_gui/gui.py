@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
-from usbsync_gui import __version__
-from usbsync_gui.core.audit import setup_logging
-from usbsync_gui.core.config import Config, ConfigError, load_config
-from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
-from usbsync_gui.core.paths import HOME_ENV, app_paths
-from usbsync_gui.core.state import StateDB
+from usbsync_gui import __version__, restore_builtin_import
+
+# PySide6 is in: its import hook goes before the app's own modules load (6 MiB; see restore_builtin_import).
+restore_builtin_import()
+
+from usbsync_gui.core.audit import setup_logging  # noqa: E402
+from usbsync_gui.core.config import Config, ConfigError, load_config  # noqa: E402
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock  # noqa: E402
+from usbsync_gui.core.paths import HOME_ENV, app_paths  # noqa: E402
+from usbsync_gui.core.state import StateDB  # noqa: E402
 
 if TYPE_CHECKING:
     from usbsync_gui.core.paths import AppPaths

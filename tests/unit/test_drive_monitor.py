@@ -14,8 +14,7 @@ import threading
 import pytest
 
 from usbsync_gui.core.config import DriveConfig
-from usbsync_gui.core.service import ConnectedVolume
-from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.volumes import ConnectedVolume, Volume
 from usbsync_gui.engine.drive_monitor import DriveMonitor
 from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.platform import VolumeInfo

@@ -19,13 +19,13 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from usbsync_gui.core import registration
 from usbsync_gui.core.config import DriveConfig, load_config, new_config, save_config
+from usbsync_gui.core.identify import inspect_volumes
 from usbsync_gui.core.identity import SecretStore, make_token
 from usbsync_gui.core.paths import app_paths
 from usbsync_gui.core.registration import RegistrationError, VolumeKind, register_volume
-from usbsync_gui.core.service import ConnectedVolume, inspect_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.summary import LiveVolume
-from usbsync_gui.core.volumes import Volume, read_marker, write_marker
+from usbsync_gui.core.volumes import ConnectedVolume, Volume, read_marker, write_marker
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
 from usbsync_gui.engine.tasks import TaskRunner
 from usbsync_gui.platform import VolumeInfo

@@ -153,8 +153,7 @@ def test_a_volume_crosses_the_channel_whole(tmp_path):
     """What the drives dialog and the tray need of a plugged-in volume survives its JSON form, the drive named
     by id and found in the client's configuration."""
     from usbsync_gui.core.config import DriveConfig
-    from usbsync_gui.core.service import ConnectedVolume
-    from usbsync_gui.core.volumes import Volume
+    from usbsync_gui.core.volumes import ConnectedVolume, Volume
     from usbsync_gui.engine.remote import connected_volume, volume_fields
     from usbsync_gui.platform import VolumeInfo
 
@@ -173,8 +172,7 @@ def test_a_volume_crosses_the_channel_whole(tmp_path):
 
 
 def test_volume_events_keep_the_monitor_view(linked, qtbot, tmp_path):
-    from usbsync_gui.core.service import ConnectedVolume
-    from usbsync_gui.core.volumes import Volume
+    from usbsync_gui.core.volumes import ConnectedVolume, Volume
     from usbsync_gui.engine.remote import volume_fields
     from usbsync_gui.platform import VolumeInfo
 

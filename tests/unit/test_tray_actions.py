@@ -7,9 +7,8 @@ import pytest
 
 from usbsync_gui.core.config import DriveConfig, new_config
 from usbsync_gui.core.paths import app_paths
-from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.state import StateDB
-from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.volumes import ConnectedVolume, Volume
 from usbsync_gui.platform import VolumeInfo
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.tray import TrayController

@@ -21,12 +21,14 @@ from usbsync_gui.core.config import (
     drive_name_problem,
     save_config,
 )
+from usbsync_gui.core.identify import identify_volumes, inspect_volumes
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore, make_token, token_matches
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import KEYRING_LOCKED, ConnectedVolume, identify_volumes, inspect_volumes
 from usbsync_gui.core.state import StateDB
 from usbsync_gui.core.units import human_bytes, plural
 from usbsync_gui.core.volumes import (
+    KEYRING_LOCKED,
+    ConnectedVolume,
     Marker,
     MarkerError,
     Volume,
@@ -193,7 +195,7 @@ class PluggedVolume:
     """A mounted volume and what it is here, with the words the front ends show.
 
     Attributes:
-        cv: the identified volume (:func:`usbsync_gui.core.service.inspect_volumes`).
+        cv: the identified volume (:func:`usbsync_gui.core.identify.inspect_volumes`).
         kind: what it is to this installation.
         marker_name: the drive name its marker carries (another installation's name for it), or ``''``.
         twin: for a look-alike (or a locked one), the name of the registered drive it looks like, or ``''``.

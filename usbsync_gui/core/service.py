@@ -9,135 +9,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.classify import Classifier
-from usbsync_gui.core.config import Config, DriveConfig
+from usbsync_gui.core.config import Config
 from usbsync_gui.core.copier import DrainResult, DriveSyncer, ProgressFn, Target
-from usbsync_gui.core.identity import SecretStore, token_matches
+from usbsync_gui.core.identify import identify_volumes
+from usbsync_gui.core.identity import SecretStore
 from usbsync_gui.core.ingest import Ingestor, IngestStats
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.source_paths import SourceFolders
 from usbsync_gui.core.state import StateDB
-from usbsync_gui.core.volumes import MarkerError, Volume, list_volumes, read_marker
-from usbsync_gui.platform import VolumeInfo, probe_volume
+from usbsync_gui.core.volumes import ConnectedVolume, Volume
 
 log = logging.getLogger(__name__)
-
-
-Prober = Callable[[str, str, str], VolumeInfo]
-
-
-@dataclass(frozen=True)
-class ConnectedVolume:
-    """A mounted volume and what usbsync makes of it.
-
-    Attributes:
-        volume: psutil's view (mount point, device, sizes).
-        info: the OS's view (real filesystem type, UUID/serial, label, removable).
-        drive: the registered drive, set only when the marker's token verifies against this volume.
-        status: ``registered``, ``look-alike`` (a registered drive's marker that does not verify, or no marker
-            but the label of a registered drive), ``marker of another installation``, ``unreadable marker``
-            or ``unknown``.
-        message: for look-alikes, what the user should be told.
-    """
-
-    volume: Volume
-    info: VolumeInfo
-    drive: DriveConfig | None
-    status: str
-    marker_id: str | None = None
-    message: str = ""
-
-    @property
-    def fs_type(self) -> str:
-        return self.info.fs_type or self.volume.fstype
-
-
-KEYRING_LOCKED = (
-    "keyring locked"  # ConnectedVolume.status of a registered drive's volume that cannot be checked
-)
-
-
-def inspect_volumes(
-    config: Config,
-    secret: bytes | None,
-    volumes: list[Volume] | None = None,
-    labels: dict[str, str] | None = None,
-    probe: Prober = probe_volume,
-) -> list[ConnectedVolume]:
-    """Identify each mounted volume: read its marker, probe its UUID, verify the marker's token.
-
-    Args:
-        secret: the installation's identity secret (:class:`usbsync_gui.core.identity.SecretStore`), or None
-            while it cannot be read (keyring locked): then no volume is a registered drive, and one whose marker
-            names a registered drive gets the status :data:`KEYRING_LOCKED` (``marker_id`` None: an unchecked
-            marker's claim is trusted for nothing).
-        volumes: the volumes to inspect (default: every mounted one).
-        labels: case-folded volume label -> drive id of registered drives (to recognise a re-formatted one).
-        probe: how to ask the OS about a volume (tests of other platforms pass their own).
-    """
-    out: list[ConnectedVolume] = []
-    labels = labels or {}
-    for v in list_volumes() if volumes is None else volumes:
-        info = probe(v.device, v.mountpoint, v.fstype)
-        try:
-            marker = read_marker(v.mountpoint)
-        except MarkerError as exc:
-            out.append(ConnectedVolume(v, info, None, "unreadable marker", message=str(exc)))
-            continue
-        if marker is None:
-            twin = config.drive_by_id(labels.get(info.label.casefold(), "")) if info.label else None
-            if twin is not None:
-                msg = (
-                    f"a drive labelled {info.label!r} like {twin.name} was plugged in at {v.mountpoint}, but it "
-                    f"carries no usbsync marker: if you re-formatted {twin.name}, register it again "
-                    f"(usbsync register-drive {v.mountpoint} --name {twin.name} ...)"
-                )
-                out.append(ConnectedVolume(v, info, None, "look-alike", message=msg))
-            else:
-                out.append(ConnectedVolume(v, info, None, "unknown"))
-            continue
-        drive = config.drive_by_id(marker.drive_id)
-        if drive is None:
-            out.append(ConnectedVolume(v, info, None, "marker of another installation", marker.drive_id))
-        elif secret is None:
-            msg = (
-                f"looks like {drive.name}, but its marker cannot be checked while the keyring is locked: "
-                "nothing is written to it until the keyring is unlocked"
-            )
-            out.append(ConnectedVolume(v, info, None, KEYRING_LOCKED, None, msg))
-        elif token_matches(secret, drive.id, info.uuid, marker.token):
-            out.append(ConnectedVolume(v, info, drive, "registered", marker.drive_id))
-        else:
-            why = (
-                "its volume ID could not be read"
-                if not info.uuid
-                else "its marker was copied from the registered drive, or the drive was re-formatted"
-            )
-            msg = (
-                f"a drive that looks like {drive.name} was plugged in at {v.mountpoint} but is not the registered "
-                f"one ({why}); nothing is written to it. To use it for {', '.join(drive.categories)}, register "
-                f"it: usbsync register-drive {v.mountpoint} --name NAME --category ..."
-            )
-            out.append(ConnectedVolume(v, info, None, "look-alike", marker.drive_id, msg))
-    return out
-
-
-def identify_volumes(
-    state_dir: Path,
-    config: Config,
-    db: StateDB,
-    volumes: list[Volume] | None = None,
-    secret: bytes | None = None,
-) -> list[ConnectedVolume]:
-    """:func:`inspect_volumes` with this installation's secret (loaded from the keyring or its file unless
-    given) and the labels of the registered drives from ``db``: what every front end means by "the volumes"."""
-    if secret is None:
-        secret = SecretStore(state_dir).secret()
-    return inspect_volumes(config, secret, volumes, db.registered_labels())
 
 
 def target_for(cv: ConnectedVolume) -> Target:

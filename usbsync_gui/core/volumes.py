@@ -13,8 +13,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from usbsync_gui.core.config import DriveConfig
+    from usbsync_gui.platform import VolumeInfo
 
 MARKER_DIR = ".usbsync"
 MARKER_FILE = "drive.json"
@@ -162,3 +167,34 @@ def free_bytes(mountpoint: str | Path) -> int:
         return int(psutil.disk_usage(str(mountpoint)).free)
     st = os.statvfs(mountpoint)
     return st.f_bavail * st.f_frsize
+
+
+@dataclass(frozen=True)
+class ConnectedVolume:
+    """A mounted volume and what usbsync makes of it.
+
+    Attributes:
+        volume: psutil's view (mount point, device, sizes).
+        info: the OS's view (real filesystem type, UUID/serial, label, removable).
+        drive: the registered drive, set only when the marker's token verifies against this volume.
+        status: ``registered``, ``look-alike`` (a registered drive's marker that does not verify, or no marker
+            but the label of a registered drive), ``marker of another installation``, ``unreadable marker``
+            or ``unknown``.
+        message: for look-alikes, what the user should be told.
+    """
+
+    volume: Volume
+    info: VolumeInfo
+    drive: DriveConfig | None
+    status: str
+    marker_id: str | None = None
+    message: str = ""
+
+    @property
+    def fs_type(self) -> str:
+        return self.info.fs_type or self.volume.fstype
+
+
+KEYRING_LOCKED = (
+    "keyring locked"  # ConnectedVolume.status of a registered drive's volume that cannot be checked
+)

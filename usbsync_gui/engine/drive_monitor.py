@@ -18,8 +18,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from usbsync_gui.core.service import ConnectedVolume
-from usbsync_gui.core.volumes import Volume, list_volumes
+from usbsync_gui.core.volumes import ConnectedVolume, Volume, list_volumes
 from usbsync_gui.engine.tasks import TaskResult, TaskRunner
 from usbsync_gui.platform.events import VolumeEvents
 

@@ -22,9 +22,8 @@ from PySide6.QtNetwork import QLocalSocket
 
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.paths import AppPaths
-from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.summary import LiveVolume, StateSummary
-from usbsync_gui.core.volumes import Volume
+from usbsync_gui.core.volumes import ConnectedVolume, Volume
 from usbsync_gui.engine.control import CLIENT_TIMEOUT_MS, PROTOCOL
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
 from usbsync_gui.engine.tasks import TaskRunner

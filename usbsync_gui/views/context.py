@@ -6,14 +6,17 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from usbsync_gui.core.config import Config, ConfigError, load_config
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.state import StateDB
-from usbsync_gui.engine.engine import Engine
 from usbsync_gui.engine.remote import RemoteEngine
 from usbsync_gui.engine.summary_feed import LiveState, SummaryFeed
 from usbsync_gui.engine.tasks import TaskRunner
+
+if TYPE_CHECKING:  # the tray app's engine runs in its own process: this one need not load the engine's code
+    from usbsync_gui.engine.engine import Engine
 
 
 @dataclass

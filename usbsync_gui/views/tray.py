@@ -9,26 +9,28 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
-from usbsync_gui.core.service import ConnectedVolume
 from usbsync_gui.core.summary import DriveState, StateSummary
+from usbsync_gui.core.volumes import ConnectedVolume
 from usbsync_gui.core.wait_reasons import WaitKind
 from usbsync_gui.views.context import ViewContext
-from usbsync_gui.views.drives_dialog import DrivesDialog
 from usbsync_gui.views.notifications import DesktopNotifier, NotificationCenter, Sender
 from usbsync_gui.views.open_folder import open_folder
-from usbsync_gui.views.queue_window import QueueWindow
 from usbsync_gui.views.resources import state_icon
-from usbsync_gui.views.settings_dialog import SettingsDialog
 from usbsync_gui.views.status_window import StatusWindow
 from usbsync_gui.views.tray_state import CopyProgress, TrayLook, tray_look
-from usbsync_gui.views.verify_window import VerifyWindow
+
+if TYPE_CHECKING:
+    # Imported where first opened: a tray app that sits in the tray all day does not hold the code (nor, for
+    # Verify, BLAKE3 and the manifest reader) of windows it never shows.
+    from usbsync_gui.views.queue_window import QueueWindow
+    from usbsync_gui.views.verify_window import VerifyWindow
 
 NOTICE_GRACE_S = 300.0
 
@@ -293,6 +295,8 @@ class TrayController(QObject):
         drive = self.ctx.config.drive_by_name(name)
         if drive is None:
             return
+        from usbsync_gui.views.verify_window import VerifyWindow
+
         win = VerifyWindow(self.ctx, drive, mountpoint)
         win.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._verify_windows = [w for w in getattr(self, "_verify_windows", []) if shiboken6.isValid(w)] + [
@@ -345,11 +349,15 @@ class TrayController(QObject):
     @Slot()
     def show_queue(self) -> None:
         if self.queue is None:
+            from usbsync_gui.views.queue_window import QueueWindow
+
             self.queue = QueueWindow(self.ctx)
         self._front(self.queue)
 
     @Slot()
     def show_drives(self) -> QDialog:
+        from usbsync_gui.views.drives_dialog import DrivesDialog
+
         dlg = DrivesDialog(self.ctx)
         dlg.setModal(False)
         self._front(dlg)
@@ -358,6 +366,8 @@ class TrayController(QObject):
 
     @Slot()
     def show_settings(self) -> QDialog:
+        from usbsync_gui.views.settings_dialog import SettingsDialog
+
         dlg = SettingsDialog(self.ctx.config, self.ctx.paths.config_file, ctx=self.ctx)
         self._front(dlg)
         self._settings = dlg
