@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import heapq
 import logging
 import os
 import queue
@@ -261,7 +262,7 @@ def _new_observer(on_overflow: Callable[[], None]) -> BaseObserver:
 
 
 class _Candidate:
-    __slots__ = ("closed", "last_event", "quiet_first", "stat")
+    __slots__ = ("closed", "in_heap", "last_event", "quiet_first", "stat")
 
     def __init__(self, now: float):
         self.last_event = now
@@ -272,6 +273,16 @@ class _Candidate:
         # or a file closed again soon after it was handed over (being rewritten over and over).
         self.quiet_first = False
         self.stat: tuple[int, int] | None = None
+        self.in_heap = (
+            False  # has an entry in SourceWatcher._due (which may be earlier than its deadline now)
+        )
+
+    def deadline(self, window: float) -> float:
+        """When it may go if no event comes first (monotonic seconds)."""
+        return self.last_event + (DEBOUNCE_S if self.closed else window)
+
+    def goes_at_once(self) -> bool:
+        return self.closed and not self.quiet_first
 
 
 class _Handler(FileSystemEventHandler):
@@ -392,6 +403,13 @@ class SourceWatcher(QObject):
         )
         # Files handed over in the last DEBOUNCE_S (path -> when): one closed again that soon waits to be quiet.
         self._released: OrderedDict[str, float] = OrderedDict()
+        # So that a wake costs what arrived since the last one, not the whole candidate set (a flood of 100,000
+        # files is 100,000 wakes' worth of events): the files that became complete since the last wake, and a
+        # heap of (deadline, sequence, path, candidate) for those that wait, whose head arms the timer. A heap
+        # entry may be early (an event came since): it is put back with the candidate's deadline when popped.
+        self._complete_now: list[str] = []
+        self._due: list[tuple[float, int, str, _Candidate]] = []
+        self._seq = 0
         self._detector = _OverflowDetector(self._lost_events)
         self._wake.connect(self._process, Qt.ConnectionType.QueuedConnection)
         self.dropped = 0
@@ -456,10 +474,20 @@ class SourceWatcher(QObject):
                 c.quiet_first = (
                     c.quiet_first or folder or (released is not None and now - released < DEBOUNCE_S)
                 )
+                if c.goes_at_once():
+                    self._complete_now.append(path)
+                elif not c.in_heap:
+                    self._push(path, c)
             if self._wake_pending:
                 return
             self._wake_pending = True
         self._wake.emit()
+
+    def _push(self, path: str, c: _Candidate) -> None:
+        """Put ``c`` on the heap of what waits, at its deadline. Call with the lock held."""
+        self._seq += 1
+        heapq.heappush(self._due, (c.deadline(self._window), self._seq, path, c))
+        c.in_heap = True
 
     def _whole_folder_above(self, path: str) -> _Candidate | None:
         """The waiting candidate of a folder above ``path`` (up to its source folder) that was renamed in
@@ -801,9 +829,10 @@ class SourceWatcher(QObject):
 
     @Slot()
     def _process(self) -> None:
-        """Handle what the events since the last wake brought: the checks they ask for, then every candidate
-        that is ready is handed over (``files_ready``), and the timer is armed for the earliest one still
-        waiting (or stopped). Runs on this object's thread, on a wake or when the timer fires."""
+        """Handle what the events since the last wake brought: the checks they ask for, every file that became
+        complete, and the waiting candidates whose deadline has come; then arm the timer for the next deadline
+        (or stop it). Handed over with ``files_ready``. Runs on this object's thread, on a wake or when the
+        timer fires; costs what arrived and what is due, not what merely waits."""
         with self._lock:
             self._wake_pending = False
         if self._stopped:
@@ -818,44 +847,52 @@ class SourceWatcher(QObject):
         now = time.monotonic()
         ready: list[str] = []
         due: list[tuple[str, _Candidate, float]] = []  # (path, candidate, its last event as judged)
-        next_at = float("inf")
         with self._lock:
-            for path, c in list(self._candidates.items()):
-                if c.closed and not c.quiet_first:
+            complete, self._complete_now = self._complete_now, []
+            for path in complete:
+                c = self._candidates.get(path)
+                if c is not None and c.goes_at_once():
                     del self._candidates[path]
                     ready.append(path)
-                    continue
-                at = c.last_event + (DEBOUNCE_S if c.closed else self._window)
-                if at <= now:
-                    due.append((path, c, c.last_event))
+            while self._due and self._due[0][0] <= now:
+                _, _, path, c = heapq.heappop(self._due)
+                c.in_heap = False
+                if self._candidates.get(path) is not c:
+                    continue  # handed over or replaced meanwhile
+                if c.deadline(self._window) > now:
+                    self._push(path, c)  # an event came since it was put here: it waits from that one
                 else:
-                    next_at = min(next_at, at)
-        settled: list[tuple[str, float]] = []
+                    due.append((path, c, c.last_event))
+        settled: list[tuple[str, _Candidate, float]] = []
+        changed: list[tuple[str, _Candidate]] = []
         for path, c, seen in due:
             if c.closed:
-                settled.append((path, seen))
+                settled.append((path, c, seen))
                 continue
             try:
                 st = os.stat(path)
                 sig = (st.st_size, st.st_mtime_ns)
             except OSError:
-                settled.append((path, seen))  # gone: let ingest ignore it
+                settled.append((path, c, seen))  # gone: let ingest ignore it
                 continue
             if os.path.isdir(path) or c.stat == sig:
-                settled.append((path, seen))
+                settled.append((path, c, seen))
             else:
                 c.stat = sig
-                with self._lock:
-                    c.last_event = max(c.last_event, now)  # changed: wait another window
-                next_at = min(next_at, c.last_event + self._window)
+                changed.append((path, c))
         with self._lock:
-            for path, seen in settled:
-                still = self._candidates.get(path)
-                if still is not None and still.last_event == seen:
+            for path, c in changed:  # changed since the last look: wait another window
+                c.last_event = max(c.last_event, now)
+                if self._candidates.get(path) is c and not c.in_heap and not c.goes_at_once():
+                    self._push(path, c)
+            for path, c, seen in settled:
+                if self._candidates.get(path) is not c:
+                    continue
+                if c.last_event == seen:
                     del self._candidates[path]
                     ready.append(path)
-                elif still is not None:  # an event came meanwhile: it waits again, from that event
-                    next_at = min(next_at, still.last_event + (DEBOUNCE_S if still.closed else self._window))
+                elif not c.in_heap and not c.goes_at_once():  # an event came meanwhile: wait from it
+                    self._push(path, c)
             # Remembered for DEBOUNCE_S: a file closed again that soon is being rewritten and waits to be quiet.
             # In hand-over order, so the expired ones are at the front.
             while self._released and now - next(iter(self._released.values())) >= DEBOUNCE_S:
@@ -863,6 +900,10 @@ class SourceWatcher(QObject):
             for path in ready:
                 self._released[path] = now
                 self._released.move_to_end(path)
+            # Entries of candidates handed over meanwhile must not keep a timer running: drop them from the head.
+            while self._due and self._candidates.get(self._due[0][2]) is not self._due[0][3]:
+                heapq.heappop(self._due)[3].in_heap = False
+            next_at = self._due[0][0] if self._due else float("inf")
         self._arm(next_at, now)
         for i in range(0, len(ready), READY_CHUNK):
             self.files_ready.emit(ready[i : i + READY_CHUNK])

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
 PROGRESS_INTERVAL_S = 0.1  # at most 10 progress signals a second per drive: enough for a bar, no flood
 PROGRESS_END_BYTES = 8 << 20  # files from this size on always report their end (bytes)
+# Paths ingested in one batch at most (one transaction): big enough that a flood is not a transaction per file,
+# small enough that a stop during a flood waits a second or so, not for the whole backlog.
+INGEST_BATCH = 2000
 
 
 def _guarded(method: _F) -> _F:
@@ -126,7 +129,12 @@ class IngestWorker(QObject):
     @_guarded
     def _flush(self) -> None:
         self._flush_queued = False
-        paths, self._waiting = self._waiting, []
+        # At most INGEST_BATCH paths at a time, the rest in a flush queued behind whatever came meanwhile: a stop
+        # (its quit, queued to this thread) waits for one batch, never for a whole flood's backlog.
+        paths, self._waiting = self._waiting[:INGEST_BATCH], self._waiting[INGEST_BATCH:]
+        if self._waiting:
+            self._flush_queued = True
+            QMetaObject.invokeMethod(self, "_flush", Qt.ConnectionType.QueuedConnection)
         if not paths:
             return
         stats = self._service().ingest_paths([Path(p) for p in paths], min_age_s=0.0)
