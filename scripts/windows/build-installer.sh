@@ -14,6 +14,7 @@
 set -euo pipefail
 
 HOST_QT_PY=${1:?usage: build-installer.sh PYTHON}
+HOST_QT_PY=$(cd "$(dirname "$HOST_QT_PY")" && pwd)/$(basename "$HOST_QT_PY") # absolute (we cd), venv link kept
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=scripts/windows/common.sh
 source "$ROOT/scripts/windows/common.sh"
