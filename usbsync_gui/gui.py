@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("usbsync_gui.gui")
 
 EXIT_USAGE = 2  # as the usbsync command line
+
+# Set only by the Windows installer's smoke test (installer/windows/smoke_test.sh), which runs the installed app
+# under Wine: Wine 8 lacks the WinRT UISettings class that Qt's Windows platform reads the desktop's colours
+# from, and QApplication() aborts unless Qt is told not to read the desktop's settings. Real Windows has it.
+NO_DESKTOP_SETTINGS_ENV = "USBSYNC_QT_NO_DESKTOP_SETTINGS"
 
 # Qt's own command-line options (QGuiApplication, QApplication and the X11 plugin; see qt6options(7)), which go
 # to QApplication untouched. Qt takes them with one dash or two. The ones that take a value take it as the next
@@ -121,6 +126,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return ns, qt_argv
 
 
+def desktop_settings_aware(environ: Mapping[str, str]) -> bool:
+    """Whether Qt reads the desktop's colours and fonts (Qt's default): not where :data:`NO_DESKTOP_SETTINGS_ENV`
+    is "1" (the Windows smoke test under Wine)."""
+    return environ.get(NO_DESKTOP_SETTINGS_ENV) != "1"
+
+
 def _has_display(qt_argv: Sequence[str]) -> bool:
     if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
         return True
@@ -144,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return cli_main(["run"])
     paths = app_paths()
     paths.ensure()
+    QApplication.setDesktopSettingsAware(desktop_settings_aware(os.environ))  # before QApplication exists
     # High-DPI scaling is always on in Qt 6 (the Qt 5 attributes AA_EnableHighDpiScaling and
     # AA_UseHighDpiPixmaps are gone or no-ops); the icons carry 2x pixmaps (views/resources.py).
     app = QApplication(qt_argv)

@@ -85,6 +85,8 @@ class EngineProcess(QObject):
         child.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         child.readyReadStandardOutput.connect(self._drain_output)
         child.finished.connect(self._on_finished)
+        # On Windows the child is usbsync.exe, a console program: QProcess starts it with CREATE_NO_WINDOW when
+        # this process has no console (the windowed usbsync-gui.exe), so no console window opens beside the tray.
         cmd = [*engine_command(), "--with-parent"]
         log.info("starting the engine: %s", " ".join(cmd))
         child.start(cmd[0], cmd[1:])

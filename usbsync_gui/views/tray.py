@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystem
 from usbsync_gui.core.summary import DriveState, StateSummary
 from usbsync_gui.core.volumes import ConnectedVolume
 from usbsync_gui.core.wait_reasons import WaitKind
+from usbsync_gui.views.about import AboutDialog
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.notifications import DesktopNotifier, NotificationCenter, Sender
 from usbsync_gui.views.open_folder import open_folder
@@ -123,6 +124,7 @@ class TrayController(QObject):
         m.addAction("Sync now", self.sync_now)
         m.addAction("Open log folder", self.open_logs)
         m.addAction("Settings…", self.show_settings)
+        m.addAction("About usbsync…", self.show_about)
         m.addSeparator()
         m.addAction("Quit usbsync", self.app.quit)
         return m
@@ -371,6 +373,13 @@ class TrayController(QObject):
         dlg = SettingsDialog(self.ctx.config, self.ctx.paths.config_file, ctx=self.ctx)
         self._front(dlg)
         self._settings = dlg
+        return dlg
+
+    @Slot()
+    def show_about(self) -> QDialog:
+        dlg = AboutDialog(self.ctx.paths)
+        self._front(dlg)
+        self._about = dlg  # kept alive while open, as the other dialogs
         return dlg
 
     @Slot()
