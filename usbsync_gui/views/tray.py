@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QApplication, QDialog, QMenu, QMessageBox, QSystem
 from usbsync_gui.core.summary import DriveState, StateSummary
 from usbsync_gui.core.volumes import ConnectedVolume
 from usbsync_gui.core.wait_reasons import WaitKind
-from usbsync_gui.views.about import AboutDialog
 from usbsync_gui.views.context import ViewContext
 from usbsync_gui.views.notifications import DesktopNotifier, NotificationCenter, Sender
 from usbsync_gui.views.open_folder import open_folder
@@ -377,6 +376,8 @@ class TrayController(QObject):
 
     @Slot()
     def show_about(self) -> QDialog:
+        from usbsync_gui.views.about import AboutDialog
+
         dlg = AboutDialog(self.ctx.paths)
         self._front(dlg)
         self._about = dlg  # kept alive while open, as the other dialogs
