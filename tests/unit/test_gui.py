@@ -194,6 +194,7 @@ def test_tray_eject_menu_without_drives(paths, qtbot, qapp):
             "Sync now",
             "Open log folder",
             "Settings…",
+            "About usbsync…",
             "Quit usbsync",
         ]
     finally:
