@@ -131,10 +131,22 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--settle", type=float, default=5.0)
     ap.add_argument("--threads", action="store_true", help="print the threads that woke most")
+    ap.add_argument(
+        "--private-mounts",
+        action="store_true",
+        help="run in a mount namespace of its own (unshare -m): on a shared machine, other people's mounts "
+        "change the mount table usbsync listens to and wake it; this measures usbsync's own wake-ups",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench_idle: needs root to mount a loop image", file=sys.stderr)
         return 2
+    if args.private_mounts and os.environ.get("USBSYNC_BENCH_UNSHARED") != "1":
+        argv = [a for a in sys.argv if a != "--private-mounts"]
+        env = {**os.environ, "USBSYNC_BENCH_UNSHARED": "1"}
+        cmd = ["unshare", "--mount", "--propagation", "private", sys.executable, *argv]
+        print("in a private mount namespace: " + " ".join(cmd), flush=True)
+        return subprocess.run(cmd, env=env, check=False).returncode
     work = Path(tempfile.mkdtemp(prefix="usbsync-idle-"))
     img, mnt, out, home = work / "d.img", work / "mnt", work / "out", work / "home"
     mnt.mkdir()
