@@ -357,3 +357,39 @@ def test_a_manifest_line_that_is_not_utf8_is_passed_over_alone(tmp_path):
     assert s.errors == 0 and s.refused + s.missing == 1
     assert (s.refused if sys.platform == "win32" else s.missing) == 1
     svc.close()
+
+
+def test_a_file_the_database_refuses_costs_only_itself_in_a_batch(tmp_path):
+    """A batch is first recorded in one savepoint; when one file's insert fails, that is rolled back and the
+    files are recorded one by one: every other file is queued, and audited, exactly once."""
+    svc, src, _ = make_service(tmp_path)
+    names = [f"p{i:03d}.png" for i in range(40)]
+    for i, name in enumerate(names):
+        (src / name).write_bytes(png_bytes(i))
+    # A real constraint of the database, not a stand-in: SQLite refuses this one row.
+    svc.db.conn.execute(
+        "CREATE TEMP TRIGGER no_p017 BEFORE INSERT ON files WHEN NEW.path LIKE '%p017.png'"
+        " BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+    )
+    s = svc.scan()
+    assert _queued(svc) == set(names) - {"p017.png"}
+    assert (s.errors, s.files_queued, s.jobs_queued) == (1, 39, 39)
+    svc.audit.close()
+    audit = (svc.paths.log_dir / "file_operations.csv").read_text().splitlines()
+    queued = sorted(line.split(",")[2].rsplit("/", 1)[1] for line in audit if ",queued," in line)
+    assert queued == sorted(set(names) - {"p017.png"})
+    svc.close()
+
+
+def test_files_of_a_batch_recorded_already_are_not_queued_again(tmp_path):
+    """The batch's recorded sizes and times are read in one query: unchanged files cost no work, and a file
+    recorded meanwhile by another path (the same file named twice) is queued once."""
+    svc, src, _ = make_service(tmp_path)
+    for i in range(30):
+        (src / f"p{i:02d}.png").write_bytes(png_bytes(i))
+    first = svc.ingest_paths([src / "p00.png", src / "p00.png", *sorted(src.iterdir())])
+    assert first.files_queued == 30 and first.jobs_queued == 30
+    again = svc.scan()
+    assert (again.unchanged, again.new_or_changed, again.jobs_queued) == (30, 0, 0)
+    assert len(svc.db.next_jobs(svc.config.drives[0].id, 100)) == 30
+    svc.close()

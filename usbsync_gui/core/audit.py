@@ -108,22 +108,53 @@ class AuditLog:
         status: str = "ok",
         error: str = "",
     ) -> None:
-        """Append one row. Paths and texts may hold undecodable bytes (PEP 383): written as
-        :func:`~usbsync_gui.core.fs_text.for_display` shows them."""
-        row = (
-            datetime.now(UTC).isoformat(timespec="milliseconds"),
+        """Append one row (:meth:`row`'s arguments)."""
+        row = self.row(
+            operation, source, destination, drive, size_bytes, blake3, duration_ms, status, error=error
+        )
+        self.write([row])
+
+    @staticmethod
+    def now() -> str:
+        """The timestamp column's value for now (UTC, ISO 8601, milliseconds)."""
+        return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+    @staticmethod
+    def row(
+        operation: str,
+        source: str = "",
+        destination: str = "",
+        drive: str = "",
+        size_bytes: int | None = None,
+        blake3: str = "",
+        duration_ms: float | None = None,
+        status: str = "ok",
+        stamp: str | None = None,
+        error: str = "",
+    ) -> tuple[str, ...]:
+        """One row as :meth:`write` takes it, stamped now. Paths and texts may hold undecodable bytes (PEP 383):
+        written as :func:`~usbsync_gui.core.fs_text.for_display` shows them. ``size_bytes`` in bytes,
+        ``duration_ms`` in milliseconds; ``stamp``: the timestamp (:meth:`now`), now when None."""
+        return (
+            stamp or AuditLog.now(),
             operation,
             for_display(source),
             for_display(destination),
             for_display(drive),
-            "" if size_bytes is None else size_bytes,
+            "" if size_bytes is None else str(size_bytes),
             blake3,
             "" if duration_ms is None else f"{duration_ms:.1f}",
             status,
             for_display(error),
         )
+
+    def write(self, rows: list[tuple[str, ...]]) -> None:
+        """Append ``rows`` (from :meth:`row`) and flush once: a batch of 500 queued files is one write(2), not
+        500."""
+        if not rows:
+            return
         with self._lock:
-            self._writer.writerow(row)
+            self._writer.writerows(rows)
             self._fh.flush()
 
     def close(self) -> None:

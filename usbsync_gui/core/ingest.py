@@ -42,7 +42,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -78,6 +78,15 @@ class _Todo:
     relpath: str
     size: int
     mtime_ns: int
+
+
+@dataclass
+class _Started:
+    """A batch handed to the analysis threads (:meth:`Ingestor._start_batch`): its files, and the analysis
+    tasks whose results, concatenated, are their outcomes in the same order."""
+
+    todos: list[_Todo]
+    parts: list[Future[list[_Outcome]]]
 
 
 # What analysing one file gave: (classification, BLAKE3 hex), None when it changed while read, or the error.
@@ -227,6 +236,8 @@ class Ingestor:
         # off it without a write per file.
         self._refused: set[str] = set()
         self.on_batch: Callable[[], None] | None = None  # called after each committed batch (any thread)
+        self._drive_ids: dict[str, list[str]] = {}  # category -> ids of the drives that hold it
+        self._drive_name_list: dict[str, str] = {}  # category -> their names, comma-separated
 
     # -- filtering --------------------------------------------------------------------------------------------
 
@@ -275,11 +286,19 @@ class Ingestor:
     # -- one file ---------------------------------------------------------------------------------------------
 
     def _needs_work(
-        self, path: Path | str, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
+        self,
+        path: Path | str,
+        stats: IngestStats,
+        forced: bool,
+        min_age_s: float,
+        recheck: bool,
+        known: dict[str, tuple[int, int] | None] | None = None,
     ) -> _Todo | None:
         """Cheap checks (where it is, patterns, lstat, one indexed lookup). Returns what must be classified and
         hashed. A symbolic link has its real path checked here (links are rare, so this stays cheap); the
-        read itself (:meth:`SourceFolders.open`) checks again whatever the name is."""
+        read itself (:meth:`SourceFolders.open`) checks again whatever the name is. ``known``: the recorded
+        (size, mtime_ns) of the batch's paths (:meth:`StateDB.file_stats`), looked up here when a path is
+        not in it."""
         where = self.sources.locate(path)
         if where is None:
             return None
@@ -305,7 +324,10 @@ class Ingestor:
             self._refuse(spath, f"not a regular file ({file_kind(st.st_mode)})", stats)
             return None
         stats.seen += 1
-        if not recheck and self.db.file_stat(spath) == (st.st_size, st.st_mtime_ns):
+        recorded = known[spath] if known is not None and spath in known else None
+        if recorded is None and (known is None or spath not in known):
+            recorded = self.db.file_stat(spath)
+        if not recheck and recorded == (st.st_size, st.st_mtime_ns):
             stats.unchanged += 1
             self._readable(spath)
             return None
@@ -344,7 +366,7 @@ class Ingestor:
         return [self._analyse(t) for t in todos]
 
     def _record(self, todo: _Todo, outcome: _Outcome, stats: IngestStats) -> None:
-        path, relpath = todo.path, todo.relpath
+        path = todo.path
         if isinstance(outcome, FileNotFoundError):
             return
         if isinstance(outcome, Refused):
@@ -367,7 +389,24 @@ class Ingestor:
             return
         klass, digest = outcome
         self._readable(path)
-        file_id, changed = self.db.upsert_file(
+        rows: list[tuple[str, ...]] = []
+        self._record_analysed(todo, klass, digest, stats, rows)
+        if self.audit:
+            self.audit.write(rows)
+
+    def _record_analysed(
+        self,
+        todo: _Todo,
+        klass: Classification,
+        digest: str,
+        stats: IngestStats,
+        audit: list[tuple[str, ...]],
+        stamp: str | None = None,
+    ) -> None:
+        """Record one classified and hashed file and queue its jobs; its audit row is appended to ``audit``
+        (:meth:`AuditLog.row`, timestamp ``stamp``, or now when None) for the caller to write."""
+        path, relpath = todo.path, todo.relpath
+        file_id, changed, new = self.db.record_file(
             path, str(todo.root), relpath, todo.size, todo.mtime_ns, digest, klass.mime, klass.category
         )
         stats.new_or_changed += 1
@@ -377,12 +416,15 @@ class Ingestor:
             log.debug("no category for %s (%s): not synced", shown, klass.mime)
             self._not_routed.setdefault("", []).append(shown)
             return
-        drives = [d.id for d in self.config.drives_for(klass.category)]
+        drives = self._drives_for(klass.category)
         if not drives:
             log.debug("%s is %s, but no drive holds that category yet", shown, klass.category)
             self._not_routed.setdefault(klass.category, []).append(shown)
             return
-        queued = self.db.enqueue(file_id, drives, digest, todo.size)
+        if new:
+            queued = self.db.enqueue_new(file_id, drives, digest, todo.size)
+        else:
+            queued = self.db.enqueue(file_id, drives, digest, todo.size)
         if queued:
             stats.jobs_queued += queued
             stats.files_queued += 1
@@ -396,10 +438,80 @@ class Ingestor:
                 queued,
             )
             if self.audit:
-                names = ",".join(d.name for d in self.config.drives if d.id in drives)
-                self.audit.record("queued", path, "", names, todo.size, digest, status="pending")
+                names = self._drive_names(klass.category)
+                audit.append(
+                    AuditLog.row("queued", path, "", names, todo.size, digest, None, "pending", stamp)
+                )
         elif changed:
             log.debug("%s changed but its content is already delivered", shown)
+
+    def _drives_for(self, category: str) -> list[str]:
+        """Ids of the drives that hold ``category`` (remembered: the configuration of an Ingestor is fixed)."""
+        ids = self._drive_ids.get(category)
+        if ids is None:
+            ids = self._drive_ids[category] = [d.id for d in self.config.drives_for(category)]
+        return ids
+
+    def _drive_names(self, category: str) -> str:
+        """The names of the drives that hold ``category``, as the audit log lists them."""
+        names = self._drive_name_list.get(category)
+        if names is None:
+            drives = self._drives_for(category)
+            names = ",".join(d.name for d in self.config.drives if d.id in drives)
+            self._drive_name_list[category] = names
+        return names
+
+    def _record_all(self, todos: list[_Todo], outcomes: list[_Outcome], stats: IngestStats) -> None:
+        """Record a batch in the caller's transaction. The files that were read, classified and hashed (nearly
+        all) are first recorded together in one savepoint (:meth:`_record_together`); if any of them fails,
+        that savepoint is rolled back and they are recorded one by one as the rest are (:meth:`_record_one`:
+        a savepoint each), so one file's failure still loses no other."""
+        plain: list[tuple[_Todo, tuple[Classification, str]]] = []
+        other: list[tuple[_Todo, _Outcome]] = []
+        for todo, outcome in zip(todos, outcomes, strict=True):
+            if isinstance(outcome, tuple) and todo.path not in self._refused:
+                plain.append((todo, outcome))
+            else:
+                other.append((todo, outcome))
+        if plain and not self._record_together(plain, stats):
+            other = [*plain, *other]
+        for todo, outcome in other:
+            self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
+
+    def _record_together(
+        self, plain: list[tuple[_Todo, tuple[Classification, str]]], stats: IngestStats
+    ) -> bool:
+        """Record ``plain`` (files with their classification and hash) in one savepoint: a savepoint per file
+        and an audit write per file were a third of the recording. Returns False, with nothing recorded,
+        counted, audited or logged, when one of them failed (the caller then records them one by one);
+        errors of the database itself are raised."""
+        conn = self.db.conn
+        mine = IngestStats()
+        outer_not_routed, self._not_routed = self._not_routed, {}
+        rows: list[tuple[str, ...]] = []
+        stamp = AuditLog.now()  # one timestamp for the batch's rows: recorded within the same few ms
+        conn.execute("SAVEPOINT ingest_batch")
+        try:
+            for todo, (klass, digest) in plain:
+                self._record_analysed(todo, klass, digest, mine, rows, stamp)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO ingest_batch")
+            conn.execute("RELEASE ingest_batch")
+            self._not_routed = outer_not_routed
+            if _fatal(exc):
+                raise
+            log.debug(
+                "recording a batch failed (%s: %s); recording its files one by one", type(exc).__name__, exc
+            )
+            return False
+        conn.execute("RELEASE ingest_batch")
+        for category, names in self._not_routed.items():
+            outer_not_routed.setdefault(category, []).extend(names)
+        self._not_routed = outer_not_routed
+        stats.merge(mine)
+        if self.audit:
+            self.audit.write(rows)
+        return True
 
     def _record_one(self, todo: _Todo, outcome: _Outcome, stats: IngestStats) -> None:
         """:meth:`_record` in a savepoint of the caller's transaction: a file that fails half-way leaves
@@ -427,12 +539,18 @@ class Ingestor:
             log.debug("details", exc_info=True)
 
     def _check(
-        self, path: Path | str, stats: IngestStats, forced: bool, min_age_s: float, recheck: bool
+        self,
+        path: Path | str,
+        stats: IngestStats,
+        forced: bool,
+        min_age_s: float,
+        recheck: bool,
+        known: dict[str, tuple[int, int] | None] | None = None,
     ) -> _Todo | None:
         found: list[_Todo | None] = [None]
 
         def step() -> None:
-            found[0] = self._needs_work(path, stats, forced, min_age_s, recheck)
+            found[0] = self._needs_work(path, stats, forced, min_age_s, recheck, known)
 
         self._isolated(path, stats, step)
         return found[0]
@@ -467,14 +585,24 @@ class Ingestor:
         stats = IngestStats()
         self._load_refused()
         batch: list[str] = []
+        started: _Started | None = None  # analysed while the batch before is recorded
         for p in paths:
             s = os.path.abspath(os.fspath(p))
             self._isolated(s, stats, partial(self._route, s, stats, batch, min_age_s))
             if len(batch) >= COMMIT_EVERY:
-                self._ingest_batch(batch, stats, min_age_s)
-                batch.clear()
-        self._ingest_batch(batch, stats, min_age_s)
+                started = self._next_batch(started, batch, stats, min_age_s)
+                batch = []
+        self._finish_batch(self._next_batch(started, batch, stats, min_age_s), stats)
         return stats
+
+    def _next_batch(
+        self, started: _Started | None, batch: list[str], stats: IngestStats, min_age_s: float
+    ) -> _Started | None:
+        """One step of the pipeline: start ``batch``'s analysis, then record ``started`` (the batch before)
+        while it runs. Returns the batch now started, for the next step to record."""
+        nxt = self._start_batch(batch, stats, min_age_s)
+        self._finish_batch(started, stats)
+        return nxt
 
     def _route(self, path: str, stats: IngestStats, batch: list[str], min_age_s: float) -> None:
         """One path of :meth:`ingest_paths`: a file goes into ``batch``, the rest is handled at once."""
@@ -502,25 +630,42 @@ class Ingestor:
     ) -> None:
         """Ingest ``batch``: classify and hash on a thread pool, record in one transaction. Each file on its
         own: one file's exception is logged and the rest of the batch goes on."""
+        self._finish_batch(self._start_batch(batch, stats, min_age_s, forced), stats)
+
+    def _start_batch(
+        self, batch: Sequence[Path | str], stats: IngestStats, min_age_s: float, forced: bool = False
+    ) -> _Started | None:
+        """The first half of :meth:`_ingest_batch`: check ``batch`` (one query for all their recorded sizes
+        and times) and hand what must be read to the analysis threads; :meth:`_finish_batch` records it.
+        Meanwhile the caller may record the batch before (a pipeline: the threads read and hash batch k+1
+        while this thread records batch k). None when nothing is to be read."""
         if not batch:
+            return None
+        known = self.db.file_stats(os.path.abspath(os.fspath(p)) for p in batch)
+        todos = [
+            t for p in batch if (t := self._check(p, stats, forced, min_age_s, False, known)) is not None
+        ]
+        if not todos:
+            return None
+        # A few large tasks, not one per file: a Future per file cost more than a small file's hash.
+        k = -(-len(todos) // ANALYSE_THREADS)
+        parts = [self._pool().submit(self._analyse_many, todos[i : i + k]) for i in range(0, len(todos), k)]
+        return _Started(todos, parts)
+
+    def _finish_batch(self, started: _Started | None, stats: IngestStats) -> None:
+        """The second half of :meth:`_ingest_batch`: wait for the batch's analysis, record it in one
+        transaction, then tell :attr:`on_batch`."""
+        if started is None:
             return
-        todos = [t for p in batch if (t := self._check(p, stats, forced, min_age_s, False)) is not None]
-        if len(todos) > 1:
-            # A few large tasks, not one per file: a Future per file cost more than a small file's hash.
-            k = -(-len(todos) // ANALYSE_THREADS)
-            chunks = [todos[i : i + k] for i in range(0, len(todos), k)]
-            outcomes = [o for part in self._pool().map(self._analyse_many, chunks) for o in part]
-        else:
-            outcomes = [self._analyse(t) for t in todos]
+        outcomes = [o for part in started.parts for o in part.result()]
         self._not_routed = {}
         with self.db.transaction():
-            for todo, outcome in zip(todos, outcomes, strict=True):
-                self._isolated(todo.path, stats, partial(self._record_one, todo, outcome, stats))
+            self._record_all(started.todos, outcomes, stats)
         self._log_not_routed()
         if self.on_batch is not None:
             self.on_batch()
         if stats.jobs_queued:
-            log.debug("ingested %d files, %d jobs queued so far", len(todos), stats.jobs_queued)
+            log.debug("ingested %d files, %d jobs queued so far", len(started.todos), stats.jobs_queued)
 
     def _log_not_routed(self) -> None:
         """One INFO line per category (and one for files without a category) for the batch just recorded, not
@@ -567,6 +712,7 @@ class Ingestor:
         """Ingest every file under ``top`` (not following links to directories), then its manifests."""
         stats = IngestStats()
         batch: list[str] = []
+        started: _Started | None = None  # analysed while the batch before is recorded
         manifests: list[str] = []
 
         def unreadable(exc: OSError) -> None:
@@ -590,9 +736,9 @@ class Ingestor:
                     continue
                 batch.append(p)
                 if len(batch) >= COMMIT_EVERY:
-                    self._ingest_batch(batch, stats, min_age_s)
+                    started = self._next_batch(started, batch, stats, min_age_s)
                     batch = []
-        self._ingest_batch(batch, stats, min_age_s)
+        self._finish_batch(self._next_batch(started, batch, stats, min_age_s), stats)
         for m in manifests:
             self._isolated(m, stats, partial(self._merge_manifest, m, stats))
         return stats

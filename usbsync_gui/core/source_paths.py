@@ -98,6 +98,12 @@ class SourceFolders:
         self.roots = sorted((Path(os.path.abspath(s)) for s in sources), key=lambda p: -len(p.parts))
         self._root_strs = [str(r) for r in self.roots]
         self._real_strs = [os.path.realpath(r) for r in self.roots]
+        # (real root, the prefix of what is inside it), as :meth:`_under` compares them: :meth:`inside` runs for
+        # every file read, and normalising the roots each time was most of its cost.
+        self._real_prefixes = [
+            (os.path.normcase(r), os.path.normcase(r if r.endswith(os.sep) else r + os.sep))
+            for r in self._real_strs
+        ]
 
     @staticmethod
     def _under(s: str, root: str) -> bool:
@@ -127,7 +133,8 @@ class SourceFolders:
 
     def inside(self, real: str) -> bool:
         """True when the real path ``real`` is inside the real path of a source folder."""
-        return any(self._under(real, r) for r in self._real_strs)
+        s = os.path.normcase(real)
+        return any(s == root or s.startswith(prefix) for root, prefix in self._real_prefixes)
 
     def real_path(self, path: Path | str) -> str:
         """The real path of ``path`` (links resolved). Raises :class:`Refused` when it leads outside every

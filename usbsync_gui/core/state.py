@@ -117,6 +117,9 @@ _SCHEMA = (
 )""",
 )
 
+# Values bound in one ``IN (...)`` at most: under SQLITE_MAX_VARIABLE_NUMBER of old SQLite builds (999).
+_IN_CHUNK = 500
+
 _JOB_COPY_COLUMNS = (
     "id, file_id, drive_id, state, blake3, size, attempts, last_error, result, dest_relpath, temp_relpath,"
     " queued_at, updated_at"
@@ -360,6 +363,20 @@ class StateDB:
         row = self.conn.execute("SELECT size, mtime_ns FROM files WHERE path=?", (to_db(path),)).fetchone()
         return (row[0], row[1]) if row else None
 
+    def file_stats(self, paths: Iterable[str]) -> dict[str, tuple[int, int] | None]:
+        """:meth:`file_stat` of many paths in a few queries (one per 500): ``{path: (size, mtime_ns) or None}``,
+        every path given a key. A batch of 500 lookups was 500 statements' round trips from Python."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, tuple[int, int] | None] = dict.fromkeys(wanted)
+        for i in range(0, len(wanted), _IN_CHUNK):
+            part = [to_db(p) for p in wanted[i : i + _IN_CHUNK]]
+            marks = ",".join("?" * len(part))
+            for path, size, mtime_ns in self.conn.execute(
+                f"SELECT path, size, mtime_ns FROM files WHERE path IN ({marks})", part
+            ):
+                found[from_db(path)] = (size, mtime_ns)
+        return found
+
     def upsert_file(
         self,
         path: str,
@@ -372,24 +389,56 @@ class StateDB:
         category: str | None,
     ) -> tuple[int, bool]:
         """Record a file version. Returns (file id, content changed or new)."""
+        file_id, changed, _ = self.record_file(
+            path, source_root, relpath, size, mtime_ns, blake3, mime, category
+        )
+        return file_id, changed
+
+    def record_file(
+        self,
+        path: str,
+        source_root: str,
+        relpath: str,
+        size: int,
+        mtime_ns: int,
+        blake3: str,
+        mime: str,
+        category: str | None,
+    ) -> tuple[int, bool, bool]:
+        """:meth:`upsert_file`, also saying whether the row is new: (file id, content changed or new, new). A
+        new path costs one statement (the insert), not a lookup first: nearly every path ingested is new."""
         now = time.time()
         p, root, rel = to_db(path), to_db(source_root), to_db(relpath)
+        cur = self.conn.execute(
+            "INSERT INTO files (path, source_root, relpath, size, mtime_ns, blake3, mime, category, seen_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (path) DO NOTHING",
+            (p, root, rel, size, mtime_ns, blake3, mime, category, now),
+        )
+        if cur.rowcount == 1:
+            return int(cur.lastrowid or 0), True, True
         row = self.conn.execute("SELECT id, blake3 FROM files WHERE path=?", (p,)).fetchone()
-        if row is None:
-            cur = self.conn.execute(
-                "INSERT INTO files (path, source_root, relpath, size, mtime_ns, blake3, mime, category, seen_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (p, root, rel, size, mtime_ns, blake3, mime, category, now),
-            )
-            return int(cur.lastrowid or 0), True
         self.conn.execute(
             "UPDATE files SET source_root=?, relpath=?, size=?, mtime_ns=?, blake3=?, mime=?, category=?, seen_at=?"
             " WHERE id=?",
             (root, rel, size, mtime_ns, blake3, mime, category, now, row[0]),
         )
-        return int(row[0]), row[1] != blake3
+        return int(row[0]), row[1] != blake3, False
 
     # -- jobs -------------------------------------------------------------------------------------------------
+
+    def enqueue_new(self, file_id: int, drive_ids: Iterable[str], blake3: str, size: int) -> int:
+        """:meth:`enqueue` for a file whose row was just inserted (:meth:`record_file` said new, in this
+        transaction): it has no job yet, so one is inserted per drive without looking for earlier ones (a
+        file row's id may be reused only once the row is deleted, and its jobs go with it: ON DELETE CASCADE,
+        foreign keys on). Returns jobs created."""
+        now = time.time()
+        rows = [(file_id, d, blake3, size, now, now) for d in drive_ids]
+        self.conn.executemany(
+            "INSERT INTO jobs (file_id, drive_id, state, blake3, size, queued_at, updated_at)"
+            " VALUES (?,?,'pending',?,?,?,?)",
+            rows,
+        )
+        return len(rows)
 
     def enqueue(self, file_id: int, drive_ids: Iterable[str], blake3: str, size: int) -> int:
         """Make sure each drive gets content ``blake3`` of the file. Returns jobs created or reset.
