@@ -32,7 +32,6 @@ from usbsync_gui.core.identify import identify_volumes, inspect_volumes
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
 from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
 from usbsync_gui.core.paths import AppPaths, app_paths
-from usbsync_gui.core.registration import RegistrationError, register_volume
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.space import allocation_unit
 from usbsync_gui.core.state import DatabaseDamaged, StateDB, is_damage, open_checked, rebuild
@@ -93,6 +92,8 @@ def cmd_init(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def cmd_register(args: argparse.Namespace, paths: AppPaths) -> int:
+    from usbsync_gui.core.registration import RegistrationError, register_volume  # this command's alone
+
     config = load_config(paths.config_file)
     try:
         reg = register_volume(

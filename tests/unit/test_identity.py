@@ -1,6 +1,9 @@
 import logging
+import os
 import stat
 import sys
+
+import pytest
 
 from usbsync_gui.core.identity import SecretStore, make_token, token_matches
 
@@ -54,3 +57,32 @@ def test_no_working_keyring_falls_back_to_the_file(tmp_path, monkeypatch):
     monkeypatch.setattr(keyring, "get_keyring", lambda: fail.Keyring())
     s = SecretStore(tmp_path)
     assert len(s.secret()) == 32 and s.where == str(s.fallback_file)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the shortcut is Linux's (no session bus)")
+def test_keyring_not_asked_where_it_can_only_end_in_the_file(tmp_path, monkeypatch):
+    """A headless session (no bus, no display) with the fallback file already there: keyring's detection (0.1-0.2
+    s of imports at each sync-once) is skipped, and the secret is the file's. With a session bus it is asked,
+    so a keyring that appeared since still gets the file's secret moved into it."""
+    import keyring
+    from keyring.backends import fail
+
+    first = SecretStore(tmp_path, use_keyring=False).secret()  # the file, as a headless first run makes it
+    for var in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "PYTHON_KEYRING_BACKEND"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    asked: list[int] = []
+
+    def detect() -> fail.Keyring:
+        asked.append(1)
+        return fail.Keyring()
+
+    monkeypatch.setattr(keyring, "get_keyring", detect)
+    if not os.path.exists(f"/run/user/{os.getuid()}/bus"):
+        assert SecretStore(tmp_path).secret() == first and asked == []
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+    assert SecretStore(tmp_path).secret() == first and asked == [1]
+    (tmp_path / "config" / "python_keyring").mkdir(parents=True)
+    (tmp_path / "config" / "python_keyring" / "keyringrc.cfg").write_text("[backend]\n")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
+    assert SecretStore(tmp_path).secret() == first and asked == [1, 1]

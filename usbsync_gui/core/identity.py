@@ -97,11 +97,37 @@ class SecretStore:
             KeyringLocked: a system keyring exists but cannot be read now (nothing was created).
             OSError: the fallback file cannot be read or made.
         """
-        if self.use_keyring:
+        if self.use_keyring and not self._no_keyring_here():
             got = self._from_keyring()
             if got is not None:
                 return got
         return self._from_file()
+
+    def _no_keyring_here(self) -> bool:
+        """True when asking :mod:`keyring` is known to end in the fallback file's secret, so it is skipped: on
+        Linux, the fallback file exists, no keyring ever held the secret (no :data:`KEYRING_RECORD`), and this
+        session can reach no keyring daemon (no session bus, no display to start one from) nor names a backend
+        itself (``PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``).
+
+        Why: finding out the long way imports every keyring backend and scans every installed package's entry
+        points: 0.1-0.2 s of CPU at each ``usbsync sync-once`` on a headless box, before its first byte
+        (docs/performance.md). The answer is the same secret either way: a keyring that does exist but that no
+        session bus leads to (a third-party backend) would be given the file's secret on first use
+        (:meth:`_initial_value`); it is given it at the first run from a desktop session instead."""
+        if not sys.platform.startswith("linux"):
+            return False
+        if not self.fallback_file.exists() or (self.state_dir / KEYRING_RECORD).exists():
+            return False
+        env = os.environ
+        if any(
+            env.get(k)
+            for k in ("DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "PYTHON_KEYRING_BACKEND")
+        ):
+            return False
+        if os.path.exists(f"/run/user/{os.getuid()}/bus"):  # the systemd user bus, found without the variable
+            return False
+        config_home = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        return not os.path.exists(os.path.join(config_home, "python_keyring", "keyringrc.cfg"))
 
     def _from_keyring(self) -> bytes | None:
         """The secret from the system keyring; None when there is no real keyring backend."""
