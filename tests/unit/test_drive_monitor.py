@@ -189,3 +189,28 @@ def test_a_stick_remounted_in_place_is_removed_then_added_and_one_gone_is_remove
     look()
     assert heard.said[3:] == [("removed", "/media/u/PHOTOS")] and monitor.connected() == []
     assert heard.of("changed") == []  # polls, not OS signals: no mounts_changed
+
+
+def test_a_failed_identification_is_tried_again_soon_not_at_the_next_poll(runner, table, qtbot):
+    """With the safety-net poll a minute long, a drive whose identification failed once (a probe that timed out)
+    is looked at again after a second, by a single-shot timer armed for that failure alone."""
+    failures = [OSError("the probe timed out")]
+
+    def flaky(volumes: list[Volume]) -> list[ConnectedVolume]:
+        if failures:
+            raise failures.pop()
+        return identify(volumes)
+
+    table.volumes = [vol("/media/PHOTOS")]
+    monitor = DriveMonitor(flaky, None, poll_s=60.0, runner=runner, lister=table)
+    monitor._poll_ms = 60_000  # as where OS signals report mounts (no events object here: it would be 1 s)
+    heard = Heard(monitor, table)
+    monitor.start()
+    try:
+        qtbot.waitUntil(lambda: not failures, timeout=5000)
+        # (a coarse timer, as QTimer's are by default, may fire up to 5% late)
+        assert monitor._retry.isActive() and monitor._retry.remainingTime() <= 1050
+        qtbot.waitUntil(lambda: heard.of("added") == ["/media/PHOTOS"], timeout=5000)
+        assert table.calls == 2 and not monitor._retry.isActive()
+    finally:
+        monitor.stop()

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 Inspector = Callable[[list[Volume]], list[ConnectedVolume]]
 Lister = Callable[[], list[Volume]]
 RECHECK_MS = (250, 1000)
+# A listing or identification that failed (a volume busy being mounted, a probe that timed out) is tried again
+# after this many ms, doubling up to the safety-net poll: with that poll at 60 s, a drive plugged in at a bad
+# moment must not wait a minute for no reason. A single-shot timer, armed only while a failure waits.
+RETRY_FIRST_MS = 1000
 
 
 def _remounted(known: Volume, now: Volume | None) -> bool:
@@ -84,6 +88,10 @@ class DriveMonitor(QObject):
         self._poll_ms = int(1000 * (poll_s if events is not None and events.available else min(poll_s, 1.0)))
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll)
+        self._retry = QTimer(self)
+        self._retry.setSingleShot(True)
+        self._retry.timeout.connect(lambda: self._poll("retry", event=False))
+        self._retry_ms = RETRY_FIRST_MS
         self.last_trigger = ""  # what noticed the latest new volume: "poll" or the signal's source
         if events is not None:
             events.changed.connect(self._on_event)
@@ -103,6 +111,7 @@ class DriveMonitor(QObject):
         self._stopped = True
         self._again = None
         self._timer.stop()
+        self._retry.stop()
         if self._events is not None:
             self._events.stop()
 
@@ -180,6 +189,8 @@ class DriveMonitor(QObject):
         """On this thread: act on a listing (None: it failed), the ``seq``-th started."""
         if volumes is not None:
             self._compare(volumes, trigger, seq)
+        else:
+            self._try_again()
         if event:
             self.mounts_changed.emit()
 
@@ -223,12 +234,21 @@ class DriveMonitor(QObject):
                 if again:
                     self._identify(again)
                 return
-            if result.error is not None:  # not known: the next event or poll tries again
+            if result.error is not None:  # not known: looked at again soon (and at the next event or poll)
                 log.warning("cannot identify the volumes at %s: %s", ", ".join(sorted(mounts)), result.error)
+                self._try_again()
                 return
+            self._retry_ms = RETRY_FIRST_MS
             self._accept(result.value or [], still)
 
         self._runner.run(lambda: inspect(volumes), done, name="identify volumes")
+
+    def _try_again(self) -> None:
+        """Arm the retry timer (if not armed): a listing or identification failed."""
+        if self._stopped or self._retry.isActive():
+            return
+        self._retry.start(self._retry_ms)
+        self._retry_ms = min(self._retry_ms * 2, max(self._poll_ms, RETRY_FIRST_MS))
 
     def _accept(self, found: list[ConnectedVolume], mounts: set[str]) -> None:
         """Record identified volumes; announce the new ones, and the known ones whose identity changed."""
