@@ -1,11 +1,15 @@
+import csv
 import os
 import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import byte_names, needs_fifos, needs_symlinks, pdf_bytes, png_bytes
 from tests.unit.helpers import make_service
+from usbsync_gui.core.audit import AUDIT_FILE
 from usbsync_gui.core.ingest import IngestStats
 
 
@@ -375,8 +379,8 @@ def test_a_file_the_database_refuses_costs_only_itself_in_a_batch(tmp_path):
     assert _queued(svc) == set(names) - {"p017.png"}
     assert (s.errors, s.files_queued, s.jobs_queued) == (1, 39, 39)
     svc.audit.close()
-    audit = (svc.paths.log_dir / "file_operations.csv").read_text().splitlines()
-    queued = sorted(line.split(",")[2].rsplit("/", 1)[1] for line in audit if ",queued," in line)
+    with open(svc.paths.log_dir / AUDIT_FILE, newline="") as fh:
+        queued = sorted(Path(r["source"]).name for r in csv.DictReader(fh) if r["operation"] == "queued")
     assert queued == sorted(set(names) - {"p017.png"})
     svc.close()
 
@@ -393,3 +397,43 @@ def test_files_of_a_batch_recorded_already_are_not_queued_again(tmp_path):
     assert (again.unchanged, again.new_or_changed, again.jobs_queued) == (30, 0, 0)
     assert len(svc.db.next_jobs(svc.config.drives[0].id, 100)) == 30
     svc.close()
+
+
+def test_a_stop_ends_an_ingest_at_the_next_file_and_the_next_scan_finds_the_rest(tmp_path):
+    """The stop event ends an ingest under way at its next file (:class:`Stopped`, past the per-file handlers):
+    what was committed stays, nothing is half-recorded, and a scan afterwards records every file once."""
+    import threading
+
+    from usbsync_gui.core.ingest import COMMIT_EVERY, Stopped
+    from usbsync_gui.core.service import SyncService
+
+    plain, src, _ = make_service(tmp_path)
+    plain.close()
+    stop = threading.Event()
+    svc = SyncService(plain.paths, plain.config, stop=stop)
+    n = 3 * COMMIT_EVERY
+    paths = []
+    for i in range(n):
+        (src / f"p{i:04d}.png").write_bytes(png_bytes(i))
+        paths.append(src / f"p{i:04d}.png")
+    batches = []
+
+    def committed() -> None:
+        batches.append(svc.db.counts()["files"])
+        stop.set()  # as the engine does from its own thread, while the next batch is being analysed
+
+    svc.ingestor.on_batch = committed
+    with pytest.raises(Stopped):
+        svc.ingest_paths(paths)
+    assert batches == [COMMIT_EVERY]  # the first batch, committed; the one analysed meanwhile, not recorded
+    assert svc.db.counts()["files"] == COMMIT_EVERY
+    with pytest.raises(Stopped):  # a scan, too, stops before its first file
+        svc.scan()
+    assert svc.db.counts()["files"] == COMMIT_EVERY
+    svc.close()
+
+    again = SyncService(plain.paths, plain.config)
+    s = again.scan()
+    assert (s.files_queued, again.db.counts()["files"]) == (n - COMMIT_EVERY, n)
+    assert again.db.counts()["pending"] == n  # one job each, none twice
+    again.close()

@@ -33,17 +33,23 @@ def target_for(cv: ConnectedVolume) -> Target:
 
 
 class SyncService:
-    """Ingest and copy for ``config``; owns a state database connection and the audit log for this thread."""
+    """Ingest and copy for ``config``; owns a state database connection and the audit log for this thread.
+    ``stop``: set from any thread to end a scan or ingest under way (:class:`~usbsync_gui.core.ingest.Stopped`)."""
 
     def __init__(
-        self, paths: AppPaths, config: Config, audit: AuditLog | None = None, db: StateDB | None = None
+        self,
+        paths: AppPaths,
+        config: Config,
+        audit: AuditLog | None = None,
+        db: StateDB | None = None,
+        stop: threading.Event | None = None,
     ):
         self.paths = paths
         self.config = config
         self.db = db or StateDB(paths.state_db)
         self.audit = audit if audit is not None else AuditLog(paths.log_dir / AUDIT_FILE)
         self.classifier = Classifier(config.categories, config.rules)
-        self.ingestor = Ingestor(self.db, config, self.classifier, self.audit)
+        self.ingestor = Ingestor(self.db, config, self.classifier, self.audit, stop)
         self.sources = SourceFolders(config.sources)  # the one rule for reading a source, copier included
         self._secret: bytes | None = None
 

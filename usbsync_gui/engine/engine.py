@@ -369,6 +369,7 @@ class Engine(QObject):
             (self._reclassify, worker.reclassify),
         ):
             signal.disconnect(receiver)
+        worker.request_stop()  # the scan or batch under way ends at its next file
         return self._reap(slot)
 
     def _start_watcher(self) -> None:

@@ -52,6 +52,7 @@ import heapq
 import logging
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -875,7 +876,7 @@ class SourceWatcher(QObject):
             except OSError:
                 settled.append((path, c, seen))  # gone: let ingest ignore it
                 continue
-            if os.path.isdir(path) or c.stat == sig:
+            if stat.S_ISDIR(st.st_mode) or c.stat == sig:  # the stat in hand: another costs 2 ms under Wine
                 settled.append((path, c, seen))
             else:
                 c.stat = sig

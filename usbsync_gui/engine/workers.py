@@ -21,7 +21,7 @@ from usbsync_gui.core.audit import AuditLog
 from usbsync_gui.core.config import Config
 from usbsync_gui.core.copier import CancelEvent, DrainResult, Target
 from usbsync_gui.core.fs_text import for_display
-from usbsync_gui.core.ingest import IngestStats
+from usbsync_gui.core.ingest import IngestStats, Stopped
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.state import Job, is_damage
@@ -33,7 +33,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 PROGRESS_INTERVAL_S = 0.1  # at most 10 progress signals a second per drive: enough for a bar, no flood
 PROGRESS_END_BYTES = 8 << 20  # files from this size on always report their end (bytes)
 # Paths ingested in one batch at most (one transaction): big enough that a flood is not a transaction per file,
-# small enough that a stop during a flood waits a second or so, not for the whole backlog.
+# small enough that the flood's backlog waits in a flush queued behind other work. (A stop does not wait for the
+# batch: :meth:`IngestWorker.request_stop` ends it at its next file.)
 INGEST_BATCH = 2000
 
 
@@ -46,6 +47,11 @@ def _guarded(method: _F) -> _F:
     def guarded(self: IngestWorker, *args: Any) -> Any:
         try:
             return method(self, *args)
+        except Stopped:
+            log.info(
+                "%s stopped with the engine; the next scan finds what it had not recorded", method.__name__
+            )
+            return None
         except Exception as exc:
             if is_damage(exc):
                 self.close()
@@ -79,10 +85,17 @@ class IngestWorker(QObject):
         self._svc: SyncService | None = None
         self._waiting: list[str] = []  # handed over, not yet ingested (the next batch)
         self._flush_queued = False
+        self._stop = threading.Event()
+
+    def request_stop(self) -> None:
+        """Thread-safe, called by the engine as it stops: the scan or batch under way ends at its next file
+        (:class:`Stopped`), so the stop waits milliseconds, not for a batch (2,000 files under Wine, where a
+        stat costs 2 ms, took over 10 s)."""
+        self._stop.set()
 
     def _service(self) -> SyncService:
         if self._svc is None:
-            self._svc = SyncService(self._paths, self._config, self._audit)
+            self._svc = SyncService(self._paths, self._config, self._audit, stop=self._stop)
         return self._svc
 
     @Slot(object)
