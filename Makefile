@@ -38,7 +38,7 @@ run: $(RUN_STAMP)
 	@$(MAKE) -s sysdeps PKGS="$(RUN_PKGS)"
 	$(VENV)/bin/usbsync-gui
 
-WIN_MODULES := usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py \
+WIN_MODULES := usbsync_gui/core/replace_file.py usbsync_gui/platform/windows.py usbsync_gui/platform/windows_events.py usbsync_gui/platform/autostart.py \
                usbsync_gui/core/space.py usbsync_gui/platform/thread_priority.py usbsync_gui/core/identity.py
 
 test: sysdeps $(STAMP)

@@ -21,6 +21,8 @@ from typing import Any
 
 import tomli_w
 
+from usbsync_gui.core import replace_file
+
 DEFAULT_DRIVE_FOLDER = "USBSync"
 DEFAULT_STABILITY_WINDOW_S = 2.0
 DEFAULT_RESCAN_INTERVAL_S = 2 * 60 * 60
@@ -564,7 +566,7 @@ def _metrics(v: _Validator, raw: object) -> MetricsConfig:
 def load_config(path: Path) -> Config:
     """Read and validate ``path``. Raises :class:`ConfigError` if it is missing, unreadable or invalid."""
     try:
-        data = path.read_bytes()
+        data = replace_file.read_bytes(path)  # not refused while Settings saves it on Windows
     except FileNotFoundError:
         raise ConfigError(path, "no configuration yet: run 'usbsync init --source DIR'") from None
     except OSError as exc:
@@ -655,7 +657,7 @@ def save_config(config: Config, path: Path) -> None:
             fh.write(body)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        replace_file.replace(tmp, path)  # tried again while a reader holds it on Windows
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from usbsync_gui.core import replace_file
+
 if TYPE_CHECKING:
     from usbsync_gui.core.config import DriveConfig
     from usbsync_gui.platform import VolumeInfo
@@ -110,7 +112,7 @@ def write_marker(
         fh.write(body + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, marker_path(mountpoint))
+    replace_file.replace(tmp, marker_path(mountpoint))  # the engine may be reading it (Windows)
     fsync_dir(d)
     return marker
 

@@ -34,6 +34,7 @@ from PySide6.QtCore import (
     Slot,
 )
 
+from usbsync_gui.core import replace_file
 from usbsync_gui.core.audit import AUDIT_FILE, AuditLog
 from usbsync_gui.core.config import Category, Config, ConfigError, MetricsConfig, load_config
 from usbsync_gui.core.copier import DrainResult
@@ -1089,7 +1090,7 @@ class Engine(QObject):
         try:
             tmp = path.with_suffix(".json.tmp")
             tmp.write_text(json.dumps(data, sort_keys=True))
-            os.replace(tmp, path)
+            replace_file.replace(tmp, path)  # `usbsync status` may be reading it (Windows)
         except OSError as exc:
             log.warning("cannot write %s: %s", path, exc.strerror or exc)
         self.heartbeat.emit(data)
