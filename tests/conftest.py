@@ -13,23 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.os_threads import os_threads
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def _os_threads() -> dict[str, str]:
-    """OS threads of this process (tid -> name), which also shows QThreads and watchdog's observers even
-    when they never touched Python's threading module. Empty where /proc is unavailable."""
-    out = {}
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                with open(f"/proc/self/task/{tid}/comm") as fh:
-                    out[tid] = fh.read().strip()
-            except OSError:
-                continue
-    except OSError:
-        pass
-    return out
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -45,7 +31,7 @@ def _process_lifetime_pools():
 def no_thread_leaks(_process_lifetime_pools):
     """Fail a test that leaves threads running (as watchdog's own suite does): Python threads and OS threads."""
     py_before = set(threading.enumerate())
-    os_before = set(_os_threads())
+    os_before = set(os_threads())
     yield
     deadline = time.monotonic() + 5
     while True:
@@ -56,12 +42,15 @@ def no_thread_leaks(_process_lifetime_pools):
         ]
         # Qt's global QThreadPool ("Thread (pooled)") belongs to Qt for the process and retires idle threads
         # after 30 s; widgets use it internally. So does Qt's D-Bus thread ("QDBusConnection"), started once per
-        # process by the first bus connection (UDisks2 signals, where a system bus runs). Any other new OS
+        # process by the first bus connection (UDisks2 signals, where a system bus runs). So does the OS's
+        # own thread pool (Wine names its threads; Windows' are unnamed, not listed). Any other new OS
         # thread is the test's.
         os_extra = [
             n
-            for tid, n in _os_threads().items()
-            if tid not in os_before and n not in ("Thread (pooled)", "QDBusConnection")
+            for tid, n in os_threads().items()
+            if tid not in os_before
+            and n not in ("Thread (pooled)", "QDBusConnection")
+            and not n.startswith("wine_threadpool_")  # Wine's process thread pool (Windows', unnamed there)
         ]
         if not (py_extra or os_extra) or time.monotonic() > deadline:
             break
