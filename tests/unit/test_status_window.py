@@ -245,7 +245,10 @@ def test_long_names_do_not_widen_the_window(ctx, qtbot):
     audit = AuditLog(ctx.paths.log_dir / AUDIT_FILE)
     audit.record("copy", f"/home/anna/outbox/{long_name}", "/m/x", "Photos", 10, "h", 1.0)
     audit.close()
-    w.refresh()
+    # The feed's own summary (computed on a pool thread, nothing connected) must be in before the push below,
+    # which it would otherwise overwrite when it lands late (under Wine it did).
+    with qtbot.waitSignal(ctx.summary.changed):
+        w.refresh()
     qtbot.waitUntil(lambda: w.recent.count() == 1 and long_name in w.recent.item(0).text())
     mount = "/media/anna/" + "VERY_LONG_LABEL_" * 30
     _push(ctx, connected={"d-photos": LiveVolume(mount, 900 * MB, 1000 * MB)})
