@@ -52,7 +52,7 @@ ours_running() { # processes of this prefix (Wine's own services included)
 app_running() { # the installed app's processes: their Windows command lines, one a line
 	local pid
 	for pid in $(ours_running); do
-		tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -i -e 'usbsync\.exe' -e 'usbsync-gui\.exe' || true
+		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -i -e 'usbsync\.exe' -e 'usbsync-gui\.exe' || true
 	done
 }
 
