@@ -630,7 +630,7 @@ def cmd_validate(args: argparse.Namespace, paths: AppPaths) -> int:
             problems.append(f"category {c.name!r} has no drive (its files wait until a drive holds it)")
     print(
         f"{paths.config_file}: OK ({plural(len(config.sources), 'source')}, "
-        f"{plural(len(config.categories), 'category')}, {plural(len(config.drives), 'drive')})"
+        f"{plural(len(config.categories), 'category', 'categories')}, {plural(len(config.drives), 'drive')})"
     )
     for p in problems:
         print(f"note: {p}")

@@ -14,5 +14,7 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` and ``word``, or its plural: ``many`` when given (irregular: "category", "categories"), else
+    ``word`` + "s". "1 file", "2 files"."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
