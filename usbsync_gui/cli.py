@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from usbsync_gui import __version__, restore_builtin_import
+from usbsync_gui.core import replace_file
 from usbsync_gui.core.audit import setup_logging
 from usbsync_gui.core.config import (
     DEFAULT_DRIVE_FOLDER,
@@ -363,7 +364,7 @@ def _health(paths: AppPaths, running: bool) -> dict[str, Any] | None:
         if reply is not None and isinstance(reply.get("health"), dict):
             return dict(reply["health"]) | {"live": True}
     try:
-        data = json.loads((paths.state_dir / "health.json").read_text())
+        data = json.loads(replace_file.read_bytes(paths.state_dir / "health.json"))  # the engine replaces it
     except (OSError, ValueError):
         return None
     return data | {"live": False} if isinstance(data, dict) else None
