@@ -27,10 +27,14 @@ def test_second_start_brings_the_first_forward_and_sigterm_stops_it(usbsync):
 
 
 def _engine_pids(home) -> list[int]:
-    """`usbsync run` processes serving ``home`` (their USBSYNC_HOME), from /proc."""
+    """`usbsync run` processes serving ``home`` (their USBSYNC_HOME), from /proc.
+
+    A child the engine forks (``lsblk``, ``udisksctl``) has the engine's command line and environment until it
+    calls exec; on a loaded machine a listing can catch it there, so a match whose parent matches is left out.
+    """
     import os
 
-    out = []
+    out: dict[int, int] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -39,11 +43,13 @@ def _engine_pids(home) -> list[int]:
                 argv = fh.read().split(b"\0")
             with open(f"/proc/{pid}/environ", "rb") as fh:
                 env = fh.read().split(b"\0")
-        except OSError:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])  # field 4; the name in () may hold spaces
+        except (OSError, ValueError, IndexError):
             continue
         if b"run" in argv and f"USBSYNC_HOME={home}".encode() in env:
-            out.append(int(pid))
-    return out
+            out[int(pid)] = ppid
+    return [pid for pid, ppid in out.items() if ppid not in out]
 
 
 def test_the_app_runs_its_engine_in_a_process_of_its_own_and_stops_it(usbsync, make_drive):
