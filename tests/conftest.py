@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import zlib
 from pathlib import Path
 
@@ -55,7 +56,21 @@ def no_thread_leaks(_process_lifetime_pools):
         if not (py_extra or os_extra) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
-    assert not py_extra and not os_extra, f"threads left running: {py_extra + os_extra}"
+    if py_extra or os_extra:
+        # Where each leftover Python thread is: what started it and never stopped it is usually one frame up.
+        frames = sys._current_frames()
+        where = [
+            f"{t.name} ({type(t).__module__}.{type(t).__qualname__}) at "
+            + " < ".join(
+                f"{f.name}:{f.lineno} {f.filename}"
+                for f in traceback.extract_stack(frames[t.ident])[-3:][::-1]
+            )
+            for t in threading.enumerate()
+            if t.name in py_extra and t.ident in frames
+        ]
+        pytest.fail(
+            f"threads left running: {py_extra + os_extra}" + "".join(f"\n  {w}" for w in where), pytrace=False
+        )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from PySide6.QtCore import QTimer
 
 from tests.conftest import png_bytes
 from usbsync_gui.core.config import new_config
@@ -369,18 +370,20 @@ def test_a_watcher_restart_is_an_alert_until_the_next_heartbeat(tmp_path, qtbot,
     engine.start()
     state = StateDB(paths.state_db)
     try:
-        # Running, not only made: the watch thread makes the observer, then starts it (on a loaded machine the
-        # test can see it in between, and a thread never started cannot end).
-        qtbot.waitUntil(
-            lambda: (
-                engine._watch is not None
-                and engine._watch.worker._observer is not None
-                and engine._watch.worker._observer.is_alive()
-            )
-        )
-        observer = engine._watch.worker._observer
-        observer.stop()  # as an uncaught exception in watchdog's emitter would end it
-        observer.join(5)
+        # Ended on the watch thread, queued behind the watcher's start (which runs before that thread's event
+        # loop): stopped from this thread while start was still scheduling its watches, a watch added after
+        # the stop outlived it, its reader blocked for good (watchdog cannot remove a watch from the closed
+        # inotify descriptor). Seen when the machine's watch limit was reached and start took longer.
+        qtbot.waitUntil(lambda: engine._watch is not None)
+        worker = engine._watch.worker
+        ended = threading.Event()
+
+        def end_observer() -> None:
+            worker._observer.stop()  # as an uncaught exception in watchdog's emitter would end it
+            ended.set()
+
+        QTimer.singleShot(0, worker, end_observer)
+        qtbot.waitUntil(ended.is_set)
         qtbot.waitUntil(lambda: any(n.kind == "watcher_restarted" for n in state.notices()), timeout=10_000)
         [n] = [n for n in state.notices() if n.kind == "watcher_restarted"]
         assert n.message.startswith("watchdog's observer thread ended unexpectedly at ")
