@@ -273,16 +273,18 @@ def _show_handler(tray: TrayController) -> Callable[[dict[str, Any], Callable[[d
 
 
 def welcome(tray: TrayController, config: Config) -> None:
-    """After the set-up wizard: one notification saying that usbsync now lives in the tray and what to do with
-    it (the wizard's window closes and nothing else would show that the app is running)."""
+    """After the set-up wizard: one notification saying where usbsync now lives (its tray icon, or its status
+    window on a desktop with no tray: ``tray.in_tray``, after ``tray.show()``) and what to do with it (the
+    wizard's window closes and nothing else would show that the app is running)."""
     folders = ", ".join(str(s) for s in config.sources)
-    tray.notifications.say(
-        "welcome",
-        "",
-        "usbsync is running",
-        f"Its icon is in the system tray. Files you put in {folders} go to your drives by themselves; click the "
-        "icon to see what is waiting, eject a drive or change settings.",
-    )
+    if tray.in_tray:
+        where = "Its icon is in the system tray."
+        what = "click the icon to see what is waiting, eject a drive or change settings."
+    else:
+        where = "This desktop has no system tray, so its status window stands in for the icon."
+        what = "the window shows what is waiting, and its usbsync menu ejects a drive or changes settings."
+    text = f"{where} Files you put in {folders} go to your drives by themselves; {what}"
+    tray.notifications.say("welcome", "", "usbsync is running", text)
 
 
 def freeze_startup_objects() -> None:

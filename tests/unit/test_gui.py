@@ -238,17 +238,65 @@ def test_tray_shows_raised_notices_and_announces_each_once(paths, qtbot, qapp):
         db.close()
 
 
+@pytest.mark.qt_log_ignore("systemTrayWindowChanged")  # the offscreen platform has no tray to show an icon in
 def test_after_the_wizard_a_notification_says_the_app_lives_in_the_tray(paths, qtbot, qapp):
     from usbsync_gui.gui import welcome
 
     cfg = _config_with_drive(paths)
     db = StateDB(paths.state_db)
     shown: list[tuple[str, str]] = []
-    tray = TrayController(ViewContext(paths, cfg, db), qapp, sender=lambda t, b: shown.append((t, b)) or True)
+    tray = TrayController(
+        ViewContext(paths, cfg, db),
+        qapp,
+        sender=lambda t, b: shown.append((t, b)) or True,
+        tray_available=lambda: True,
+    )
     try:
+        tray.show()
         welcome(tray, cfg)
         assert [t for t, _b in shown] == ["usbsync is running"]
-        assert "system tray" in shown[0][1] and str(cfg.sources[0]) in shown[0][1]
+        assert "Its icon is in the system tray" in shown[0][1] and str(cfg.sources[0]) in shown[0][1]
+        assert tray.status.layout().menuBar() is None and not tray.status.isVisible()
     finally:
+        tray.close()
+        db.close()
+
+
+@pytest.mark.qt_log_ignore("This plugin does not support raise")  # the offscreen platform's limit, not ours
+def test_without_a_system_tray_the_status_window_has_the_menu_and_notes_name_it(paths, qtbot, qapp):
+    """A desktop with no tray (GNOME without the AppIndicator extension): the status window opens, its menu
+    bar holds the tray's menu (Drives…, Settings…, Quit), the welcome says so and does not point at an icon
+    that is not there, and a note shown as the (invisible) balloon names the menu instead of "Click here"."""
+    from usbsync_gui.gui import welcome
+    from usbsync_gui.views.notifications import ACTION_HINTS, Note
+
+    cfg = _config_with_drive(paths)
+    db = StateDB(paths.state_db)
+    shown: list[tuple[str, str]] = []
+    tray = TrayController(
+        ViewContext(paths, cfg, db),
+        qapp,
+        sender=lambda t, b: shown.append((t, b)) or True,
+        tray_available=lambda: False,
+    )
+    try:
+        tray.show()
+        assert tray.in_tray is False and tray.status.isVisible()
+        bar = tray.status.layout().menuBar()
+        [menu] = [a.menu() for a in bar.actions()]
+        assert menu is tray.menu and menu.title() == "&usbsync"
+        entries = [a.text() for a in menu.actions()]
+        assert {"Drives…", "Settings…", "Quit usbsync", "Eject"} <= set(entries), entries
+        welcome(tray, cfg)
+        [(title, body)] = shown
+        assert title == "usbsync is running"
+        assert "no system tray" in body and "usbsync menu" in body and "Its icon" not in body
+        assert tray.notifications._balloon_clicks() is False
+        note = Note("safe_to_unplug", "Photos", "Photos is up to date", "All copied.", action="eject")
+        assert note.body("click" if tray.notifications._balloon_clicks() else "plain").endswith(
+            ACTION_HINTS["eject"]["plain"]
+        )
+    finally:
+        tray._no_tray_box.close()
         tray.close()
         db.close()

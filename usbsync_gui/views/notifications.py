@@ -220,8 +220,8 @@ class NotificationCenter:
         enabled: kind -> shown or not (from settings); :attr:`enabled` can be updated at any time.
         clock: seconds, monotonic (tests pass their own).
         desktop: the desktop notification service tried first (:meth:`DesktopNotifier.open`); None: ``send`` only.
-        balloon_clicks: True when a click on what ``send`` shows is routed to :meth:`balloon_clicked`; then the
-            body says "Click here to …", else it names the menu entry.
+        balloon_clicks: True (or a function answering it at each note) when a click on what ``send`` shows is
+            routed to :meth:`balloon_clicked`; then the body says "Click here to …", else it names the menu entry.
         current: the current state summary (None while there is none yet): each note is checked against it when
             it is sent (:func:`still_true`). None: notes are sent as they were composed.
 
@@ -239,7 +239,7 @@ class NotificationCenter:
         enabled: dict[str, bool] | None = None,
         clock: Callable[[], float] = time.monotonic,
         desktop: Desktop | None = None,
-        balloon_clicks: bool = False,
+        balloon_clicks: bool | Callable[[], bool] = False,
         current: Callable[[], StateSummary | None] | None = None,
     ):
         # Not a QObject itself: its event() would shadow QObject.event(QEvent), which Qt calls.
@@ -249,7 +249,7 @@ class NotificationCenter:
         self.enabled = {k: True for k in KINDS} | (enabled or {})
         self._clock = clock
         self._desktop = desktop
-        self._balloon_clicks = balloon_clicks
+        self._balloon_clicks = balloon_clicks if callable(balloon_clicks) else lambda: balloon_clicks
         self._current = current
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._last_sent: dict[tuple[str, str, str], float] = {}
@@ -336,7 +336,7 @@ class NotificationCenter:
             note = self._compose(g)
             shown = self._desktop.send_note(note) if self._desktop is not None else None
             if shown is None:
-                shown = note.body("click" if self._balloon_clicks else "plain")
+                shown = note.body("click" if self._balloon_clicks() else "plain")
                 if not self._send(note.title, shown):
                     # Not shown anywhere: the figures are kept for the next try, not lost.
                     g.not_before = now + GROUP_WINDOW_S
@@ -393,7 +393,7 @@ class NotificationCenter:
         """The desktop's service did not show a note after all (the daemon refused it, or did not answer in
         :data:`CALL_TIMEOUT_S`): show it through ``send`` now, late rather than never. A note withdrawn
         meanwhile is not reported here (the notifier knows)."""
-        shown = note.body("click" if self._balloon_clicks else "plain")
+        shown = note.body("click" if self._balloon_clicks() else "plain")
         if self._send(note.title, shown):
             self._balloon = note if note.action else None
             self.sent.append((note.title, shown))

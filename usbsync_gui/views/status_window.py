@@ -47,6 +47,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
+    QMenuBar,
     QProgressBar,
     QScrollArea,
     QSizePolicy,
@@ -752,6 +754,17 @@ class StatusWindow(QWidget):
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(2, 1)
         return grid
+
+    def set_app_menu(self, menu: QMenu) -> None:
+        """Put ``menu`` (the tray icon's) in a menu bar titled "usbsync" at the top of this window: on a desktop
+        with no system tray this window is all there is of the app, and Drives…, Settings… and Quit must be
+        somewhere. Once; a second call replaces the first."""
+        menu.setTitle("&usbsync")
+        bar = QMenuBar(self)
+        bar.addMenu(menu)
+        layout = self.layout()
+        assert layout is not None
+        layout.setMenuBar(bar)
 
     # -- the summary ------------------------------------------------------------------------------------------
 

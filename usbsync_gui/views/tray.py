@@ -46,6 +46,8 @@ class TrayController(QObject):
         desktop: the desktop notification service (default: the session bus's, when there is one and no
             ``sender`` was given).
         clock: the notifications' clock, monotonic seconds (tests pass their own).
+        tray_available: whether the desktop has a system tray (Qt's ``isSystemTrayAvailable``; tests pass their
+            own). Without one the status window stands in for the icon, with the tray's menu as its menu bar.
     """
 
     look_changed = Signal(str, str)  # state, tooltip
@@ -57,9 +59,12 @@ class TrayController(QObject):
         sender: Sender | None = None,
         desktop: DesktopNotifier | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tray_available: Callable[[], bool] = QSystemTrayIcon.isSystemTrayAvailable,
     ):
         super().__init__()
         self.ctx = ctx
+        self._tray_available = tray_available
+        self.in_tray = False  # shown as a tray icon (show() tells): else the status window is the app's face
         self.app = app
         self.status = StatusWindow(ctx)
         self.queue: QueueWindow | None = None
@@ -82,7 +87,9 @@ class TrayController(QObject):
             ctx.config.notifications,
             clock=clock,
             desktop=desktop,
-            balloon_clicks=sender is None,
+            # A click on the balloon does the note's action, but only a shown icon has a balloon; without one
+            # the note is a log line and names the menu entry.
+            balloon_clicks=(lambda: self.in_tray) if sender is None else False,
             current=lambda: ctx.summary.latest,  # a note held a while is checked against the state then
         )
         self.notifications.action_invoked.connect(self._on_note_action)
@@ -130,17 +137,23 @@ class TrayController(QObject):
 
     def show(self) -> None:
         """Show the tray icon, or, where the desktop has no tray, say so once and open the status window."""
-        if QSystemTrayIcon.isSystemTrayAvailable():
+        self.in_tray = self._tray_available()
+        if self.in_tray:
             self.tray.show()
         else:
             log.warning("no system tray on this desktop: showing the status window instead")
+            # The tray's menu (Drives…, Settings…, Eject, Quit) as the window's menu bar: what the notes and the
+            # docs call "the usbsync menu" is there too.
+            self.status.set_app_menu(self.menu)
             self.show_status()
             # Not modal: a nested event loop here would swallow a quit request (SIGTERM) before exec().
             box = QMessageBox(
                 QMessageBox.Icon.Information,
                 "usbsync",
                 "This desktop has no system tray (on GNOME, the AppIndicator extension adds one). usbsync keeps "
-                "running; this window shows what it does, and closing it keeps usbsync running in the background.",
+                "running; this window shows what it does, and its usbsync menu has what the tray icon's would "
+                "(Drives…, Eject, Settings…, Quit). Closing the window keeps usbsync running in the background; "
+                "starting usbsync again brings the window back.",
                 QMessageBox.StandardButton.Ok,
                 self.status,
             )
