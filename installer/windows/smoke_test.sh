@@ -82,6 +82,7 @@ trap 'exit 130' INT TERM
 
 # A fresh prefix. Windows sees the setup's folder as I: and nothing else of this machine but the drives below.
 wine_prefix
+wine_icuuc_stub # what Windows 10 1903+ has in system32 and Wine 8 lacks (test setup; never in the app)
 wine_drive i "$(dirname "$SETUP")"
 APPDIR=$LOCAL/Programs/usbsync
 DATA=$LOCAL/usbsync # platformdirs' configuration, state and log folders
@@ -119,6 +120,7 @@ done
 [ "$(reg_value "$UNINST" DisplayVersion)" = "$VERSION" ] || fail "Add/Remove Programs: DisplayVersion is '$(reg_value "$UNINST" DisplayVersion)'"
 run_value=$(reg_value "$RUN" usbsync)
 case $run_value in *'\usbsync-gui.exe"') ;; *) fail "the Run key starts '$run_value', not usbsync-gui.exe" ;; esac
+no_icuuc_in "$APPDIR" || fail "the installed app carries an icuuc.dll (Wine's test stub, or another)"
 ok "setup.exe /S in $INSTALL_S s: $(find "$APPDIR" -type f | wc -l) files, $(du -sh "$APPDIR" | cut -f1) in C:\\users\\$WUSER\\AppData\\Local\\Programs\\usbsync; Start-menu shortcut; Run key: $run_value"
 ok "Add/Remove Programs: $(for v in DisplayName DisplayVersion Publisher DisplayIcon QuietUninstallString; do printf '%s=%s; ' $v "$(reg_value "$UNINST" $v)"; done)"
 

@@ -34,6 +34,7 @@ cd "$B/src" # a folder Windows sees (S:), for Wine's working directory
 
 host_venv
 wine_prefix
+wine_icuuc_stub # PySide6 6.10+ needs icuuc.dll to load (and PyInstaller imports it): Wine 8 has none
 embed_python "$B/python"
 wine_drive p "$B/python"
 wine_drive k "$B/wheels"
@@ -91,6 +92,7 @@ APP=$B/src/dist/usbsync
 for f in usbsync.exe usbsync-gui.exe _internal/magic.mgc _internal/magic/libmagic-1.dll; do
 	[ -f "$APP/$f" ] || { echo "build-installer.sh: $f is not in the frozen app" >&2; exit 1; }
 done
+no_icuuc_in "$APP" || exit 1 # Windows' own icuuc.dll serves the app; Wine's stub stays in the prefix
 said=$(cd "$APP" && wine_run ./usbsync.exe --version | tr -d '\r')
 [ "$said" = "usbsync $VERSION" ] || { echo "build-installer.sh: usbsync.exe --version said '$said'" >&2; exit 1; }
 echo "frozen app: $APP ($(du -sh "$APP" | cut -f1), $(find "$APP" -type f | wc -l) files), PyInstaller $(($(date +%s) - t)) s; usbsync.exe --version: $said"

@@ -98,3 +98,23 @@ embed_python() {
 
 # The project's version, defined once as usbsync_gui.__version__.
 project_version() { sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/usbsync_gui/__init__.py"; }
+
+# Wine 8 lacks icuuc.dll, which Windows 10 1903+ has in system32 and PySide6 6.10+ (Qt6Core) imports: a stub
+# (scripts/windows/icuuc_stub.c, test setup only) built with MinGW, put into this prefix's system32. PyInstaller
+# never bundles system32's DLLs; build-installer.sh and the smoke test check the app holds no icuuc.dll.
+wine_icuuc_stub() {
+	local src=$ROOT/scripts/windows/icuuc_stub.c out=$CACHE/icuuc-stub/icuuc.dll
+	need_debs gcc-mingw-w64-x86-64-win32
+	if ! [ -f "$out" ] || [ "$src" -nt "$out" ]; then
+		mkdir -p "$(dirname "$out")"
+		x86_64-w64-mingw32-gcc -shared -O2 -o "$out" "$src"
+	fi
+	cp "$out" "$WINEPREFIX/drive_c/windows/system32/icuuc.dll"
+}
+
+# Fails when the frozen app in $1 holds an icuuc.dll: the stub above is Wine's, never the app's.
+no_icuuc_in() {
+	local found
+	found=$(find "$1" -iname icuuc.dll -print -quit)
+	[ -z "$found" ] || { echo "icuuc.dll inside the app ($found): the Wine-only stub must never ship" >&2; return 1; }
+}

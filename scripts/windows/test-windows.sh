@@ -100,6 +100,10 @@ if ! [ -f "$WINEPREFIX/system.reg" ]; then
 fi
 started_wine=1
 rm -f "$WINEPREFIX/dosdevices/z:"
+# PySide6 6.10+ needs icuuc.dll, which Wine 8 lacks: the test-only stub (scripts/windows/common.sh).
+# shellcheck source=scripts/windows/common.sh
+USBSYNC_WINDOWS_CACHE=$W source "$ROOT/scripts/windows/common.sh"
+wine_icuuc_stub
 mkdir -p "$W/python" "$W/wheels" "$W/run"
 ln -sfn "$W/python" "$WINEPREFIX/dosdevices/p:"
 ln -sfn "$W/wheels" "$WINEPREFIX/dosdevices/k:"
