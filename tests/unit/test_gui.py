@@ -238,10 +238,8 @@ def test_tray_shows_raised_notices_and_announces_each_once(paths, qtbot, qapp):
         db.close()
 
 
-@pytest.mark.qt_log_ignore("systemTrayWindowChanged")  # the offscreen platform has no tray to show an icon in
-def test_after_the_wizard_a_notification_says_the_app_lives_in_the_tray(paths, qtbot, qapp):
-    from usbsync_gui.gui import welcome
-
+def _tray_on_a_desktop(paths, qapp, has_tray: bool):
+    """A tray app whose desktop has a system tray or not; its notes land in ``shown`` (title, body)."""
     cfg = _config_with_drive(paths)
     db = StateDB(paths.state_db)
     shown: list[tuple[str, str]] = []
@@ -249,8 +247,16 @@ def test_after_the_wizard_a_notification_says_the_app_lives_in_the_tray(paths, q
         ViewContext(paths, cfg, db),
         qapp,
         sender=lambda t, b: shown.append((t, b)) or True,
-        tray_available=lambda: True,
+        tray_available=lambda: has_tray,
     )
+    return cfg, db, shown, tray
+
+
+@pytest.mark.qt_log_ignore("systemTrayWindowChanged")  # the offscreen platform has no tray to show an icon in
+def test_after_the_wizard_a_notification_says_the_app_lives_in_the_tray(paths, qtbot, qapp):
+    from usbsync_gui.gui import welcome
+
+    cfg, db, shown, tray = _tray_on_a_desktop(paths, qapp, has_tray=True)
     try:
         tray.show()
         welcome(tray, cfg)
@@ -270,15 +276,7 @@ def test_without_a_system_tray_the_status_window_has_the_menu_and_notes_name_it(
     from usbsync_gui.gui import welcome
     from usbsync_gui.views.notifications import ACTION_HINTS, Note
 
-    cfg = _config_with_drive(paths)
-    db = StateDB(paths.state_db)
-    shown: list[tuple[str, str]] = []
-    tray = TrayController(
-        ViewContext(paths, cfg, db),
-        qapp,
-        sender=lambda t, b: shown.append((t, b)) or True,
-        tray_available=lambda: False,
-    )
+    cfg, db, shown, tray = _tray_on_a_desktop(paths, qapp, has_tray=False)
     try:
         tray.show()
         assert tray.in_tray is False and tray.status.isVisible()
