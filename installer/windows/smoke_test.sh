@@ -82,7 +82,7 @@ trap 'exit 130' INT TERM
 
 # A fresh prefix. Windows sees the setup's folder as I: and nothing else of this machine but the drives below.
 wine_prefix
-wine_icuuc_stub # what Windows 10 1903+ has in system32 and Wine 8 lacks (test setup; never in the app)
+wine_icuuc_stub # Windows' own ICU library, which Wine 8 lacks (test setup; never in the app)
 wine_drive i "$(dirname "$SETUP")"
 APPDIR=$LOCAL/Programs/usbsync
 DATA=$LOCAL/usbsync # platformdirs' configuration, state and log folders

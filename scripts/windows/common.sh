@@ -99,7 +99,7 @@ embed_python() {
 # The project's version, defined once as usbsync_gui.__version__.
 project_version() { sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/usbsync_gui/__init__.py"; }
 
-# Wine 8 lacks icuuc.dll, which Windows 10 1903+ has in system32 and PySide6 6.10+ (Qt6Core) imports: a stub
+# Wine 8 lacks icuuc.dll, Windows' own ICU library in system32, which PySide6 6.10+ (Qt6Core) imports: a stub
 # (scripts/windows/icuuc_stub.c, test setup only) built with MinGW, put into this prefix's system32. PyInstaller
 # never bundles system32's DLLs; build-installer.sh and the smoke test check the app holds no icuuc.dll.
 wine_icuuc_stub() {

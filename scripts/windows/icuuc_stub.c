@@ -2,8 +2,8 @@
  * installer's smoke test). Never shipped: it goes into the Wine prefix's system32, which PyInstaller leaves out
  * of the bundle, and the build and the smoke test check that the app has no icuuc.dll.
  *
- * Why: Qt 6.10+ (PySide6 6.10+) imports ICU's converter functions from icuuc.dll, which Windows has had in
- * system32 since Windows 10 1903 and Wine 8 lacks (field notes). PySide6 6.9.3, the last release that loads
+ * Why: Qt 6.10+ (PySide6 6.10+) imports ICU's converter functions from icuuc.dll, Windows' own ICU library
+ * in system32, which Wine 8 lacks (field notes). PySide6 6.9.3, the last release that loads
  * without it, crashes in QEventLoop::exec (the main thread's QThread object destroyed under it), on Linux as
  * under Wine, and so does 6.10.3 (docs/windows-tests.md): the Windows build moved to the release Linux runs.
  *
