@@ -448,8 +448,12 @@ def run_one(kind: str, tool_name: str, args: argparse.Namespace) -> dict:
         r["load_before"] = load
         if not tool.alive():
             assert tool.proc is not None
+            # Its own last words (the work folder, with its output, is deleted below).
+            said = work / ("usbsync-run.out" if tool_name == "usbsync" else "lsyncd.out")
+            last = said.read_text(errors="replace").strip().splitlines()[-2:] if said.is_file() else []
             raise ToolDied(
                 f"{tool_name} ended (exit status {tool.proc.returncode}) during the {kind} measurement"
+                + (f": {' | '.join(last)}" if last else "")
             )
         return r
     finally:
