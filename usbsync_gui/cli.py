@@ -343,7 +343,7 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _is_running(paths: AppPaths) -> bool:
-    return held_elsewhere(paths.lock_file, paths.pid_file)
+    return held_elsewhere(paths.lock_file)
 
 
 def _ask_engine(paths: AppPaths, request: dict[str, Any]) -> dict[str, Any] | None:

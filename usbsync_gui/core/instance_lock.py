@@ -6,9 +6,15 @@ The lock is released by the OS when the process dies, even by ``kill -9``, so a 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import filelock
+import psutil
+
+# How long a starting usbsync waits for a lock held by a process that only looks (held_elsewhere), seconds.
+# Such a probe holds it for microseconds; a descheduled one on a loaded machine, for milliseconds.
+PROBE_WAIT_S = 2.0
 
 
 class AlreadyRunning(Exception):
@@ -22,20 +28,36 @@ class InstanceLock:
         self._lock = filelock.FileLock(str(lock_file))
         self._pid_file = pid_file
 
-    def acquire(self) -> None:
-        """Take the lock now or raise :class:`AlreadyRunning`."""
-        try:
-            self._lock.acquire(timeout=0)
-        except filelock.Timeout:
+    def acquire(self, wait_s: float = PROBE_WAIT_S) -> None:
+        """Take the lock or raise :class:`AlreadyRunning`.
+
+        A process that only looks (:func:`held_elsewhere`: ``usbsync status``, the tray app asking whether its
+        engine runs) holds the lock for a moment and writes no pid: for such a holder this waits, up to
+        ``wait_s`` seconds. A holder whose pid file names a live process is a running usbsync: that raises at
+        once. Before, a ``usbsync status`` probing at the instant ``usbsync run`` started made the engine exit
+        "already running" (status 3), with the prober's pid in the message."""
+        deadline = time.monotonic() + wait_s
+        while True:
             try:
-                pid = self._pid_file.read_text().strip()
-            except OSError:
-                pid = ""
-            who = f" (pid {pid})" if pid else ""
-            raise AlreadyRunning(
-                f"usbsync is already running{who}; stop it first or use that instance"
-            ) from None
+                self._lock.acquire(timeout=0)
+                break
+            except filelock.Timeout:
+                pid = self._holder()
+                if pid is not None or time.monotonic() >= deadline:
+                    who = f" (pid {pid})" if pid is not None else ""
+                    raise AlreadyRunning(
+                        f"usbsync is already running{who}; stop it first or use that instance"
+                    ) from None
+                time.sleep(0.02)
         self._pid_file.write_text(f"{os.getpid()}\n")
+
+    def _holder(self) -> int | None:
+        """The live process the pid file names, or None (no file yet, unreadable, or a pid that has ended)."""
+        try:
+            pid = int(self._pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if psutil.pid_exists(pid) else None
 
     def release(self) -> None:
         if self._lock.is_locked:
@@ -50,12 +72,13 @@ class InstanceLock:
         self.release()
 
 
-def held_elsewhere(lock_file: Path, pid_file: Path) -> bool:
-    """Whether another process holds the lock at ``lock_file`` now (taken and released at once when free)."""
-    probe = InstanceLock(lock_file, pid_file)
+def held_elsewhere(lock_file: Path) -> bool:
+    """Whether another process holds the lock at ``lock_file`` now. When it is free it is taken and released at
+    once, with no pid written: :meth:`InstanceLock.acquire` in a starting usbsync waits out such a probe."""
+    probe = filelock.FileLock(str(lock_file))
     try:
-        probe.acquire()
-    except AlreadyRunning:
+        probe.acquire(timeout=0)
+    except filelock.Timeout:
         return True
     probe.release()
     return False

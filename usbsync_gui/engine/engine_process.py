@@ -44,7 +44,7 @@ def engine_command() -> list[str]:
 
 def engine_running(paths: AppPaths) -> bool:
     """Whether an engine holds this home's instance lock now."""
-    return held_elsewhere(paths.lock_file, paths.pid_file)
+    return held_elsewhere(paths.lock_file)
 
 
 class EngineProcess(QObject):
