@@ -311,7 +311,8 @@ class Usbsync(Tool):
         with contextlib.suppress(ValueError, KeyError, TypeError):
             st = json.loads(out.stdout)
             watching = st.get("watching") == "complete" or st["health"]["watcher"] == "watching"
-            if watching and any(d["connected"] for d in st["drives"]):
+            # "running" first: with no engine, status reports the drives it sees itself, and "complete".
+            if st.get("running") and watching and any(d["connected"] for d in st["drives"]):
                 return True
         text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log")) if logs.is_dir() else ""
         return f"watching {self.out}" in text and "drive Bench plugged in" in text
