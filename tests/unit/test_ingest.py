@@ -437,3 +437,65 @@ def test_a_stop_ends_an_ingest_at_the_next_file_and_the_next_scan_finds_the_rest
     assert (s.files_queued, again.db.counts()["files"]) == (n - COMMIT_EVERY, n)
     assert again.db.counts()["pending"] == n  # one job each, none twice
     again.close()
+
+
+def test_analysis_goes_to_the_threads_only_when_it_is_mostly_libmagic_and_blake3(tmp_path):
+    """Handing files to the analysis threads pays only for work done without the GIL: a batch with a big file
+    goes there; small files go there once the batch before took at least THREADS_FROM_US per file in libmagic
+    and BLAKE3, and come back under INLINE_UNDER_US (in between, the batch before's choice holds)."""
+    from usbsync_gui.core.ingest import INLINE_UNDER_US, SMALL_FILE, THREADS_FROM_US, _Todo
+
+    svc, src, _ = make_service(tmp_path)
+    ing = svc.ingestor
+    small = [_Todo(str(src / "a.png"), src, "a.png", 1000, 0)]
+    big = [*small, _Todo(str(src / "film.mp4"), src, "film.mp4", SMALL_FILE + 1, 0)]
+    assert not ing._threads_pay(small)  # nothing measured yet: the ingest thread
+    assert ing._threads_pay(big)
+    between = (THREADS_FROM_US + INLINE_UNDER_US) / 2
+    for us, want in [
+        (THREADS_FROM_US, True),
+        (between, True),
+        (INLINE_UNDER_US - 1, False),
+        (between, False),
+    ]:
+        ing._released_us = us
+        assert ing._threads_pay(small) is want, us
+    svc.close()
+
+
+@pytest.mark.parametrize("where", ["ingest thread", "analysis threads"])
+def test_either_thread_records_the_same_and_measures_for_the_next_batch(tmp_path, monkeypatch, where):
+    """Whichever thread analyses a batch, every file is recorded with its real MIME type, category and hash and
+    queued once; and the batch's time in libmagic and BLAKE3 is measured for the next choice."""
+    import threading
+
+    from blake3 import blake3
+
+    import usbsync_gui.core.ingest as ingest_mod
+
+    svc, src, _ = make_service(tmp_path, categories=("images", "documents"))
+    want = {}
+    for i in range(ingest_mod.COMMIT_EVERY + 50):  # two batches: the second analysed while the first records
+        name, data = (f"p{i:03d}.png", png_bytes(i)) if i % 4 else (f"d{i:03d}.pdf", pdf_bytes() + b"%" * i)
+        (src / name).write_bytes(data)
+        want[name] = (blake3(data).hexdigest(), "image/png" if i % 4 else "application/pdf")
+    on_main = set()
+    analyse_many = svc.ingestor._analyse_many
+
+    def spy(todos):
+        on_main.add(threading.current_thread() is threading.main_thread())
+        return analyse_many(todos)
+
+    monkeypatch.setattr(svc.ingestor, "_analyse_many", spy)
+    if where == "analysis threads":
+        svc.ingestor._on_threads = True
+        monkeypatch.setattr(ingest_mod, "INLINE_UNDER_US", -1.0)
+    else:
+        monkeypatch.setattr(ingest_mod, "THREADS_FROM_US", float("inf"))
+    s = svc.scan()
+    assert on_main == {where == "ingest thread"}
+    got = {r[0]: (r[1], r[2]) for r in svc.db.conn.execute("SELECT relpath, blake3, mime FROM files")}
+    assert got == want
+    assert s.files_queued == len(want) and svc.db.counts()["pending"] == len(want)
+    assert svc.ingestor._released_us is not None and svc.ingestor._released_us > 0
+    svc.close()
