@@ -23,6 +23,7 @@ from usbsync_gui.core.space import (
     DEFAULT_UNIT,
     ENTRY_ALLOWANCE,
     VOLUME_RESERVE,
+    SpaceTally,
     allocated,
     allocation_unit,
     space_needed,
@@ -59,6 +60,16 @@ def test_the_bound_is_never_below_the_exact_figure(sizes, unit):
     assert sum(sizes) <= exact <= space_needed_at_most(len(sizes), sum(sizes), unit)
     # adding a file never makes a set need less (the copier plans a batch file by file)
     assert space_needed([*sizes, 1], unit) > exact
+
+
+@given(st.lists(st.integers(0, 1 << 40), max_size=50), st.sampled_from([512, 4096, 32 * KiB, DEFAULT_UNIT]))
+def test_the_copiers_running_tally_is_space_needed_of_the_files_so_far(sizes, unit):
+    """The copier plans a batch file by file with a running tally, not the whole list again for each file."""
+    tally = SpaceTally(unit)
+    for i, size in enumerate(sizes):
+        assert tally.needed_with(size) == space_needed([*sizes[:i], size], unit)
+        tally.add(size)
+    assert (tally.files, tally.units) == (len(sizes), sum(-(-s // unit) for s in sizes))
 
 
 @given(st.lists(st.integers(0, 1 << 40), max_size=50), st.sampled_from([512, 4096, 32 * KiB, DEFAULT_UNIT]))

@@ -64,7 +64,7 @@ from usbsync_gui.core.copy_stream import Cancelled, SourceError, stream
 from usbsync_gui.core.drive_fs import DriveFS, LinkOnDrive, NotOnVolume
 from usbsync_gui.core.safe_names import rules_for
 from usbsync_gui.core.source_paths import NotRegularFile, Refused, SourceFolders
-from usbsync_gui.core.space import allocation_unit, space_needed
+from usbsync_gui.core.space import SpaceTally, allocation_unit, space_needed
 from usbsync_gui.core.state import Job, StateDB, is_damage
 from usbsync_gui.core.units import human_bytes
 from usbsync_gui.core.volumes import MarkerError, free_bytes, read_marker
@@ -629,7 +629,7 @@ class DriveSyncer:
         written: list[Plan] = []
         planned: list[Plan] = []
         in_batch: set[str] = set()
-        planned_sizes: list[int] = []  # of the files planned in this batch, which will take the space
+        taken = SpaceTally(unit)  # the files planned in this batch, which will take the space
         try:
             for job in jobs:
                 if self.cancel.is_set():
@@ -643,7 +643,7 @@ class DriveSyncer:
                         result,
                     )
                     continue
-                if space_needed([*planned_sizes, job.size], unit) > budget:
+                if taken.needed_with(job.size) > budget:
                     # Maybe a duplicate or adoption costs nothing; else wait for space, and let the rest go on.
                     if self._without_copy(job, result, p):
                         continue
@@ -673,7 +673,7 @@ class DriveSyncer:
                 plan = self._plan_one(job, result, p)
                 if plan is not None:
                     in_batch.add(job.blake3)
-                    planned_sizes.append(job.size)
+                    taken.add(job.size)
                     planned.append(plan)
             if planned:
                 # Where each temp file goes is recorded before any is created: one transaction per batch. A job

@@ -75,6 +75,25 @@ def space_needed(sizes: Iterable[int], unit: int) -> int:
     return space_needed_in_units(n, units, unit)
 
 
+class SpaceTally:
+    """:func:`space_needed` of files added one at a time: the copier plans a batch file by file and asks, for
+    each, whether it fits beside the ones planned before it. (It summed the whole list again for each file:
+    quadratic in the batch, a tenth of the copier's CPU per small file at 256 a batch.)"""
+
+    def __init__(self, unit: int):
+        self.unit = unit  # bytes, the volume's allocation unit
+        self.files = 0
+        self.units = 0  # allocation units the files added take
+
+    def needed_with(self, size: int) -> int:
+        """Bytes of free space the files added so far and one more of ``size`` bytes need together."""
+        return space_needed_in_units(self.files + 1, self.units + -(-size // self.unit), self.unit)
+
+    def add(self, size: int) -> None:
+        self.files += 1
+        self.units += -(-size // self.unit)
+
+
 def space_needed_in_units(files: int, units: int, unit: int) -> int:
     """:func:`space_needed` of ``files`` files that take ``units`` allocation units of ``unit`` bytes in all
     (each file's size rounded up to whole units: :func:`sql_units` counts them in a query, where reading every
