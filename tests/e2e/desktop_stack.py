@@ -110,9 +110,7 @@ class DesktopStack:
 
     def start(self) -> None:
         self.logdir = Path(tempfile.mkdtemp(prefix="usbsync-desktop-stack-"))
-        for p in (Path("/dev/disk"), Path("/run/udisks2"), Path("/media") / self.user):
-            if not p.exists():
-                self.made.append(p)
+        self._made_if_absent(Path("/media") / self.user)  # UDisks2 makes it for the user's first mount
         # The rule first: a polkitd started below reads it at start, one already running notices it (inotify).
         self.rule_file.write_text(
             "polkit.addRule(function(action, subject) {\n"
@@ -126,10 +124,12 @@ class DesktopStack:
             # while its pid file exists.
             for leftover in (BUS_PID, BUS_SOCKET):
                 leftover.unlink(missing_ok=True)
+            self._made_if_absent(BUS_SOCKET.parent)
             BUS_SOCKET.parent.mkdir(parents=True, exist_ok=True)
             proc = self._spawn("dbus-daemon", ["dbus-daemon", "--system", "--nofork", "--nopidfile"])
             _wait("dbus-daemon", bus_answers, proc)
         if not running("systemd-udevd"):
+            self._made_if_absent(Path("/dev/disk"))  # its by-uuid, by-label... links
             proc = self._spawn("systemd-udevd", [UDEVD])
             _wait(
                 "systemd-udevd",
@@ -145,8 +145,13 @@ class DesktopStack:
             proc = self._spawn("polkitd", [POLKITD, "--no-debug"])
             _wait("polkitd", lambda: _name_owned("org.freedesktop.PolicyKit1"), proc)
         if not running("udisksd"):
+            self._made_if_absent(Path("/run/udisks2"))
             proc = self._spawn("udisksd", [UDISKSD])
             _wait("udisksd", lambda: _name_owned("org.freedesktop.UDisks2"), proc)
+
+    def _made_if_absent(self, path: Path) -> None:
+        if not path.exists():
+            self.made.append(path)
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
         assert self.logdir is not None
