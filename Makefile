@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-test
 RUN_STAMP := $(VENV)/.installed-run
 RUN_PKGS := libmagic1
 APT_PKGS := $(RUN_PKGS) e2fsprogs exfatprogs exfat-fuse fuse3 fusefat dosfstools util-linux b3sum rsync \
-            dbus gnome-keyring xfsprogs passwd btrfs-progs dunst xvfb
+            dbus gnome-keyring xfsprogs passwd btrfs-progs dunst xvfb udisks2 udev polkitd
 
 .PHONY: run test test-windows faults lint bench deps sysdeps clean screenshots dist dist-test windows windows-test
 

@@ -6,8 +6,10 @@ Skips (with the reason) only when not root or a tool is missing; ``make test`` i
 
 from __future__ import annotations
 
+import grp
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,28 @@ def need_root_and(*tools: str) -> None:
     missing = _missing_tools(*tools)
     if missing:
         pytest.skip(f"missing tools: {', '.join(missing)} (make test installs them as root)")
+
+
+def system_user(name: str, groups: tuple[str, ...] = ()) -> tuple[int, int]:
+    """The uid and gid of the unprivileged system user ``name`` (no home, no login shell), created on first use
+    (as root) and made a member of ``groups``. Skips when it does not exist and cannot be made."""
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        if shutil.which("useradd") is None:
+            pytest.skip(f"no useradd to create the unprivileged test user {name}")
+        cmd = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+        subprocess.run(
+            [*cmd, *(["-G", ",".join(groups)] if groups else []), name],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        pw = pwd.getpwnam(name)
+    for group in groups:
+        if name not in grp.getgrnam(group).gr_mem:
+            subprocess.run(["usermod", "-a", "-G", group, name], check=True, capture_output=True, timeout=30)
+    return pw.pw_uid, pw.pw_gid
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
@@ -127,10 +151,13 @@ def make_drive(tmp_path) -> Iterator:
 
 @dataclass
 class Usbsync:
-    """The real usbsync command with an isolated USBSYNC_HOME."""
+    """The real usbsync command with an isolated USBSYNC_HOME; with a ``prefix`` (``setpriv`` to run it as
+    another user) and ``extra_env`` (that user's ``HOME``, ``USER``) when given."""
 
     home: Path
     source: Path
+    prefix: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -142,12 +169,15 @@ class Usbsync:
             "USBSYNC_HOME": str(self.home),
             "QT_QPA_PLATFORM": "offscreen",
             "PYTHONPATH": path,
+            **self.extra_env,
         }
 
     def __call__(
         self, *args: str, check: int | None = 0, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([USBSYNC, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(
+            [*self.prefix, USBSYNC, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check is not None:
             assert p.returncode == check, (
                 f"usbsync {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
@@ -160,7 +190,11 @@ class Usbsync:
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [USBSYNC, "run", *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [*self.prefix, USBSYNC, "run", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
     def set(self, key: str, value: str) -> None:

@@ -235,21 +235,15 @@ def _alive(pid: int) -> bool:
 
 
 class FaultUsbsync(Usbsync):
-    """The e2e ``Usbsync`` with every call bounded, every output kept for the traceback check, and an optional
-    prefix (``setpriv`` to run as another user, ``unshare`` for a user namespace)."""
+    """The e2e ``Usbsync`` with every call bounded and every output kept for the traceback check (its prefix:
+    ``setpriv`` to run as another user, ``unshare`` for a user namespace)."""
 
     def __init__(self, home: Path, source: Path, counts: Counts, outdir: Path):
         super().__init__(home, source)
         self.counts = counts
         self.outdir = outdir
-        self.prefix: list[str] = []
-        self.extra_env: dict[str, str] = {}
         self.outputs: list[tuple[str, Path]] = []  # (what, file holding its output)
         self._n = 0
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**super().env, **self.extra_env}
 
     def _outfile(self, what: str) -> Path:
         self._n += 1

@@ -9,17 +9,15 @@ case at once, so the subset always covers them. Shrinking is off: every example 
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, seed, settings
 from hypothesis import strategies as st
 
+from tests.e2e.conftest import system_user
 from tests.faults.conftest import assert_clean, hypothesis_examples
 from tests.faults.harness import Scenario, make_content
 
@@ -351,32 +349,8 @@ def test_hostile_fifos(scenarios, fault_seed):
 
 
 def _test_user() -> tuple[int, int]:
-    try:
-        pw = pwd.getpwnam(TEST_USER)
-    except KeyError:
-        if shutil.which("useradd") is None:
-            pytest.skip("no useradd to create the unprivileged test user")
-        subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                "-G",
-                "disk",
-                TEST_USER,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        pw = pwd.getpwnam(TEST_USER)
-    if TEST_USER not in grp.getgrnam("disk").gr_mem:  # blkid -p on the loop device needs the disk group
-        subprocess.run(
-            ["usermod", "-a", "-G", "disk", TEST_USER], check=True, capture_output=True, timeout=30
-        )
-    return pw.pw_uid, pw.pw_gid
+    # in group disk: blkid -p on the loop device needs it
+    return system_user(TEST_USER, groups=("disk",))
 
 
 unreadable_op = st.tuples(
