@@ -284,6 +284,27 @@ def test_folder_renamed_in_is_scanned_at_once_and_its_files_are_not_handed_over_
     assert ready == [str(src / "album")]
 
 
+@inotify_events
+def test_a_file_written_into_a_folder_just_renamed_in_is_still_handed_over(long_window, qtbot):
+    """The folder goes at once, and watchdog's walk of it (synthetic events) is dropped as covered by its scan;
+    a file written into it right after the rename is a real event, not part of the walk, and goes too."""
+    w, src, staging, ready = long_window
+    album = staging / "album"
+    (album / "day2").mkdir(parents=True)
+    for i in range(200):
+        (album / f"p{i:03d}.png").write_bytes(png_bytes(i))
+    os.rename(album, src / "album")
+    # Handed over: watchdog watched the whole folder before reporting it. A file written into it now is an event
+    # of its own (written before, it would be in the folder's scan), while watchdog may still be walking it.
+    qtbot.waitUntil(lambda: str(src / "album") in ready, timeout=AT_ONCE_MS)
+    (src / "album" / "day2" / "late.png").write_bytes(png_bytes(999))
+    qtbot.waitUntil(lambda: str(src / "album" / "day2" / "late.png") in ready, timeout=AT_ONCE_MS)
+    qtbot.waitUntil(lambda: w.pending_count() == 0, timeout=AT_ONCE_MS)
+    qtbot.wait(500)
+    assert ready[0] == str(src / "album")
+    assert sorted(ready[1:]) == [str(src / "album" / "day2" / "late.png")]  # no file of the walk
+
+
 def test_renamed_within_the_source_goes_at_once(long_window, qtbot):
     w, src, _, ready = long_window
     (src / "sub").mkdir()

@@ -6,12 +6,17 @@ so what it brings in is whole: a file or folder renamed into the sources, from o
 inside them, goes at once like a closed file, and a folder's scan covers everything that came with it. Renames
 out of the sources are not new files. A directory created or moved in is scanned.
 
+A folder renamed in is handed over at once too, and scanned whole. watchdog watches all of it before it
+reports it (so whatever changes in it after that is an event of its own), then walks it and reports each file
+and folder in it as a *synthetic* event; those are covered by the folder's scan and dropped. (The folder used
+to wait until that walk had been quiet for :data:`DEBOUNCE_S`: for 100,000 files renamed in as one folder the
+walk took longer than the scan, and the scan waited for all of it.)
+
 Only what is not known to be complete waits, on one single-shot timer armed for the earliest of them: a file
 created or modified but not closed (everywhere on Windows, which has no close event) until it has kept its
-size and mtime for the stability window; a folder renamed in until watchdog's walk of it has been quiet for
-:data:`DEBOUNCE_S` (then it is scanned once, after its last file is known); and a file closed again within
-:data:`DEBOUNCE_S` of its hand-over (rewritten over and over) until it is quiet for that long, so a file
-saved twenty times in a row is handed over twice, not twenty times. With nothing waiting there is no timer.
+size and mtime for the stability window; and a file closed again within :data:`DEBOUNCE_S` of its hand-over
+(rewritten over and over) until it is quiet for that long, so a file saved twenty times in a row is handed
+over twice, not twenty times. With nothing waiting there is no timer.
 
 Each event wakes the watcher's thread through a queued signal, at most one in flight: events that come while
 it works are handled together on the next wake, so a flood is taken in batches as big as the backlog and a
@@ -81,9 +86,13 @@ from usbsync_gui.core.fs_text import for_display
 
 log = logging.getLogger(__name__)
 
-# How long a folder renamed in, or a file closed again soon after its hand-over, must be quiet before it goes
-# (seconds). Not applied to a file closed once: that goes at once.
+# How long a file closed again soon after its hand-over must be quiet before it goes (seconds). Not applied to a
+# file closed once: that goes at once.
 DEBOUNCE_S = 0.3
+# Folders renamed in are remembered this long after the last synthetic event of watchdog's walk of them, to drop
+# that walk's events (seconds). Dropping one later would be right too (the folder's scan came after watchdog
+# watched it); the bound only keeps the list short.
+WALK_FORGET_S = 10.0
 MAX_CANDIDATES = 100_000
 READY_CHUNK = 1000
 # While watching is incomplete: how often the unwatched folders are rescanned and watches tried again.
@@ -270,8 +279,8 @@ class _Candidate:
         # Complete: closed after writing, or renamed into place. Released at once; a writer that renames and
         # then keeps writing (rare) is caught by the ingest's re-check and the copier's.
         self.closed = False
-        # Released only after DEBOUNCE_S without events: a folder renamed in (watchdog is still walking it),
-        # or a file closed again soon after it was handed over (being rewritten over and over).
+        # Released only after DEBOUNCE_S without events: a file closed again soon after it was handed over
+        # (being rewritten over and over).
         self.quiet_first = False
         self.stat: tuple[int, int] | None = None
         self.in_heap = (
@@ -404,6 +413,9 @@ class SourceWatcher(QObject):
         )
         # Files handed over in the last DEBOUNCE_S (path -> when): one closed again that soon waits to be quiet.
         self._released: OrderedDict[str, float] = OrderedDict()
+        # Folders renamed in and handed over whole (path -> the last event of watchdog's walk of them, monotonic
+        # seconds), whose walk's synthetic events are dropped. Under _lock.
+        self._walked: dict[str, float] = {}
         # So that a wake costs what arrived since the last one, not the whole candidate set (a flood of 100,000
         # files is 100,000 wakes' worth of events): the files that became complete since the last wake, and a
         # heap of (deadline, sequence, path, candidate) for those that wait, whose head arms the timer. A heap
@@ -451,16 +463,18 @@ class SourceWatcher(QObject):
 
     def _note(self, path: str, closed: bool, synthetic: bool = False, folder: bool = False) -> None:
         """Record an event on ``path`` and wake the watcher. ``synthetic``: watchdog's own walk of a folder that
-        just arrived; ``folder``: a folder renamed in (scanned whole once watchdog's walk of it is quiet)."""
+        just arrived; ``folder``: a folder renamed in (handed over at once and scanned whole)."""
         now = time.monotonic()
         with self._lock:
-            if synthetic and (whole := self._whole_folder_above(path)) is not None:
-                # Came with a folder renamed in whole, still waiting: that folder's scan covers it. One
-                # candidate for the folder rather than one per file: moving in a large folder neither fills the
-                # candidate set (which would rescan every source) nor hands each file over a second time. The
-                # folder waits for the walk to go quiet, so it is scanned once, after its last file is known.
-                whole.last_event = now
+            if synthetic and self._walked_above(path, now):
+                # Came with a folder renamed in whole: that folder's scan covers it. One hand-over for the folder
+                # rather than one per file: moving in a large folder neither fills the candidate set (which
+                # would rescan every source) nor hands each file over a second time.
                 return
+            if folder:
+                for old in [f for f, t in self._walked.items() if now - t > WALK_FORGET_S]:
+                    del self._walked[old]
+                self._walked[path] = now
             c = self._candidates.get(path)
             if c is None:
                 if len(self._candidates) >= MAX_CANDIDATES:
@@ -472,9 +486,7 @@ class SourceWatcher(QObject):
                 c.last_event = now
                 c.closed = c.closed or closed
                 released = self._released.get(path)
-                c.quiet_first = (
-                    c.quiet_first or folder or (released is not None and now - released < DEBOUNCE_S)
-                )
+                c.quiet_first = c.quiet_first or (released is not None and now - released < DEBOUNCE_S)
                 if c.goes_at_once():
                     self._complete_now.append(path)
                 elif not c.in_heap:
@@ -490,19 +502,22 @@ class SourceWatcher(QObject):
         heapq.heappush(self._due, (c.deadline(self._window), self._seq, path, c))
         c.in_heap = True
 
-    def _whole_folder_above(self, path: str) -> _Candidate | None:
-        """The waiting candidate of a folder above ``path`` (up to its source folder) that was renamed in
-        whole, or None. Call with the lock held."""
+    def _walked_above(self, path: str, now: float) -> bool:
+        """Whether a folder above ``path`` (up to its source folder) was renamed in and handed over whole within
+        :data:`WALK_FORGET_S` of ``now``; if so, its walk is noted as still going. Call with the lock held."""
+        if not self._walked:
+            return False
         parent = os.path.dirname(path)
         while parent not in self._roots:
-            c = self._candidates.get(parent)
-            if c is not None and c.closed:
-                return c
+            last = self._walked.get(parent)
+            if last is not None and now - last <= WALK_FORGET_S:
+                self._walked[parent] = now
+                return True
             up = os.path.dirname(parent)
             if up == parent:
                 break
             parent = up
-        return None
+        return False
 
     @Slot()
     def start(self) -> None:
