@@ -499,3 +499,29 @@ def test_either_thread_records_the_same_and_measures_for_the_next_batch(tmp_path
     assert s.files_queued == len(want) and svc.db.counts()["pending"] == len(want)
     assert svc.ingestor._released_us is not None and svc.ingestor._released_us > 0
     svc.close()
+
+
+def test_a_small_file_that_grew_after_its_check_is_not_taken_from_its_first_read(tmp_path):
+    """A small file is read in one read of the size its check saw; a file that grew (or was rewritten) after
+    that check is found by the fstat after the read, and waits (still being written): never recorded with only
+    its first bytes."""
+    svc, src, _ = make_service(tmp_path)
+    ing = svc.ingestor
+    p = src / "growing.png"
+    p.write_bytes(png_bytes(1))
+    todo = ing._check(str(p), IngestStats(), False, 0.0, False)
+    assert todo is not None and todo.size == len(png_bytes(1))
+    # Rewritten with the same size: the one read returns exactly the size seen, and the fstat after it tells.
+    p.write_bytes(png_bytes(2))
+    os.utime(p, ns=(todo.mtime_ns + 10**9, todo.mtime_ns + 10**9))
+    assert len(png_bytes(2)) == todo.size
+    assert ing._analyse(todo) is None  # changed since its check: the caller puts it back to wait
+    with open(p, "ab") as fh:  # grown: the first read gets more than it saw, and the size tells
+        fh.write(b"more")
+    assert ing._analyse(todo) is None
+    again = ing._check(str(p), IngestStats(), False, 0.0, False)
+    klass, digest = ing._analyse(again)
+    from blake3 import blake3
+
+    assert digest == blake3(png_bytes(2) + b"more").hexdigest() and klass.mime == "image/png"
+    svc.close()
