@@ -31,7 +31,7 @@ from usbsync_gui.core.copier import DrainResult
 from usbsync_gui.core.fs_text import for_display
 from usbsync_gui.core.identify import identify_volumes, inspect_volumes
 from usbsync_gui.core.identity import LOCKED_MESSAGE, KeyringLocked, SecretStore
-from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 from usbsync_gui.core.paths import AppPaths, app_paths
 from usbsync_gui.core.service import SyncService
 from usbsync_gui.core.space import allocation_unit
@@ -343,7 +343,7 @@ def cmd_run(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def _is_running(paths: AppPaths) -> bool:
-    return held_elsewhere(paths.lock_file)
+    return InstanceLock(paths.lock_file, paths.pid_file).held_elsewhere()
 
 
 def _ask_engine(paths: AppPaths, request: dict[str, Any]) -> dict[str, Any] | None:

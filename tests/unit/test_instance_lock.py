@@ -1,5 +1,5 @@
 """The single-instance lock against processes that only look: ``usbsync status`` and the tray app probe it by
-taking it for a moment (:func:`held_elsewhere`). A ``usbsync run`` starting at that instant exited "already
+taking it for a moment (:meth:`InstanceLock.held_elsewhere`). A ``usbsync run`` starting at that instant exited "already
 running" (status 3) with the prober's pid: seen twice in 4 passes of ``bench/bench_peer.py``'s flood, where the
 bench polls ``usbsync status`` while its engine starts."""
 
@@ -12,7 +12,7 @@ import filelock
 import pytest
 
 from usbsync_gui.core import instance_lock
-from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock, held_elsewhere
+from usbsync_gui.core.instance_lock import AlreadyRunning, InstanceLock
 
 
 def test_a_start_waits_out_a_probe_holding_the_lock(tmp_path):
@@ -59,12 +59,13 @@ def test_a_running_usbsync_is_refused_at_once(tmp_path, monkeypatch):
 
 def test_a_probe_writes_no_pid_and_leaves_the_holders(tmp_path):
     lock_file, pid_file = tmp_path / "usbsync.lock", tmp_path / "usbsync.pid"
-    assert held_elsewhere(lock_file) is False
+    assert InstanceLock(lock_file, pid_file).held_elsewhere() is False
     assert not pid_file.exists()  # before: the prober wrote its own pid there while it held the lock
     running = InstanceLock(lock_file, pid_file)
     running.acquire()
     try:
-        assert held_elsewhere(lock_file) is True
+        assert InstanceLock(lock_file, pid_file).held_elsewhere() is True
+        assert running.held_elsewhere() is True  # the holder's own object too: a probe is a lock of its own
         assert pid_file.read_text().strip() == str(os.getpid())
     finally:
         running.release()

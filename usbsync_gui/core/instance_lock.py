@@ -31,7 +31,7 @@ class InstanceLock:
     def acquire(self, wait_s: float = PROBE_WAIT_S) -> None:
         """Take the lock or raise :class:`AlreadyRunning`.
 
-        A process that only looks (:func:`held_elsewhere`: ``usbsync status``, the tray app asking whether its
+        A process that only looks (:meth:`held_elsewhere`: ``usbsync status``, the tray app asking whether its
         engine runs) holds the lock for a moment and writes no pid: for such a holder this waits, up to
         ``wait_s`` seconds. A holder whose pid file names a live process is a running usbsync: that raises at
         once. Before, a ``usbsync status`` probing at the instant ``usbsync run`` started made the engine exit
@@ -50,6 +50,19 @@ class InstanceLock:
                     ) from None
                 time.sleep(0.02)
         self._pid_file.write_text(f"{os.getpid()}\n")
+
+    def held_elsewhere(self) -> bool:
+        """Whether the lock is held now (by another process, or by this one through another object). When it is
+        free it is taken and released at once, with no pid written: :meth:`acquire` in a starting usbsync waits
+        out such a probe. The probe is a lock object of its own: filelock's are re-entrant, so the holder's own
+        would find it free."""
+        probe = filelock.FileLock(self._lock.lock_file)
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            return True
+        probe.release()
+        return False
 
     def _holder(self) -> int | None:
         """The live process the pid file names, or None (no file yet, unreadable, or a pid that has ended)."""
@@ -70,15 +83,3 @@ class InstanceLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def held_elsewhere(lock_file: Path) -> bool:
-    """Whether another process holds the lock at ``lock_file`` now. When it is free it is taken and released at
-    once, with no pid written: :meth:`InstanceLock.acquire` in a starting usbsync waits out such a probe."""
-    probe = filelock.FileLock(str(lock_file))
-    try:
-        probe.acquire(timeout=0)
-    except filelock.Timeout:
-        return True
-    probe.release()
-    return False

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
 
-from usbsync_gui.core.instance_lock import held_elsewhere
+from usbsync_gui.core.instance_lock import InstanceLock
 from usbsync_gui.core.paths import AppPaths
 from usbsync_gui.engine.remote import RemoteEngine
 
@@ -44,7 +44,7 @@ def engine_command() -> list[str]:
 
 def engine_running(paths: AppPaths) -> bool:
     """Whether an engine holds this home's instance lock now."""
-    return held_elsewhere(paths.lock_file)
+    return InstanceLock(paths.lock_file, paths.pid_file).held_elsewhere()
 
 
 class EngineProcess(QObject):
