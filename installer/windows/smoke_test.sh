@@ -202,10 +202,12 @@ ok "usbsync-gui.exe on Xvfb $DISPLAY: running, its engine '$(echo "$engine" | se
 # The screenshot shows the drives as the tray app's engine sees them: wait until it has identified both (its
 # "drive X plugged in at" lines since it started), so a slow first identification is not shown as "Not
 # plugged in" (seen in 2 of about 5 runs before this wait), and a drive it never sees fails here, by name.
-engine_saw() { tail -n +"$((log_before + 1))" "$DATA/Logs/file_watcher.log" 2>/dev/null | grep -c -e "drive Photos plugged in at" -e "drive Docs plugged in at"; }
+# The engine's log since the tray app started.
+log_since_start() { tail -n +"$((log_before + 1))" "$DATA/Logs/file_watcher.log" 2>/dev/null; }
+engine_saw() { log_since_start | grep -c -e "drive Photos plugged in at" -e "drive Docs plugged in at"; }
 for _ in $(seq 120); do [ "$(engine_saw)" -ge 2 ] && break; sleep 0.5; done
-[ "$(engine_saw)" -ge 2 ] || fail "the tray app's engine did not see both drives plugged in within 60 s: $(tail -n +"$((log_before + 1))" "$DATA/Logs/file_watcher.log" | grep -i -e drive -e volume | tail -8)"
-ok "its engine identified both drives: $(tail -n +"$((log_before + 1))" "$DATA/Logs/file_watcher.log" | grep -o -e "drive [A-Za-z]* plugged in at [A-Z]:[^ ]*" | paste -sd';')"
+[ "$(engine_saw)" -ge 2 ] || fail "the tray app's engine did not see both drives plugged in within 60 s: $(log_since_start | grep -i -e drive -e volume | tail -8)"
+ok "its engine identified both drives: $(log_since_start | grep -o -e "drive [A-Za-z]* plugged in at [A-Z]:[^ ]*" | paste -sd';')"
 
 # The tray icon sits at the right end of trayer's panel (top right of the screen, 32 px high): a click opens
 # the status window, a right click the menu.
