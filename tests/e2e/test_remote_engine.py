@@ -70,3 +70,34 @@ def test_a_running_engine_is_followed_and_driven_over_its_channel(usbsync, make_
     remote.sync_now(lambda ok, msg: late.append((ok, msg)))
     qtbot.waitUntil(lambda: bool(late), timeout=10_000)
     assert late[0][0] is False and "not running" in late[0][1]
+
+
+def test_the_tray_app_takes_over_when_the_engine_it_followed_stops(usbsync, qtbot, monkeypatch):
+    """The tray app follows a `usbsync run` it did not start (a service, a terminal's). When that engine stops,
+    the app starts its own at once, and files go on being taken in. (It went on showing the stopped engine's
+    last state, "Everything is copied", while nothing synced any more: found in a new user's walk-through.)"""
+    from usbsync_gui.engine.engine_process import EngineProcess
+
+    monkeypatch.setenv("USBSYNC_HOME", str(usbsync.home))  # the app's own engine serves the same home
+    outside = usbsync.start()
+    paths = app_paths({"USBSYNC_HOME": str(usbsync.home)})
+    remote = RemoteEngine(paths.control_endpoint, lambda: load_config(paths.config_file))
+    app_engine = EngineProcess(paths, remote)
+    failures: list[str] = []
+    app_engine.failed.connect(failures.append)
+    try:
+        wait_for(lambda: "watching" in usbsync.log(), timeout=30)
+        with qtbot.waitSignal(remote.link_changed, timeout=10_000) as link:
+            app_engine.start()
+        assert link.args == [True] and app_engine._child is None  # followed, not started
+        code, out = stop(outside)
+        assert code == 0, out
+        qtbot.waitUntil(lambda: remote.up and app_engine._child is not None, timeout=30_000)
+        (usbsync.source / "after.png").write_bytes(png_bytes(2))
+        wait_for(lambda: usbsync.json("status")["files_seen"] == 1, timeout=30)
+        assert failures == []
+    finally:
+        if outside.poll() is None:
+            stop(outside)
+        clean = app_engine.stop()
+    assert clean  # the app's own engine ended cleanly when the app stopped it

@@ -6,6 +6,11 @@ own process"). The tray app starts ``usbsync run --with-parent`` as its child (o
 such as a ``usbsync run`` service) and reads it through a
 :class:`~usbsync_gui.engine.remote.RemoteEngine`. The child stops when the app closes its standard input, and by
 itself when the app dies (its standard input then reaches end of file).
+
+An engine the app follows but did not start may stop while the app runs (its user stops the service, or ends
+the terminal's ``usbsync run``). The app then takes over: it starts its own child as soon as that engine has let
+go of the instance lock. (It went on showing that engine's last state, "Everything is copied", while nothing
+synced any more.)
 """
 
 from __future__ import annotations
@@ -72,6 +77,10 @@ class EngineProcess(QObject):
         self._retry = QTimer(self)  # runs only while the child starts and its channel does not answer yet
         self._retry.setInterval(CONNECT_RETRY_MS)
         self._retry.timeout.connect(self._try_link)
+        # Runs only after an engine the app followed went away, until it has let go of the instance lock.
+        self._takeover = QTimer(self)
+        self._takeover.setInterval(CONNECT_RETRY_MS)
+        self._takeover.timeout.connect(self._try_takeover)
         remote.link_changed.connect(self._on_link)
 
     def start(self) -> None:
@@ -109,6 +118,33 @@ class EngineProcess(QObject):
     def _on_link(self, up: bool) -> None:
         if up:
             self._retry.stop()
+            self._takeover.stop()
+            return
+        if self._stopping or self._child is not None or self._retry.isActive() or self._takeover.isActive():
+            return  # not a followed engine that went away (our child's end is told by _on_finished)
+        log.warning("the engine this app followed has stopped; starting this app's own")
+        self._waited = 0.0
+        self._takeover.start()
+
+    @Slot()
+    def _try_takeover(self) -> None:
+        """While the engine that went away still holds the instance lock (a clean stop finishes its batch
+        first), try its channel again (it may only have dropped); once the lock is free, start this app's own,
+        as :meth:`start` does."""
+        if self._stopping:
+            self._takeover.stop()
+            return
+        if engine_running(self._paths):
+            self._remote.start()
+            self._waited += CONNECT_RETRY_MS / 1000
+            if self._waited > START_TIMEOUT_S:
+                self._takeover.stop()
+                self.failed.emit(
+                    f"the engine this app followed stopped answering and still runs after {START_TIMEOUT_S:g} s"
+                )
+            return
+        self._takeover.stop()
+        self.start()
 
     @Slot()
     def _drain_output(self) -> None:
@@ -131,6 +167,7 @@ class EngineProcess(QObject):
         up to ``timeout_ms`` before killing it. Returns True when it ended cleanly (or was not ours)."""
         self._stopping = True
         self._retry.stop()
+        self._takeover.stop()
         self._remote.stop()
         child = self._child
         if child is None or child.state() == QProcess.ProcessState.NotRunning:
