@@ -497,7 +497,9 @@ def test_either_thread_records_the_same_and_measures_for_the_next_batch(tmp_path
     got = {r[0]: (r[1], r[2]) for r in svc.db.conn.execute("SELECT relpath, blake3, mime FROM files")}
     assert got == want
     assert s.files_queued == len(want) and svc.db.counts()["pending"] == len(want)
-    assert svc.ingestor._released_us is not None and svc.ingestor._released_us > 0
+    assert svc.ingestor._released_us is not None
+    if sys.platform == "linux":  # Windows counts thread CPU time in scheduler ticks (15.6 ms): a sum may be 0
+        assert svc.ingestor._released_us > 0
     svc.close()
 
 
