@@ -101,3 +101,30 @@ def test_the_tray_app_takes_over_when_the_engine_it_followed_stops(usbsync, qtbo
             stop(outside)
         clean = app_engine.stop()
     assert clean  # the app's own engine ended cleanly when the app stopped it
+
+
+def test_a_watcher_that_comes_late_is_told_the_engines_latest_summary(usbsync, make_drive, qtbot):
+    """Summaries are sent on change. One the engine computed before the tray app connected (its drive already
+    identified) reaches the app in the first event, so the app does not show a summary of its own with no drive
+    plugged in until the next change (under Wine: both drives "Not plugged in" while the engine had them)."""
+    photos = make_drive("PHOTOS", size_mib=64)
+    usbsync("register-drive", str(photos.mountpoint), "--name", "Photos", "--category", "images")
+    (usbsync.source / "a.png").write_bytes(png_bytes(1))
+    proc = usbsync.start()
+    paths = app_paths({"USBSYNC_HOME": str(usbsync.home)})
+    remote = RemoteEngine(paths.control_endpoint, lambda: load_config(paths.config_file))
+    try:
+        wait_for(lambda: (photos.mountpoint / "USBSync" / "a.png").exists(), timeout=30)
+        wait_for(lambda: usbsync.json("status")["synced"] == 1, timeout=30)
+        pushed: list = []
+        remote.summary_pushed.connect(pushed.append)
+        with qtbot.waitSignal(remote.link_changed, timeout=10_000) as link:
+            remote.start()
+        assert link.args == [True]
+        qtbot.waitUntil(lambda: bool(pushed), timeout=5_000)  # with nothing changing in the engine since
+        [drive] = pushed[0].drives
+        assert drive.name == "Photos" and drive.connected and pushed[0].done_files == 1
+    finally:
+        remote.stop()
+        code, out = stop(proc)
+    assert code == 0, out

@@ -259,7 +259,7 @@ class Engine(QObject):
         self._beat.start(int(self.config.heartbeat_interval_s * 1000))
         self._watch_config()
         self._control = ControlServer(
-            self.paths.control_endpoint, self._on_command, self, snapshot=self._live_fields
+            self.paths.control_endpoint, self._on_command, self, snapshot=self._hello_fields
         )
         self._publish_events(self._control)
         self._serve_metrics(self.config.metrics)
@@ -830,6 +830,16 @@ class Engine(QObject):
             "connected": {k: live_fields(v) for k, v in live.connected.items()},
             "volumes": [volume_fields(cv) for cv in self.monitor.connected()],
         }
+
+    def _hello_fields(self) -> dict[str, Any]:
+        """What a new watcher is told first: the live state, and the summary as last computed here. Summaries
+        are sent on change only; one computed before the watcher came (the drives identified before the tray
+        app connected) was never sent to it, and the app showed its own, with no drive plugged in, until the
+        next change (seen under Wine: both drives "Not plugged in" while the engine had them)."""
+        fields = self._live_fields()
+        if self.summary.latest is not None:
+            fields["summary"] = self.summary.latest.to_wire()
+        return fields
 
     def _publish_events(self, control: ControlServer) -> None:
         """What happens, as the channel's events (protocol in :mod:`usbsync_gui.engine.control`)."""

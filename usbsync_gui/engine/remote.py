@@ -230,9 +230,13 @@ class RemoteEngine(QObject):
                 self.link_changed.emit(False)
                 return
             self._live(e)
+            if "summary" in e:  # the engine's latest, computed before this watcher came
+                self.latest_summary = StateSummary.from_wire(e["summary"])
             self.up = True
             self.link_changed.emit(True)
             self.state_changed.emit()
+            if self.latest_summary is not None:
+                self.summary_pushed.emit(self.latest_summary)
         elif name == "live":
             paused = bool(e.get("paused", False))
             changed = paused != self.paused
