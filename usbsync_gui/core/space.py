@@ -67,12 +67,10 @@ def space_needed(sizes: Iterable[int], unit: int) -> int:
 
     Files fit when this is at most the volume's free bytes. The copier plans a batch with it; the summary's
     shortfall is the same figure (:func:`space_needed_in_units`) minus the free bytes."""
-    n = 0
-    units = 0
+    tally = SpaceTally(unit)
     for size in sizes:
-        n += 1
-        units += -(-size // unit)
-    return space_needed_in_units(n, units, unit)
+        tally.add(size)
+    return space_needed_in_units(tally.files, tally.units, unit)
 
 
 class SpaceTally:
@@ -90,6 +88,7 @@ class SpaceTally:
         return space_needed_in_units(self.files + 1, self.units + -(-size // self.unit), self.unit)
 
     def add(self, size: int) -> None:
+        """Count one more file of ``size`` bytes (rounded up to whole allocation units)."""
         self.files += 1
         self.units += -(-size // self.unit)
 

@@ -8,8 +8,9 @@ created in the user's state folder with UserAccessOption).
 * A command: ``{"cmd": "eject", "drive": "Photos"}`` -> ``{"ok": true, "message": "..."}``, then the server
   closes the connection.
 * Events: ``{"cmd": "watch"}`` -> ``{"ok": true, "event": "hello", "protocol": 1, ...}`` (the snapshot the
-  server's ``snapshot`` callback gives: the engine's live state and its latest ``summary``), then one ``{"event": NAME, ...}`` line for each event the engine
-  publishes (:meth:`ControlServer.publish`), until either side closes. Unknown fields and events are ignored by
+  server's ``snapshot`` callback gives: the engine's live state and its latest ``summary``), then one
+  ``{"event": NAME, ...}`` line for each event the engine publishes (:meth:`ControlServer.publish`), until
+  either side closes. Unknown fields and events are ignored by
   clients, so the engine can add some; ``protocol`` changes when a field's meaning does.
 """
 

@@ -835,7 +835,7 @@ class Engine(QObject):
         """What a new watcher is told first: the live state, and the summary as last computed here. Summaries
         are sent on change only; one computed before the watcher came (the drives identified before the tray
         app connected) was never sent to it, and the app showed its own, with no drive plugged in, until the
-        next change (seen under Wine: both drives "Not plugged in" while the engine had them)."""
+        next change (``tests/e2e/test_remote_engine.py``)."""
         fields = self._live_fields()
         if self.summary.latest is not None:
             fields["summary"] = self.summary.latest.to_wire()
